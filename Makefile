@@ -1,0 +1,55 @@
+# vault-plugin-secrets-passwordsafe
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= 0.1.0
+PLUGIN := vault-plugin-secrets-passwordsafe
+LDFLAGS := -X main.version=v$(VERSION)
+STATICCHECK_VERSION ?= 2026.1
+# Short fuzz runs in CI; longer locally with FUZZTIME=1m.
+FUZZTIME ?= 10s
+
+.PHONY: all build vault test unit e2e lint fmt bench soak fuzz dev demo clean
+
+all: build
+
+build: ## the plugin and the simulator into bin/
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
+	$(GO) build -trimpath -o bin/passwordsafe-sim ./cmd/passwordsafe-sim
+
+vault: ## a real Vault server from the Go module proxy into bin/vault (slow the first time)
+	bash scripts/build-vault.sh
+
+test: lint unit e2e ## everything CI runs
+
+unit: ## unit and backend tests (no Vault binary needed)
+	$(GO) test -race -count=1 ./...
+
+e2e: build vault ## end-to-end tests against bin/vault
+	$(GO) test -count=1 -timeout 30m -tags e2e ./e2e/...
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$$($(GO) env GOPATH)/bin/staticcheck ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+bench: build vault ## benchmarks; rewrites BENCHMARKS.md
+	bash scripts/bench.sh
+
+soak: build vault ## longer fault and load tests
+	$(GO) test -count=1 -timeout 60m -tags 'e2e soak' ./e2e/...
+
+fuzz: ## each fuzz target for FUZZTIME
+	bash scripts/fuzz.sh $(FUZZTIME)
+
+dev: build vault ## simulator + Vault dev server + plugin, stays up until Ctrl-C
+	bash scripts/dev.sh
+
+demo: build vault ## the dev flow, non-interactive: checkout, renew, revoke, exit
+	bash scripts/dev.sh --demo
+
+clean:
+	rm -rf bin/ dist/
