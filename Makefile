@@ -8,7 +8,7 @@ STATICCHECK_VERSION ?= 2026.1
 # Short fuzz runs in CI; longer locally with FUZZTIME=1m.
 FUZZTIME ?= 10s
 
-.PHONY: all build vault test unit e2e lint fmt bench soak fuzz dev demo clean
+.PHONY: all build vault test unit compat e2e lint fmt bench soak fuzz dev demo clean
 
 all: build
 
@@ -19,10 +19,13 @@ build: ## the plugin and the simulator into bin/
 vault: ## a real Vault server from the Go module proxy into bin/vault (slow the first time)
 	bash scripts/build-vault.sh
 
-test: lint unit e2e ## everything CI runs
+test: lint unit compat e2e ## everything CI runs
 
 unit: ## unit and backend tests (no Vault binary needed)
 	$(GO) test -race -count=1 ./...
+
+compat: ## BeyondTrust's own Go client library against our simulator (its own module)
+	cd e2e/compat && $(GO) test -count=1 ./...
 
 e2e: build vault ## end-to-end tests against bin/vault
 	$(GO) test -count=1 -timeout 30m -tags e2e ./e2e/...

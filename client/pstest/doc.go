@@ -1,0 +1,168 @@
+// Package pstest is an in-memory BeyondTrust Password Safe (public API v3)
+// for tests, benchmarks and local development, in the spirit of
+// net/http/httptest: NewServer starts a real HTTP server on 127.0.0.1 that
+// speaks the documented wire protocol (sessions, release requests with their
+// whole life cycle, credentials, discovery), keeps time on a fake clock, and
+// lets tests look inside (request states, current passwords, call counts)
+// and inject faults (error statuses, latency, dropped connections, lost
+// answers).
+//
+// It is an independent implementation of the contract in the Password Safe
+// documentation; it does not import the project's client package, so the
+// client's tests against it are a real check of both. BeyondTrust's own Go
+// client library works against it unchanged (see e2e/compat).
+//
+//	s := pstest.NewServer(pstest.DemoWorld()) // or NewTLSServer, LoadWorld("world.yaml")
+//	defer s.Close()
+//	// point a client at s.APIURL, sign in with pstest.DemoAPIKey as "svc-vault" …
+//	s.Advance(time.Hour)                       // requests expire, passwords rotate
+//	s.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: 503, Count: 2})
+//
+// # Where the documentation is silent
+//
+// The simulator makes these choices; a client must not depend on the ones
+// marked (sim), which a real server may do differently.
+//
+// Wire format
+//   - Error bodies are JSON strings. 403 and 409 bodies start with the
+//     sub-code: "4034 - Request is not yet approved", "4091 - Conflicting
+//     request exists. …". 400 and 404 bodies are plain messages.
+//   - No body ends with a newline: POST Requests answers exactly 1001, GET
+//     Credentials exactly "the-password" (clients that use the raw body, like
+//     BeyondTrust's library, depend on it).
+//   - Dates are RFC 3339 / ISO-8601 in UTC ("2026-11-22T12:58:19Z"); a date
+//     that does not exist (ApprovedDate of a pending request, NextChangeDate)
+//     is null.
+//   - GET Requests Status values are lowercase: "pending", "active" (sim).
+//   - Request IDs start at 1001 and grow by one, so they never collide with
+//     account IDs in tests (sim).
+//   - Paths and query parameter names match case-insensitively; a trailing
+//     "/" is ignored. An unknown path answers 404, a known path with another
+//     method 405 with Allow. Request bodies over 1 MiB answer 413.
+//
+// Authentication and sessions
+//   - PS-Auth: "key=..; runas=..; pwd=[..];" with or without spaces, final
+//     ";" optional, parameter names case-insensitive; the password is
+//     everything between "pwd=[" and the last "]". The user name matches
+//     case-insensitively. pwd is ignored by a registration that does not
+//     require it.
+//   - Bad key, unknown or missing runas, missing or wrong pwd, bad or
+//     expired bearer token, or another scheme: 401.
+//   - LicenseInvalid: SignAppin answers 403 before looking at credentials.
+//     APIDisabled: every API path answers 410 (the token endpoint too).
+//   - The session cookie is ASP.NET_SessionId (HttpOnly, Path=/, Secure over
+//     TLS). A session expires after SessionIdleMinutes (default 20) without a
+//     call, on the simulator's clock; at exactly 20 minutes it has expired.
+//   - POST Auth/Signout answers 200 even without a live session.
+//   - OAuth: POST Auth/connect/token takes client_id/client_secret in the
+//     form or as HTTP Basic; a form content type is required (else 400
+//     invalid_request), grant_type must be client_credentials (else 400
+//     unsupported_grant_type); a bad client answers 401 {"error":
+//     "invalid_client"}. Tokens live 3600 s on the simulator's clock.
+//     ExpireSessions does not revoke tokens; ExpireTokens does.
+//
+// Roles and permissions
+//   - Users hold roles: requestor, approver, requestor/approver, isa. A user
+//     may request an account when they hold a requestor role and the
+//     account's policy lists them (no list = every requestor).
+//   - POST Requests by a user with no requestor role but an approver role:
+//     403 4033; by a user with neither (an ISA-only user): 403 4031.
+//   - Approve/Deny by a user with no approver role (a pure requestor): 403
+//     4032; by an approver who is not an approver of the account: 403 4031;
+//     of one's own request: 403 4033.
+//   - GET Requests?queue=app by a user with no approver role: 403 4033.
+//   - 4035 when the policy needs more approvals than there are approvers
+//     other than the requestor.
+//   - GET ManagedAccounts and GET Aliases show only API-enabled accounts the
+//     user may request, approve or reach as ISA.
+//
+// Requests
+//   - Check order for POST Requests: 415 (Content-Type must be
+//     application/json; "text/json" and parameters such as charset are
+//     accepted), 400 (body: malformed JSON, missing SystemID/AccountID,
+//     DurationMinutes not in 1–525600, Reason > 1000, TicketNumber > 20,
+//     unknown AccessType or ConflictOption, App without ApplicationID), 403
+//     4031 (unknown system or account, account not on the system, API access
+//     disabled, no permission), 4033, 4035, then 400 when DurationMinutes
+//     exceeds the account's MaximumReleaseDuration or the ApplicationID is
+//     not the account's, then 409. A rejected request changes nothing.
+//   - Access types and ConflictOption match case-insensitively. App access
+//     is not accepted through an alias (the alias page lists View, RDP, SSH).
+//   - Conflicts: the same user's pending or active request for the account
+//     (any access type) conflicts; on an Exclusive account any other user's
+//     active request conflicts too. Without ConflictOption: 409.
+//   - reuse answers 200 with the same user's newest active request for the
+//     account with the same access type (and application); if there is none
+//     the request is created as if no option had been given (so a remaining
+//     conflict still answers 409).
+//   - renew checks in the same user's active requests for the account
+//     (CheckinReason "renewed", rotating as a check-in would) and creates the
+//     new one. A pending request of the user, or another user's checkout of
+//     an exclusive account, still answers 409, and then nothing was
+//     cancelled.
+//   - Auto-approve (RequiredApprovals 0): active at once, ApprovedAt = now,
+//     ExpiresAt = now + duration. Otherwise pending until that many distinct
+//     approvers approved; the duration counts from the final approval. A
+//     pending request nobody approves lapses to "expired" at the end of its
+//     window (CreatedAt + duration), without rotation.
+//   - Check-in, expiry, deny of an active request and renew rotate the
+//     password when the request's RotateOnCheckin is true (the default) and
+//     the account rotates (not DisableRotation). A rotated password is 24
+//     random characters with upper, lower, digit and symbol (never a quote
+//     or backslash). DSS keys and passphrases never rotate.
+//     AccessPolicyScheduleID is accepted and ignored; every policy allows
+//     the rotation override.
+//   - Owner checks come before state checks: another user's request answers
+//     403 4031 even if it has ended; then pending answers 403 4034 (Checkin,
+//     Credentials), then ended or unknown answers 404.
+//   - Approve: unknown 404; role checks; own 4033; ended 404; active or
+//     already approved by the caller 4036. Deny works on pending and active
+//     requests ("denied"; the reason is kept as CheckinReason).
+//   - RotateOnCheckin: owner only (4031), works on pending and active
+//     requests, 404 once ended.
+//   - Checkin, Approve and Deny take an optional {"Reason"} (> 1000
+//     characters: 400); a non-empty body must be JSON (else 415).
+//   - GET Requests: status all|active|pending, queue req|app (else 400).
+//     req = the caller's own pending and active requests; app = other users'
+//     pending requests on accounts the caller approves, plus active ones the
+//     caller approved. Sorted by ID.
+//
+// Credentials and discovery
+//   - GET Credentials ?type= is case-insensitive; an unknown type answers
+//     400; dsskey on an account without a key, or passphrase on an account
+//     without an encrypted key, answers 400 (the request itself is fine).
+//   - GET Aliases/{aid}/Credentials/{rid}: unknown alias 404; a request for
+//     another account than the alias's 404; otherwise as GET Credentials.
+//     Only the asked property is filled; the others are "".
+//   - GET ManagedAccounts: with both systemName and accountName, one object
+//     or 404 "Managed Account not found"; otherwise an array, [] when
+//     nothing matches. limit (default 1000, >= 1), offset (>= 0), systemID
+//     must be integers (else 400). type: system, recent, database, cloud
+//     (no filter), domainlinked (systems with a domain), application
+//     (accounts with an application); anything else 400.
+//     workgroupName matches the system's workgroup ("BeyondTrust Workgroup"
+//     by default). PlatformID defaults to 1 with a domain, else 4.
+//   - GET Aliases?name= and the deprecated GET Aliases/{name} answer one
+//     object or 404 "Alias not found". Aliases carry AliasState (the mapped
+//     state, also MappedAccounts[].Status); only states 1 and 2 can be
+//     requested (else 403 4031).
+//   - POST ISARequests: the user needs the ISA role on the system (else 403
+//     4031); DurationMinutes defaults to the account's default release
+//     duration; the answer is 201 {"Credentials": "..."} and an active View
+//     request is recorded (reused while it lasts).
+//
+// Simulator behaviour
+//   - The clock starts at NewServer's wall time (whole seconds, UTC) and
+//     moves only with Advance (or UseRealClock). Expiries are swept on every
+//     call and on Advance, in order, each at its own ExpiresAt.
+//   - Faults: the first matching fault that fires applies; Count counts
+//     firings (with Rate, up to Count firings at that probability); Count 0
+//     lasts until ClearFaults. Latency runs before the handler and gives up
+//     silently when the client does. Drop resets the TCP connection (aborts
+//     the stream on HTTP/2). Injected statuses answer "pstest: injected
+//     fault". Every API call is counted under its canonical endpoint, faults
+//     included; unknown paths and /_pstest/ are not counted.
+//   - The server remembers the newest DefaultHistory (100000) ended requests
+//     (SetHistory); older ones vanish from Requests, with no API-visible
+//     difference.
+package pstest

@@ -1,0 +1,778 @@
+package pstest
+
+import (
+	"container/heap"
+	"crypto/tls"
+	"encoding/pem"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Base paths of the API. Paths are matched case-insensitively.
+const (
+	APIBasePath       = "/BeyondTrust/api/public/v3"
+	LegacyAPIBasePath = "/eEye.RetinaCS.Server/api/public/v3"
+	// SessionCookieName is the cookie SignAppin sets (the real server is an
+	// ASP.NET application). Clients must not depend on the name.
+	SessionCookieName = "ASP.NET_SessionId"
+)
+
+// Canonical endpoint names, used by Calls, CallCounts and Fault.Endpoint.
+const (
+	EndpointToken              = "POST Auth/connect/token"
+	EndpointSignAppin          = "POST Auth/SignAppin"
+	EndpointSignout            = "POST Auth/Signout"
+	EndpointListRequests       = "GET Requests"
+	EndpointCreateRequest      = "POST Requests"
+	EndpointCreateAliasRequest = "POST Aliases/{id}/Requests"
+	EndpointCheckin            = "PUT Requests/{id}/Checkin" // also the deprecated PUT Requests/Release/{id}
+	EndpointApprove            = "PUT Requests/{id}/Approve"
+	EndpointDeny               = "PUT Requests/{id}/Deny"
+	EndpointRotateOnCheckin    = "PUT Requests/{id}/RotateOnCheckin"
+	EndpointCredentials        = "GET Credentials/{id}"
+	EndpointAliasCredentials   = "GET Aliases/{id}/Credentials/{id}"
+	EndpointManagedAccounts    = "GET ManagedAccounts"
+	EndpointAliases            = "GET Aliases"
+	EndpointAlias              = "GET Aliases/{id}"
+	EndpointISARequests        = "POST ISARequests"
+)
+
+// Request statuses (RequestState.Status).
+const (
+	StatusPending   = "pending"
+	StatusActive    = "active"
+	StatusCheckedIn = "checkedin"
+	StatusExpired   = "expired"
+	StatusDenied    = "denied"
+)
+
+const (
+	maxDurationMinutes = 525600
+	defaultIdle        = 20 * time.Minute
+	tokenLifetime      = time.Hour
+	firstRequestID     = 1001
+	// DefaultHistory is how many ended requests a server remembers (for
+	// Requests and Request); older ones are forgotten, which changes no
+	// API answer (an ended request and an unknown one both answer 404).
+	DefaultHistory = 100000
+)
+
+// RequestState is a release request as the simulator holds it.
+type RequestState struct {
+	ID                                          int
+	UserName                                    string
+	SystemID, AccountID, AliasID, ApplicationID int
+	AccessType                                  string
+	Status                                      string // pending, active, checkedin, expired, denied
+	DurationMinutes                             int
+	Reason, TicketNumber                        string
+	TicketSystemID                              int
+	RotateOnCheckin                             bool
+	CheckinReason                               string
+	Approvers                                   []string // who approved, in order
+	CreatedAt                                   time.Time
+	// ExpiresAt: for an active request, ApprovedAt + duration; for a pending
+	// one, the end of the requested window (CreatedAt + duration), when it
+	// lapses to "expired" if nobody approved it.
+	ExpiresAt           time.Time
+	ApprovedAt, EndedAt *time.Time
+}
+
+// Server is a running simulator. All methods are safe for concurrent use.
+type Server struct {
+	// URL is the root, e.g. http://127.0.0.1:43121 (empty for New).
+	URL string
+	// APIURL is URL + "/BeyondTrust/api/public/v3", what a client's BaseURL takes.
+	APIURL string
+
+	hs    *httptest.Server
+	caPEM []byte
+
+	mu sync.Mutex // guards everything below
+	st *state
+}
+
+// state is the mutable world. Guarded by Server.mu.
+type state struct {
+	world    *World // the (copied) definition, for Credentials
+	users    map[string]*userRec
+	regs     map[string]APIRegistration
+	oauth    map[string]OAuthClient
+	systems  map[int]*sysRec
+	sysOrder []*sysRec
+	accounts map[int]*acctRec
+	aliases  map[int]*aliasRec
+	aliasNm  map[string]*aliasRec
+	alOrder  []*aliasRec
+
+	sessions map[string]*session
+	tokens   map[string]*token
+	signIns  int
+
+	reqs       map[int]*request
+	reqOrder   []*request // by ID
+	nextID     int
+	ended      int // ended requests still in reqs
+	history    int // how many ended requests to remember
+	openByUser map[string]map[int]*request
+	expiries   expiryHeap
+
+	calls  map[string]int
+	faults []*faultState
+
+	idle           time.Duration
+	licenseInvalid bool
+	apiDisabled    bool
+	logger         *slog.Logger
+
+	clockBase time.Time
+	offset    time.Duration
+	realClock bool
+	realStart time.Time
+}
+
+type userRec struct {
+	User
+	key       string
+	requestor bool
+	approver  bool
+	isa       map[int]bool
+	approves  []*acctRec // accounts whose policy names this user as approver
+}
+
+type sysRec struct {
+	System
+	accounts []*acctRec
+}
+
+type acctRec struct {
+	Account
+	sys        *sysRec
+	password   string
+	lastChange time.Time
+	open       map[int]*request // pending and active requests
+}
+
+func (a *acctRec) apiEnabled() bool { return a.APIEnabled == nil || *a.APIEnabled }
+
+type aliasRec struct {
+	Alias
+	acct *acctRec
+}
+
+type session struct {
+	user     *userRec
+	lastSeen time.Time
+}
+
+type token struct {
+	user    *userRec
+	expires time.Time
+}
+
+type request struct {
+	st   RequestState
+	acct *acctRec
+	user *userRec
+}
+
+func (r *request) open() bool {
+	return r.st.Status == StatusPending || r.st.Status == StatusActive
+}
+
+func (r *request) snapshot() RequestState {
+	c := r.st
+	c.Approvers = append([]string(nil), r.st.Approvers...)
+	if r.st.ApprovedAt != nil {
+		t := *r.st.ApprovedAt
+		c.ApprovedAt = &t
+	}
+	if r.st.EndedAt != nil {
+		t := *r.st.EndedAt
+		c.EndedAt = &t
+	}
+	return c
+}
+
+// New returns a simulator for w that is not listening: serve s.Handler()
+// yourself (cmd/passwordsafe-sim does). URL and APIURL are empty.
+func New(w *World) (*Server, error) {
+	if w == nil {
+		w = DemoWorld()
+	}
+	if err := w.Validate(); err != nil {
+		return nil, fmt.Errorf("pstest: invalid world: %w", err)
+	}
+	s := &Server{}
+	s.st = newState(w.clone(), time.Now().UTC().Truncate(time.Second))
+	return s, nil
+}
+
+// NewServer starts a simulator for w (nil = DemoWorld()) on 127.0.0.1 over
+// plain HTTP. It panics if w is invalid, like httptest.NewServer does when it
+// cannot listen. Close it when done.
+func NewServer(w *World) *Server {
+	s, err := New(w)
+	if err != nil {
+		panic(err)
+	}
+	s.hs = httptest.NewServer(s)
+	s.setURL(s.hs.URL)
+	return s
+}
+
+// NewTLSServer is NewServer over HTTPS with a fresh self-signed certificate
+// for 127.0.0.1, ::1 and localhost (TLS 1.2 and 1.3, HTTP/1.1). CACertPEM
+// returns the certificate; Client returns an *http.Client that trusts it.
+func NewTLSServer(w *World) *Server {
+	s, err := New(w)
+	if err != nil {
+		panic(err)
+	}
+	certPEM, keyPEM, err := SelfSignedCert("127.0.0.1", "::1", "localhost")
+	if err != nil {
+		panic(fmt.Sprintf("pstest: %v", err))
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		panic(fmt.Sprintf("pstest: %v", err))
+	}
+	s.hs = httptest.NewUnstartedServer(s)
+	s.hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	s.hs.StartTLS()
+	s.caPEM = certPEM
+	s.setURL(s.hs.URL)
+	return s
+}
+
+func (s *Server) setURL(u string) {
+	s.URL = u
+	s.APIURL = u + APIBasePath
+}
+
+// Close shuts the listener down (a no-op for New).
+func (s *Server) Close() {
+	if s.hs != nil {
+		s.hs.Close()
+	}
+}
+
+// Handler returns the simulator's http.Handler (the API under both base
+// paths, and the control API under /_pstest/).
+func (s *Server) Handler() http.Handler { return s }
+
+// CACertPEM returns the PEM certificate of a NewTLSServer (nil otherwise).
+func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
+
+// Client returns a new *http.Client for the server (each call a new one,
+// all sharing one transport): for NewTLSServer it trusts the server's
+// certificate. It has no cookie jar: set one per simulated user.
+func (s *Server) Client() *http.Client {
+	if s.hs == nil {
+		return &http.Client{}
+	}
+	c := *s.hs.Client()
+	return &c
+}
+
+// SetLogger makes the server log one line per call (method, canonical
+// endpoint, status, duration) at Info. Nil stops logging. The log never
+// holds headers, bodies, query strings or credentials.
+func (s *Server) SetLogger(l *slog.Logger) {
+	s.mu.Lock()
+	s.st.logger = l
+	s.mu.Unlock()
+}
+
+func newState(w *World, start time.Time) *state {
+	st := &state{
+		world:      w,
+		users:      map[string]*userRec{},
+		regs:       map[string]APIRegistration{},
+		oauth:      map[string]OAuthClient{},
+		systems:    map[int]*sysRec{},
+		accounts:   map[int]*acctRec{},
+		aliases:    map[int]*aliasRec{},
+		aliasNm:    map[string]*aliasRec{},
+		sessions:   map[string]*session{},
+		tokens:     map[string]*token{},
+		reqs:       map[int]*request{},
+		nextID:     firstRequestID,
+		history:    DefaultHistory,
+		openByUser: map[string]map[int]*request{},
+		calls:      map[string]int{},
+		idle:       time.Duration(w.SessionIdleMinutes) * time.Minute,
+		clockBase:  start,
+	}
+	if st.idle <= 0 {
+		st.idle = defaultIdle
+	}
+	st.licenseInvalid = w.LicenseInvalid
+	st.apiDisabled = w.APIDisabled
+	usedIDs := map[int]bool{}
+	for _, u := range w.Users {
+		usedIDs[u.ID] = true
+	}
+	nextUID := 1
+	for _, u := range w.Users {
+		if u.ID == 0 {
+			for usedIDs[nextUID] {
+				nextUID++
+			}
+			u.ID = nextUID
+			usedIDs[nextUID] = true
+		}
+		if u.Email == "" {
+			name := u.Name
+			if i := strings.LastIndex(name, `\`); i >= 0 {
+				name = name[i+1:]
+			}
+			u.Email = strings.ToLower(name) + "@example.com"
+		}
+		if u.DisplayName == "" {
+			u.DisplayName = u.Name
+		}
+		rec := &userRec{User: u, key: strings.ToLower(u.Name), isa: map[int]bool{}}
+		rec.requestor = hasRole(u.Roles, RoleRequestor)
+		rec.approver = hasRole(u.Roles, RoleApprover)
+		for _, id := range u.ISASystemIDs {
+			rec.isa[id] = true
+		}
+		st.users[rec.key] = rec
+	}
+	for _, r := range w.APIRegistrations {
+		st.regs[r.Key] = r
+	}
+	for _, c := range w.OAuthClients {
+		st.oauth[c.ID] = c
+	}
+	for _, sys := range w.Systems {
+		sr := &sysRec{System: sys}
+		sr.Accounts = nil
+		for _, a := range sys.Accounts {
+			if a.MaxReleaseMinutes == 0 {
+				a.MaxReleaseMinutes = 10080
+			}
+			if a.DefaultReleaseMinutes == 0 {
+				a.DefaultReleaseMinutes = min(120, a.MaxReleaseMinutes)
+			}
+			ar := &acctRec{Account: a, sys: sr, password: a.Password, lastChange: start, open: map[int]*request{}}
+			sr.accounts = append(sr.accounts, ar)
+			st.accounts[a.ID] = ar
+			for _, name := range a.Policy.Approvers {
+				if u := st.users[strings.ToLower(name)]; u != nil {
+					u.approves = append(u.approves, ar)
+				}
+			}
+		}
+		st.systems[sys.ID] = sr
+		st.sysOrder = append(st.sysOrder, sr)
+	}
+	sort.Slice(st.sysOrder, func(i, j int) bool { return st.sysOrder[i].ID < st.sysOrder[j].ID })
+	for _, al := range w.Aliases {
+		ar := &aliasRec{Alias: al, acct: st.accounts[al.AccountID]}
+		st.aliases[al.ID] = ar
+		st.aliasNm[strings.ToLower(al.Name)] = ar
+		st.alOrder = append(st.alOrder, ar)
+	}
+	sort.Slice(st.alOrder, func(i, j int) bool { return st.alOrder[i].ID < st.alOrder[j].ID })
+	return st
+}
+
+// ---- clock ----
+
+func (st *state) now() time.Time {
+	if st.realClock {
+		return st.clockBase.Add(time.Since(st.realStart) + st.offset)
+	}
+	return st.clockBase.Add(st.offset)
+}
+
+// Now is the simulator's clock. It starts at the wall time of NewServer
+// (whole seconds, UTC) and moves only with Advance, unless UseRealClock.
+func (s *Server) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.now()
+}
+
+// Advance moves the clock forward by d and expires every request (and
+// session, lazily) whose time is up, rotating credentials as a check-in would.
+func (s *Server) Advance(d time.Duration) {
+	if d < 0 {
+		d = 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.offset += d
+	s.st.sweep(s.st.now())
+}
+
+// UseRealClock makes the clock follow wall time from now on (Advance still
+// adds to it). cmd/passwordsafe-sim uses it so leases and checkouts expire
+// in real time.
+func (s *Server) UseRealClock() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.realClock {
+		return
+	}
+	now := time.Now()
+	s.st.clockBase = s.st.now()
+	if wall := now.UTC(); wall.After(s.st.clockBase) {
+		s.st.clockBase = wall // catch up with the wall clock; never go back
+	}
+	s.st.offset = 0
+	s.st.realStart = now
+	s.st.realClock = true
+}
+
+// ---- expiry ----
+
+type expiry struct {
+	at time.Time
+	id int
+}
+
+type expiryHeap []expiry
+
+func (h expiryHeap) Len() int { return len(h) }
+func (h expiryHeap) Less(i, j int) bool {
+	if h[i].at.Equal(h[j].at) {
+		return h[i].id < h[j].id
+	}
+	return h[i].at.Before(h[j].at)
+}
+func (h expiryHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)   { *h = append(*h, x.(expiry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// sweep ends every open request whose ExpiresAt has come. O(log n) per
+// expired request, O(1) when nothing is due.
+func (st *state) sweep(now time.Time) {
+	for st.expiries.Len() > 0 && !st.expiries[0].at.After(now) {
+		e := heap.Pop(&st.expiries).(expiry)
+		r := st.reqs[e.id]
+		if r == nil || !r.open() || !r.st.ExpiresAt.Equal(e.at) {
+			continue // stale entry: ended earlier, or approved and rescheduled
+		}
+		st.end(r, StatusExpired, e.at, "")
+	}
+}
+
+func (st *state) schedule(r *request) {
+	heap.Push(&st.expiries, expiry{at: r.st.ExpiresAt, id: r.st.ID})
+}
+
+// end closes an open request. A request whose credential was released
+// (active) rotates the account's password when its RotateOnCheckin says so
+// and the account rotates at all.
+func (st *state) end(r *request, status string, at time.Time, reason string) {
+	wasActive := r.st.Status == StatusActive
+	r.st.Status = status
+	t := at
+	r.st.EndedAt = &t
+	r.st.CheckinReason = reason
+	delete(r.acct.open, r.st.ID)
+	if m := st.openByUser[r.user.key]; m != nil {
+		delete(m, r.st.ID)
+	}
+	if wasActive && r.st.RotateOnCheckin && !r.acct.DisableRotation {
+		r.acct.password = newPassword()
+		r.acct.lastChange = at
+	}
+	st.ended++
+	if st.ended > st.history+st.history/4 {
+		st.forgetOldEnded()
+	}
+}
+
+// forgetOldEnded drops the oldest ended requests down to the history limit,
+// so that long soak runs keep a bounded memory. Amortised O(1) per request.
+func (st *state) forgetOldEnded() {
+	drop := st.ended - st.history
+	kept := st.reqOrder[:0]
+	for _, r := range st.reqOrder {
+		if drop > 0 && !r.open() {
+			delete(st.reqs, r.st.ID)
+			drop--
+			st.ended--
+			continue
+		}
+		kept = append(kept, r)
+	}
+	clear(st.reqOrder[len(kept):])
+	st.reqOrder = kept
+}
+
+// SetHistory sets how many ended requests the server remembers (default
+// DefaultHistory; at least 1).
+func (s *Server) SetHistory(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.history = max(n, 1)
+	if s.st.ended > s.st.history {
+		s.st.forgetOldEnded()
+	}
+}
+
+// ---- introspection ----
+
+// Requests returns every request, by ID.
+func (s *Server) Requests() []RequestState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.sweep(s.st.now())
+	out := make([]RequestState, 0, len(s.st.reqOrder))
+	for _, r := range s.st.reqOrder {
+		out = append(out, r.snapshot())
+	}
+	return out
+}
+
+// Request returns one request.
+func (s *Server) Request(id int) (RequestState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.sweep(s.st.now())
+	r := s.st.reqs[id]
+	if r == nil {
+		return RequestState{}, false
+	}
+	return r.snapshot(), true
+}
+
+// ActiveRequests returns the requests whose Status is "active", by ID.
+func (s *Server) ActiveRequests() []RequestState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.sweep(s.st.now())
+	var out []RequestState
+	for _, a := range s.st.accounts {
+		for _, r := range a.open {
+			if r.st.Status == StatusActive {
+				out = append(out, r.snapshot())
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Password returns the current password of a managed account ("" if unknown).
+func (s *Server) Password(accountID int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.sweep(s.st.now())
+	if a := s.st.accounts[accountID]; a != nil {
+		return a.password
+	}
+	return ""
+}
+
+// Calls returns how many calls reached one canonical endpoint (including
+// failed and faulted ones).
+func (s *Server) Calls(endpoint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.st.calls {
+		if strings.EqualFold(k, endpoint) {
+			return v
+		}
+	}
+	return 0
+}
+
+// CallCounts returns a copy of all call counts by canonical endpoint.
+func (s *Server) CallCounts() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.st.calls))
+	for k, v := range s.st.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCalls zeroes the call counts.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.calls = map[string]int{}
+}
+
+// ExpireSessions ends every live session: their next call answers 401.
+// OAuth access tokens stay valid (they are not sessions); see ExpireTokens.
+func (s *Server) ExpireSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.sessions = map[string]*session{}
+}
+
+// ExpireTokens invalidates every OAuth access token: SignAppin with one
+// answers 401 until the client fetches a new token.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.tokens = map[string]*token{}
+}
+
+// Sessions returns how many sessions are live now.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.st.now()
+	n := 0
+	for _, se := range s.st.sessions {
+		if now.Sub(se.lastSeen) < s.st.idle {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- world edits for tests ----
+
+func (s *Server) account(id int) *acctRec {
+	a := s.st.accounts[id]
+	if a == nil {
+		panic(fmt.Sprintf("pstest: no account %d", id))
+	}
+	return a
+}
+
+// SetAccountMaxDuration sets an account's MaximumReleaseDuration (minutes).
+func (s *Server) SetAccountMaxDuration(accountID, minutes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.account(accountID)
+	a.MaxReleaseMinutes = minutes
+	if a.DefaultReleaseMinutes > minutes {
+		a.DefaultReleaseMinutes = minutes
+	}
+}
+
+// SetAccountPolicy replaces an account's access policy (approver names must
+// be users with an approver role).
+func (s *Server) SetAccountPolicy(accountID int, p Policy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.account(accountID)
+	for _, u := range s.st.users {
+		for i, x := range u.approves {
+			if x == a {
+				u.approves = append(u.approves[:i:i], u.approves[i+1:]...)
+				break
+			}
+		}
+	}
+	a.Policy = Policy{
+		Requestors:        cloneStrings(p.Requestors),
+		Approvers:         cloneStrings(p.Approvers),
+		RequiredApprovals: p.RequiredApprovals,
+	}
+	for _, name := range p.Approvers {
+		if u := s.st.users[strings.ToLower(name)]; u != nil {
+			u.approves = append(u.approves, a)
+		}
+	}
+}
+
+func cloneStrings(in []string) []string {
+	if in == nil {
+		return nil
+	}
+	return append([]string{}, in...)
+}
+
+// SetAccountExclusive sets whether any user's active request blocks others.
+func (s *Server) SetAccountExclusive(accountID int, exclusive bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account(accountID).Exclusive = exclusive
+}
+
+// SetAccountAPIEnabled enables or disables API access to an account.
+func (s *Server) SetAccountAPIEnabled(accountID int, enabled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account(accountID).APIEnabled = Bool(enabled)
+}
+
+// SetAccountRotation sets whether the account rotates its password after a
+// release (false = DisableRotation).
+func (s *Server) SetAccountRotation(accountID int, rotates bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.account(accountID).DisableRotation = !rotates
+}
+
+// SetPassword sets the current password of an account.
+func (s *Server) SetPassword(accountID int, password string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.account(accountID)
+	a.password = password
+	a.lastChange = s.st.now()
+}
+
+// SetAliasState sets an alias's mapped state (only 1 and 2 can be requested).
+func (s *Server) SetAliasState(aliasID, state int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	al := s.st.aliases[aliasID]
+	if al == nil {
+		panic(fmt.Sprintf("pstest: no alias %d", aliasID))
+	}
+	al.State = state
+}
+
+// SetLicenseInvalid makes SignAppin answer 403 (true) or work again.
+func (s *Server) SetLicenseInvalid(invalid bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.licenseInvalid = invalid
+}
+
+// SetAPIDisabled makes every API call answer 410 (true) or work again.
+func (s *Server) SetAPIDisabled(disabled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.apiDisabled = disabled
+}
+
+// SetSessionIdle sets the idle time after which a session expires.
+func (s *Server) SetSessionIdle(d time.Duration) {
+	if d <= 0 {
+		d = defaultIdle
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.idle = d
+}
+
+// Credentials returns the world's API keys, OAuth clients and users, with
+// APIURL filled for a started server.
+func (s *Server) Credentials() Credentials {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.st.world.Credentials()
+	c.APIURL = s.APIURL
+	return c
+}
+
+// encodeCertPEM is a small helper shared with tls.go.
+func encodeCertPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
