@@ -5,7 +5,14 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,9 +47,43 @@ type Config struct {
 	UserAgent string
 }
 
+// String describes the config without its secrets, so that a Config that
+// ends up in a log line or an error by accident leaks nothing.
+func (c Config) String() string {
+	auth := "none"
+	switch {
+	case c.ClientID != "":
+		auth = "oauth client " + c.ClientID
+	case c.APIKey != "":
+		auth = "api key, run as " + c.RunAs
+	}
+	return fmt.Sprintf("client.Config{BaseURL: %q, auth: %s, TLSServerName: %q, InsecureSkipVerify: %t, Timeout: %s, MaxRetries: %d}",
+		c.BaseURL, auth, c.TLSServerName, c.InsecureSkipVerify, c.Timeout, c.MaxRetries)
+}
+
+// GoString keeps %#v from printing secrets too.
+func (c Config) GoString() string { return c.String() }
+
+// DefaultMaxConcurrent is the size of a client's private Limiter.
 const DefaultMaxConcurrent = 16
 
-// Limiter bounds how many calls are in flight at once.
+// Defaults for Config fields left zero.
+const (
+	DefaultTimeout    = 30 * time.Second
+	DefaultMaxRetries = 3
+	DefaultUserAgent  = "passwordsafe-go-client/1"
+)
+
+// Backoff between retries: full exponential growth from defaultBackoffBase,
+// capped at defaultBackoffCap, with jitter (see backoff in retry.go).
+const (
+	defaultBackoffBase = 100 * time.Millisecond
+	defaultBackoffCap  = 2 * time.Second
+)
+
+// Limiter bounds how many calls are in flight at once. A slot is held for
+// one HTTP attempt, not across retry waits or a shared sign-in, so a small
+// limiter cannot deadlock. The zero Limiter does not limit.
 type Limiter struct{ ch chan struct{} }
 
 // NewLimiter returns a limiter that lets n calls run at once (n < 1 means 1).
@@ -53,83 +94,246 @@ func NewLimiter(n int) *Limiter {
 	return &Limiter{ch: make(chan struct{}, n)}
 }
 
+// acquire takes a slot, giving up when ctx ends. A zero Limiter does not limit.
+func (l *Limiter) acquire(ctx context.Context) error {
+	if l.ch == nil {
+		return nil
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Limiter) release() {
+	if l.ch != nil {
+		<-l.ch
+	}
+}
+
+// size is how many calls may run at once (DefaultMaxConcurrent for a zero Limiter).
+func (l *Limiter) size() int {
+	if l.ch == nil {
+		return DefaultMaxConcurrent
+	}
+	return cap(l.ch)
+}
+
 // Client is safe for concurrent use. One Client holds one signed-in session.
 type Client struct {
 	cfg Config
+
+	hc   *http.Client
+	jar  *sessionJar
+	base *url.URL // parsed once; each call copies it and sets Path/RawQuery
+
+	limiter     *Limiter
+	timeout     time.Duration
+	maxRetries  int
+	userAgent   string
+	uaHeader    []string // []string{userAgent}, shared by every request
+	backoffBase time.Duration
+	backoffCap  time.Duration
+
+	psAuth  string   // the PS-Auth header value (API key sign-in); a secret
+	secrets []string // redacted from anything the server says back
+
+	// Session state. gen is the generation of the live session (0 = none);
+	// it is read lock-free on every call. mu guards the rest.
+	gen    atomic.Uint64
+	mu     sync.Mutex
+	seq    uint64        // last generation handed out
+	user   *User         // who the live session belongs to
+	flight *signInFlight // the sign-in in progress, shared by all callers
+
+	tokMu    sync.Mutex
+	token    string    // cached OAuth access token; a secret
+	tokenExp time.Time // when to stop using token (a margin before expires_in)
 }
 
 // New checks cfg and returns a client. It does not sign in; the first call does.
-func New(cfg Config) (*Client, error) { panic("not implemented") }
+func New(cfg Config) (*Client, error) {
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:         cfg,
+		base:        base,
+		limiter:     cfg.Limiter,
+		timeout:     cfg.Timeout,
+		maxRetries:  cfg.MaxRetries,
+		userAgent:   cfg.UserAgent,
+		backoffBase: defaultBackoffBase,
+		backoffCap:  defaultBackoffCap,
+	}
+	switch {
+	case cfg.APIKey != "" && cfg.ClientID != "":
+		return nil, fmt.Errorf("%w: set either APIKey or ClientID, not both", ErrInvalidInput)
+	case cfg.APIKey != "":
+		if cfg.RunAs == "" {
+			return nil, fmt.Errorf("%w: RunAs is required with APIKey", ErrInvalidInput)
+		}
+		if cfg.ClientSecret != "" {
+			return nil, fmt.Errorf("%w: ClientSecret is set without ClientID", ErrInvalidInput)
+		}
+		// The values go into one header; a ';' in the user name or a control
+		// character anywhere would change its meaning. The error names the
+		// field, never the value.
+		for _, f := range []struct{ name, v, bad string }{
+			{"APIKey", cfg.APIKey, ";"},
+			{"RunAs", cfg.RunAs, ";[]"},
+			{"Password", cfg.Password, ""},
+		} {
+			if hasCtl(f.v) || (f.bad != "" && strings.ContainsAny(f.v, f.bad)) {
+				return nil, fmt.Errorf("%w: %s contains characters that cannot be sent in a PS-Auth header", ErrInvalidInput, f.name)
+			}
+		}
+		c.psAuth = psAuthHeader(cfg.APIKey, cfg.RunAs, cfg.Password)
+	case cfg.ClientID != "":
+		if cfg.ClientSecret == "" {
+			return nil, fmt.Errorf("%w: ClientSecret is required with ClientID", ErrInvalidInput)
+		}
+		if cfg.RunAs != "" || cfg.Password != "" {
+			return nil, fmt.Errorf("%w: RunAs and Password apply to APIKey sign-in only", ErrInvalidInput)
+		}
+	default:
+		return nil, fmt.Errorf("%w: set APIKey and RunAs, or ClientID and ClientSecret", ErrInvalidInput)
+	}
+	c.secrets = secretList(cfg.APIKey, cfg.Password, cfg.ClientSecret, c.psAuth)
 
-// SignIn signs in now (normally done lazily by the first call) and returns the user.
-func (c *Client) SignIn(ctx context.Context) (*User, error) { panic("not implemented") }
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = DefaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.userAgent == "" {
+		c.userAgent = DefaultUserAgent
+	}
+	if hasCtl(c.userAgent) {
+		return nil, fmt.Errorf("%w: UserAgent contains control characters", ErrInvalidInput)
+	}
+	c.uaHeader = []string{c.userAgent}
+	if c.limiter == nil {
+		c.limiter = NewLimiter(DefaultMaxConcurrent)
+	}
 
-// SignOut ends the session, if any. Safe to call more than once.
-func (c *Client) SignOut(ctx context.Context) error { panic("not implemented") }
-
-// ListRequests is GET Requests?status=&queue= (empty strings are not sent).
-func (c *Client) ListRequests(ctx context.Context, status, queue string) ([]Request, error) {
-	panic("not implemented")
+	c.jar = newSessionJar()
+	if cfg.HTTPClient != nil {
+		if len(cfg.CACertPEM) > 0 || cfg.TLSServerName != "" || cfg.InsecureSkipVerify {
+			// Silently ignoring a CA or a server name would be worse than failing.
+			return nil, fmt.Errorf("%w: CACertPEM, TLSServerName and InsecureSkipVerify cannot be combined with HTTPClient; configure its transport instead", ErrInvalidInput)
+		}
+		hc := *cfg.HTTPClient // a copy: the caller's client keeps its own jar
+		hc.Jar = c.jar
+		c.hc = &hc
+	} else {
+		tr, err := newTransport(cfg, c.limiter.size())
+		if err != nil {
+			return nil, err
+		}
+		c.hc = &http.Client{
+			Transport: tr,
+			Jar:       c.jar,
+			// The API never redirects. Following one could carry the session
+			// cookie or a POST somewhere else, so a 3xx comes back as an *Error.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return c, nil
 }
 
-// CreateRequest is POST Requests. created is true for 201, false for 200 (reused).
-func (c *Client) CreateRequest(ctx context.Context, in RequestInput) (id int, created bool, err error) {
-	panic("not implemented")
+func parseBaseURL(raw string) (*url.URL, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, fmt.Errorf("%w: BaseURL is required", ErrInvalidInput)
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		// url errors quote the input; BaseURL holds no secret unless someone
+		// put user info in it, which is refused below, but say nothing more.
+		return nil, fmt.Errorf("%w: BaseURL is not a valid URL", ErrInvalidInput)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("%w: BaseURL must be an http or https URL", ErrInvalidInput)
+	case u.Host == "":
+		return nil, fmt.Errorf("%w: BaseURL has no host", ErrInvalidInput)
+	case u.User != nil:
+		return nil, fmt.Errorf("%w: BaseURL must not contain credentials", ErrInvalidInput)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("%w: BaseURL must not have a query or fragment", ErrInvalidInput)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = strings.TrimRight(u.RawPath, "/")
+	if u.RawPath == u.Path {
+		u.RawPath = ""
+	}
+	return u, nil
 }
 
-// CreateAliasRequest is POST Aliases/{aliasID}/Requests.
-func (c *Client) CreateAliasRequest(ctx context.Context, aliasID int, in RequestInput) (id int, created bool, err error) {
-	panic("not implemented")
+func newTransport(cfg Config, conns int) (*http.Transport, error) {
+	tlsCfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         cfg.TLSServerName,
+		InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // opt-in, documented as dev only
+	}
+	if len(cfg.CACertPEM) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(cfg.CACertPEM) {
+			return nil, fmt.Errorf("%w: CACertPEM holds no PEM certificate", ErrInvalidInput)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	dt, ok := http.DefaultTransport.(*http.Transport)
+	var tr *http.Transport
+	if ok {
+		tr = dt.Clone()
+	} else {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	}
+	tr.TLSClientConfig = tlsCfg
+	// Keep one idle connection per call that may be in flight, so a steady
+	// load reuses connections instead of dialling (and handshaking) anew.
+	tr.MaxIdleConnsPerHost = conns
+	if tr.MaxIdleConns < conns {
+		tr.MaxIdleConns = conns
+	}
+	// Close idle connections before the server does (IIS, which Password
+	// Safe runs on, drops them after 120s): a POST Requests sent on a
+	// connection the server is closing cannot be safely repeated.
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.ResponseHeaderTimeout = 0 // the per-attempt context bounds the whole exchange
+	return tr, nil
 }
 
-// Checkin is PUT Requests/{id}/Checkin with an optional reason.
-func (c *Client) Checkin(ctx context.Context, requestID int, reason string) error {
-	panic("not implemented")
+func hasCtl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
-// Approve is PUT Requests/{id}/Approve.
-func (c *Client) Approve(ctx context.Context, requestID int, reason string) error {
-	panic("not implemented")
+// String names the client without its secrets: fmt would otherwise print the
+// unexported fields (API key, token) of a *Client passed to %v.
+func (c *Client) String() string {
+	return "client.Client{" + c.base.Redacted() + "}"
 }
 
-// Deny is PUT Requests/{id}/Deny.
-func (c *Client) Deny(ctx context.Context, requestID int, reason string) error {
-	panic("not implemented")
-}
-
-// RotateOnCheckin is PUT Requests/{id}/RotateOnCheckin.
-func (c *Client) RotateOnCheckin(ctx context.Context, requestID int) error {
-	panic("not implemented")
-}
-
-// Credential is GET Credentials/{requestID}?type=.
-func (c *Client) Credential(ctx context.Context, requestID int, typ CredentialType) (string, error) {
-	panic("not implemented")
-}
-
-// AliasCredential is GET Aliases/{aliasID}/Credentials/{requestID}?type=.
-func (c *Client) AliasCredential(ctx context.Context, aliasID, requestID int, typ CredentialType) (*AliasCredential, error) {
-	panic("not implemented")
-}
-
-// ManagedAccounts is GET ManagedAccounts with filters; a single-object answer
-// comes back as a one-element slice.
-func (c *Client) ManagedAccounts(ctx context.Context, q ManagedAccountsQuery) ([]ManagedAccount, error) {
-	panic("not implemented")
-}
-
-// ManagedAccount looks up one account by system and account name.
-func (c *Client) ManagedAccount(ctx context.Context, systemName, accountName string) (*ManagedAccount, error) {
-	panic("not implemented")
-}
-
-// Aliases is GET Aliases.
-func (c *Client) Aliases(ctx context.Context) ([]Alias, error) { panic("not implemented") }
-
-// Alias is GET Aliases/{id}.
-func (c *Client) Alias(ctx context.Context, aliasID int) (*Alias, error) { panic("not implemented") }
-
-// AliasByName is GET Aliases?name=.
-func (c *Client) AliasByName(ctx context.Context, name string) (*Alias, error) {
-	panic("not implemented")
-}
+// GoString keeps %#v from printing secrets too.
+func (c *Client) GoString() string { return c.String() }

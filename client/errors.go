@@ -1,8 +1,13 @@
 package client
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // Sub-codes Password Safe puts in the body of a 403 or 409.
@@ -86,3 +91,166 @@ func IsNotFound(err error) bool     { return StatusCode(err) == 404 }
 func IsUnauthorized(err error) bool { return StatusCode(err) == 401 }
 func IsForbidden(err error) bool    { return StatusCode(err) == 403 }
 func IsNotApproved(err error) bool  { return StatusCode(err) == 403 && SubCode(err) == CodeNotApproved }
+
+// ErrInvalidInput is wrapped by every error about a bad argument or Config,
+// found before anything is sent. Such errors name the field, never its value.
+var ErrInvalidInput = errors.New("password safe: invalid input")
+
+// ErrUnexpectedResponse is wrapped when a success answer's body is not the
+// documented shape. Such errors never quote the body.
+var ErrUnexpectedResponse = errors.New("password safe: unexpected response")
+
+// maxMessageRunes caps Error.Message: a server error page must not turn
+// into a kilobyte-long log line.
+const maxMessageRunes = 300
+
+// parseErrorBody extracts a 403/409 sub-code and a message from an error
+// body, which Password Safe sends as a bare number (4034), a JSON string
+// ("4034 - Request is not yet approved"), an object with a message, or
+// plain text. redact (may be nil) removes secrets; it runs before the
+// message is cleaned and capped (so a cap cannot leave a cut-off piece of a
+// secret behind) and again after (cleaning collapses whitespace).
+func parseErrorBody(status int, body []byte, redact func(string) string) (code int, msg string) {
+	b := bytes.TrimSpace(body)
+	objCode := ""
+	if len(b) > 0 {
+		switch b[0] {
+		case '"':
+			var s string
+			if json.Unmarshal(b, &s) == nil {
+				msg = s
+			} else {
+				msg = string(b)
+			}
+		case '{':
+			var o struct {
+				Message          string          `json:"message"`
+				ErrorMessage     string          `json:"errorMessage"`
+				ErrorDescription string          `json:"error_description"`
+				Error            json.RawMessage `json:"error"`
+				Code             json.RawMessage `json:"code"`
+			}
+			if json.Unmarshal(b, &o) == nil {
+				var e string
+				_ = json.Unmarshal(o.Error, &e) // OAuth: "invalid_client"; not a string otherwise
+				msg = firstNonEmpty(o.Message, o.ErrorMessage, o.ErrorDescription, e)
+				objCode = strings.Trim(string(o.Code), `"`)
+			} else {
+				msg = string(b)
+			}
+		default:
+			msg = string(b)
+		}
+	}
+	if redact != nil {
+		msg = redact(msg)
+	}
+	msg = cleanMessage(msg)
+	if redact != nil {
+		msg = redact(msg)
+	}
+	code = subCode(status, objCode)
+	if code == 0 {
+		code = subCode(status, msg)
+	}
+	// A body that is only the code says nothing Code does not.
+	if code != 0 && msg == strconv.Itoa(code) {
+		msg = ""
+	}
+	return code, capString(msg, maxMessageRunes)
+}
+
+// subCode finds the first 4-digit 403x (for a 403) or 409x (for a 409)
+// number in s that is not part of a longer number.
+func subCode(status int, s string) int {
+	var prefix string
+	switch status {
+	case 403:
+		prefix = "403"
+	case 409:
+		prefix = "409"
+	default:
+		return 0
+	}
+	for i := 0; i+4 <= len(s); i++ {
+		if s[i:i+3] != prefix || !isDigit(s[i+3]) {
+			continue
+		}
+		if (i > 0 && isDigit(s[i-1])) || (i+4 < len(s) && isDigit(s[i+4])) {
+			continue
+		}
+		n, _ := strconv.Atoi(s[i : i+4])
+		return n
+	}
+	return 0
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// cleanMessage makes server text safe for one log line: control characters
+// and invalid UTF-8 become spaces and runs of space collapse. (The cap is
+// applied after redaction, in parseErrorBody.)
+func cleanMessage(s string) string {
+	if s == "" {
+		return ""
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func capString(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}
+
+// minSecretLen: shorter "secrets" are not redacted, since replacing every
+// occurrence of, say, "e" would wreck messages and such a value protects nothing.
+const minSecretLen = 4
+
+func secretList(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if len(s) >= minSecretLen {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// redact removes every secret this client holds from s. Password Safe does
+// not put credentials in error bodies, but an error ends up in logs and
+// Vault responses, so the client makes sure.
+func (c *Client) redact(s, authorization string) string {
+	if s == "" {
+		return s
+	}
+	for _, sec := range c.secrets {
+		s = redactOne(s, sec)
+	}
+	s = redactOne(s, strings.TrimPrefix(authorization, "Bearer "))
+	return redactOne(s, c.currentToken())
+}
+
+func redactOne(s, secret string) string {
+	if len(secret) >= minSecretLen && strings.Contains(s, secret) {
+		return strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	return s
+}

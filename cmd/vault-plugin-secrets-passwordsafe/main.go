@@ -1,21 +1,42 @@
+// Command vault-plugin-secrets-passwordsafe is the Vault plugin binary of the
+// BeyondTrust Password Safe secrets engine.
 package main
 
 import (
 	"os"
 
 	hclog "github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/sdk/plugin"
-	_ "github.com/hashicorp/go-plugin"
-	_ "gopkg.in/yaml.v3"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 )
 
-var _ = framework.Backend{}
-var _ logical.Storage
+// version is set at build time: -ldflags "-X main.version=v0.1.0". It is
+// what the plugin reports to Vault (RunningVersion) and must be semver.
+var version = backend.DefaultVersion
 
 func main() {
-	_ = plugin.ServeMultiplex
-	hclog.Default()
-	os.Exit(0)
+	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true})
+	if !backend.ValidVersion(version) {
+		logger.Error("the build set an invalid (non-semver) version; reporting the default instead",
+			"version", version, "default", backend.DefaultVersion)
+	}
+	// Vault starts plugins with its TLS flags (-ca-cert etc.); the TLS
+	// provider uses them for protocol v3/v4 hosts. Multiplexed plugins
+	// (protocol v5, every current Vault) use AutoMTLS and ignore it.
+	meta := &api.PluginAPIClientMeta{}
+	if err := meta.FlagSet().Parse(os.Args[1:]); err != nil {
+		logger.Error("bad plugin arguments", "error", err)
+		os.Exit(1)
+	}
+	err := plugin.ServeMultiplex(&plugin.ServeOpts{
+		BackendFactoryFunc: backend.NewFactory(version),
+		TLSProviderFunc:    api.VaultPluginTLSProvider(meta.GetTLSConfig()),
+		Logger:             logger,
+	})
+	if err != nil {
+		logger.Error("plugin shutting down", "error", err)
+		os.Exit(1)
+	}
 }

@@ -1,0 +1,187 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+)
+
+var finRole = map[string]interface{}{"system_name": "fin-db-01", "account_name": "sa", "ttl": "30m", "max_ttl": "2h"}
+
+func withWait(wait string) map[string]interface{} {
+	m := map[string]interface{}{"approval_wait": wait}
+	for k, v := range finRole {
+		m[k] = v
+	}
+	return m
+}
+
+func (te *testEnv) claim(id int, entity string) (*logical.Response, error) {
+	r := te.req(logical.ReadOperation, "requests/x/creds", nil)
+	r.EntityID = entity
+	resp, err := te.b.Claim(context.Background(), r, id)
+	te.remember(resp)
+	return resp, err
+}
+
+func TestApprovalPendingThenClaim(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("fin", withWait("0s"))
+	resp := te.mustOK(te.credsAs("fin", "entity-1"))
+	id := requestIDOf(resp)
+	if resp.Secret != nil || resp.Data["status"] != "pending" || id == 0 {
+		t.Fatalf("want a pending answer, got %#v", resp)
+	}
+	if _, ok := resp.Data["password"]; ok {
+		t.Fatalf("pending answer carries a password")
+	}
+	wantHint := fmt.Sprintf("vault read passwordsafe/requests/%d/creds", id)
+	if !strings.Contains(resp.Data["message"].(string), wantHint) || resp.Data["creds_path"] != fmt.Sprintf("passwordsafe/requests/%d/creds", id) {
+		t.Fatalf("answer does not say how to fetch the credential: %#v", resp.Data)
+	}
+	if te.status(id) != pstest.StatusPending || te.walCount() != 0 {
+		t.Fatalf("status %s, WAL %d", te.status(id), te.walCount())
+	}
+	rec := te.record(id)
+	if rec == nil || rec.pendingHolders() != 1 {
+		t.Fatalf("pending not recorded: %+v", rec)
+	}
+
+	// Not approved yet; another entity may never claim it.
+	r, err := te.claim(id, "entity-1")
+	te.mustFail(r, err, http.StatusForbidden, "not approved yet")
+	r, err = te.claim(id, "entity-2")
+	te.mustFail(r, err, http.StatusForbidden, "another Vault entity")
+	r, err = te.claim(id+1000, "entity-1")
+	te.mustFail(r, err, http.StatusNotFound)
+
+	bob := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob)
+	if err := bob.Approve(context.Background(), id, "ok"); err != nil {
+		t.Fatal(err)
+	}
+	r, err = te.claim(id, "entity-2")
+	te.mustFail(r, err, http.StatusForbidden, "another Vault entity")
+	if te.status(id) != pstest.StatusActive {
+		t.Fatalf("a refused claim touched the request")
+	}
+	te.srv.Advance(time.Minute)
+	lease := te.mustOK(te.claim(id, "entity-1"))
+	if lease.Secret == nil || lease.Data["password"] != te.srv.Password(31) {
+		t.Fatalf("claim: %#v", lease)
+	}
+	// The request's clock started at approval, a minute ago.
+	if lease.Secret.MaxTTL != 2*time.Hour-time.Minute || lease.Secret.TTL != 30*time.Minute {
+		t.Fatalf("ttl %s max %s", lease.Secret.TTL, lease.Secret.MaxTTL)
+	}
+	r, err = te.claim(id, "entity-1")
+	te.mustFail(r, err, http.StatusNotFound, "not waiting")
+	te.mustRevoke(lease)
+	if te.status(id) != pstest.StatusCheckedIn {
+		t.Fatalf("not checked in")
+	}
+}
+
+func TestApprovalDuringWait(t *testing.T) {
+	te := newTestBackend(t)
+	te.b.approvalPoll = 50 * time.Millisecond
+	te.writeRole("fin", withWait("60s"))
+	bob := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob)
+	approved := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, r := range te.srv.Requests() {
+				if r.AccountID == 31 && r.Status == pstest.StatusPending {
+					approved <- bob.Approve(context.Background(), r.ID, "approved while Vault waits")
+					return
+				}
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		approved <- fmt.Errorf("no pending request appeared")
+	}()
+	resp := te.mustCreds("fin", nil)
+	if err := <-approved; err != nil {
+		t.Fatal(err)
+	}
+	if resp.Data["password"] != te.srv.Password(31) || te.walCount() != 0 {
+		t.Fatalf("data keys %v, WAL %d", keysOf(resp.Data), te.walCount())
+	}
+	if te.srv.Calls(pstest.EndpointCredentials) < 2 || te.srv.Calls(pstest.EndpointListRequests) != 1 {
+		t.Fatalf("calls %v", te.srv.CallCounts())
+	}
+	te.mustRevoke(resp)
+}
+
+func TestApprovalWaitRunsOut(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("fin", withWait("3s"))
+	resp := te.mustOK(te.creds("fin", nil))
+	if resp.Data["status"] != "pending" {
+		t.Fatalf("got %#v", resp.Data)
+	}
+	// One read, then one poll per second of approval_wait.
+	if n := te.srv.Calls(pstest.EndpointCredentials); n != 4 {
+		t.Fatalf("GET Credentials = %d, want 4", n)
+	}
+}
+
+func TestPendingReconciliation(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("fin", withWait("0s"))
+	bob := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob)
+	ctx := context.Background()
+
+	unclaimed := requestIDOf(te.mustOK(te.creds("fin", nil)))
+	if err := bob.Approve(ctx, unclaimed, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The periodic func leaves a pending or recently approved request alone.
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(unclaimed) != pstest.StatusActive || te.record(unclaimed) == nil {
+		t.Fatalf("reconciled too early")
+	}
+	// Approved and unclaimed past the window: checked in.
+	te.srv.Advance(te.b.pendingClaimWindow + time.Minute)
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(unclaimed) != pstest.StatusCheckedIn || te.record(unclaimed) != nil {
+		t.Fatalf("unclaimed request: %s, record %v", te.status(unclaimed), te.record(unclaimed))
+	}
+
+	// Denied: forgotten without a call.
+	denied := requestIDOf(te.mustOK(te.creds("fin", nil)))
+	if err := bob.Deny(ctx, denied, "no"); err != nil {
+		t.Fatal(err)
+	}
+	checkins := te.srv.Calls(pstest.EndpointCheckin)
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.record(denied) != nil || te.srv.Calls(pstest.EndpointCheckin) != checkins {
+		t.Fatalf("denied request not forgotten cleanly")
+	}
+	// Never approved until it lapsed: forgotten.
+	lapsed := requestIDOf(te.mustOK(te.creds("fin", nil)))
+	te.srv.Advance(3 * time.Hour)
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.record(lapsed) != nil || te.status(lapsed) != pstest.StatusExpired {
+		t.Fatalf("lapsed request: %s", te.status(lapsed))
+	}
+	keys, _ := te.s.List(ctx, pendingPrefix)
+	if len(keys) != 0 {
+		t.Fatalf("pending markers left: %v", keys)
+	}
+}

@@ -1,0 +1,673 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
+)
+
+// maxApprovalWait caps a role's approval_wait (walRollbackMinAge must stay
+// above the longest checkout).
+const maxApprovalWait = 10 * time.Minute
+
+// minHandover is the least remaining life that makes a reused request worth
+// handing out; see handoverThreshold.
+const minHandover = 2 * time.Minute
+
+// checkout is one creds read in progress. Its steps, in order:
+//
+//  1. WAL entry (no request ID yet), then POST Requests.
+//  2. The request's record gets a holder keyed by the WAL entry's ID (for a
+//     reused request the ID goes into the WAL entry first; see hold).
+//  3. Reused (200): look up the real expiry (and maybe hand over, below).
+//  4. GET Credentials (polling while approval is pending).
+//  5. The lease is built, the WAL entry deleted, the lease handed out.
+//
+// Any failure after step 1 checks in what this checkout holds, unless
+// others hold it too; if that check-in fails the WAL entry stays and
+// WALRollback finishes the job.
+type checkout struct {
+	b     *Backend
+	req   *logical.Request
+	s     logical.Storage
+	in    paths.CheckoutInput
+	role  *paths.Role
+	runAs string
+	cl    *client.Client
+	lt    paths.Lifetime
+
+	w         walRequest
+	id        int
+	created   bool
+	expiresAt time.Time
+	others    []*holder // other holders of a reused request, when we joined
+	rotates   bool      // the record says rotation on check-in is ensured
+	warnings  []string
+}
+
+// Checkout is paths.Env.Checkout: creds/:role read and write.
+func (b *Backend) Checkout(ctx context.Context, req *logical.Request, in paths.CheckoutInput) (*logical.Response, error) {
+	role := in.Role
+	cfg, err := b.Config(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return logical.ErrorResponse(errNotConfigured.Error()), nil
+	}
+	runAs, err := b.resolveRunAs(ctx, req, cfg, role)
+	if err != nil {
+		return nil, err
+	}
+	lt, err := paths.ComputeLifetime(b.System(), in.TTL, role.TTL, role.MaxTTL, role.AccountMaxMinutes)
+	if err != nil {
+		return logical.ErrorResponse("cannot compute the lease lifetime: %s", err), nil
+	}
+	cl, err := b.Client(ctx, req.Storage, runAs)
+	if err != nil {
+		return nil, paths.UpstreamError("connect to Password Safe", err)
+	}
+	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt}
+	co.warnings = append(co.warnings, lt.Warnings...)
+	return co.run(ctx)
+}
+
+func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
+	b, role := co.b, co.role
+	co.w = walRequest{
+		RunAs: co.runAs, Role: role.Name,
+		SystemID: role.SystemID, AccountID: role.AccountID, AliasID: role.AliasID,
+		ConflictOption: role.ConflictOption, StartedAt: b.now(),
+	}
+	if err := putWAL(ctx, co.s, &co.w); err != nil {
+		return nil, err
+	}
+	id, created, err := co.post(ctx, role.ConflictOption)
+	if err != nil {
+		return co.postFailed(ctx, &co.w, err)
+	}
+	if err := co.hold(ctx, id, created); err != nil {
+		return co.fail(ctx, err)
+	}
+	if co.in.NoWait {
+		return co.pending(ctx, "submitted")
+	}
+	if !created {
+		if err := co.reused(ctx); err != nil {
+			return co.fail(ctx, err)
+		}
+	}
+
+	data, err := co.credentials(ctx)
+	if client.IsNotApproved(err) {
+		data, err = co.waitForApproval(ctx)
+		if client.IsNotApproved(err) {
+			return co.pending(ctx, "pending")
+		}
+		if err == nil {
+			// Approved while we waited: the request's clock started at
+			// approval, so ask Password Safe when it ends.
+			if co.expiresAt, err = requestExpiry(ctx, co.cl, co.id); err != nil {
+				return co.fail(ctx, err)
+			}
+		}
+	}
+	if err != nil {
+		return co.fail(ctx, err)
+	}
+	resp, err := b.leaseResponse(leaseSpec{
+		requestID: co.id, holder: co.w.ID, runAs: co.runAs, role: role.Name,
+		expiresAt: co.expiresAt, ttl: co.lt.TTL, maxTTL: co.lt.MaxTTL,
+	}, data)
+	if err != nil {
+		return co.fail(ctx, err)
+	}
+	// The lease is handed out from here on; a failure to delete the WAL
+	// entry must not hand it out, or rollback would check its request in.
+	if err := deleteWAL(ctx, co.s, &co.w); err != nil {
+		return nil, err
+	}
+	for _, w := range co.warnings {
+		resp.AddWarning(w)
+	}
+	b.emit(ctx, eventCheckout, "request_id", strconv.Itoa(co.id), "role", role.Name,
+		"system_name", role.SystemName, "account_name", role.AccountName, "run_as", co.runAs)
+	return resp, nil
+}
+
+// post is POST Requests (or POST Aliases/{id}/Requests).
+func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error) {
+	role := co.role
+	in := client.RequestInput{
+		AccessType:      client.AccessType(role.AccessType),
+		DurationMinutes: co.lt.DurationMinutes,
+		Reason:          co.in.Reason,
+		TicketNumber:    co.in.TicketNumber,
+	}
+	if in.Reason == "" {
+		in.Reason = role.Reason
+	}
+	if in.Reason == "" {
+		in.Reason = fmt.Sprintf("vault: %screds/%s", co.req.MountPoint, role.Name)
+	}
+	if in.TicketNumber == "" {
+		in.TicketNumber = role.TicketNumber
+	}
+	if conflict != paths.ConflictNone {
+		in.ConflictOption = client.ConflictOption(conflict)
+	}
+	if role.TicketSystemID > 0 {
+		v := role.TicketSystemID
+		in.TicketSystemID = &v
+	}
+	if role.AccessPolicyScheduleID > 0 {
+		v := role.AccessPolicyScheduleID
+		in.AccessPolicyScheduleID = &v
+	}
+	rotate := role.RotateOnCheckin
+	in.RotateOnCheckin = &rotate
+	if role.Target == paths.TargetAlias {
+		return co.cl.CreateAliasRequest(ctx, role.AliasID, in)
+	}
+	in.SystemID, in.AccountID = role.SystemID, role.AccountID
+	if role.AccessType == string(client.AccessApp) {
+		v := role.ApplicationID
+		in.ApplicationID = &v
+	}
+	return co.cl.CreateRequest(ctx, in)
+}
+
+// postFailed handles a POST Requests that did not give us an ID. A definite
+// refusal (4xx) created nothing: drop the WAL entry. Anything else (no
+// answer, 5xx, timeout) may have created a request we cannot name: keep the
+// entry, and WALRollback will find and check in what it created.
+func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*logical.Response, error) {
+	b := co.b
+	if !paths.Definite(err) {
+		b.Logger().Warn("the outcome of POST Requests is unknown; WAL rollback will check in anything it created",
+			"role", co.role.Name, "run_as", co.runAs, "error", err)
+		return nil, paths.UpstreamError("create the Password Safe request (if Password Safe created it anyway, Vault checks it in automatically)", err)
+	}
+	if derr := deleteWAL(ctx, co.s, w); derr != nil {
+		b.Logger().Warn("could not delete WAL entry of a refused request", "error", derr)
+	}
+	if client.IsConflict(err) {
+		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
+			"Password Safe already has an open request for %s/%s (HTTP 409, run-as %q) and role %q has conflict_option=%s. "+
+				"Revoke the lease that holds it (vault lease revoke -prefix %screds/%s), wait until it expires, "+
+				"or set conflict_option=reuse (share the open request) or conflict_option=renew (replace it) on the role",
+			co.role.SystemName, co.role.AccountName, co.runAs, co.role.Name, co.role.ConflictOption,
+			co.req.MountPoint, co.role.Name))
+	}
+	return nil, paths.UpstreamError("create the Password Safe request", err)
+}
+
+// hold records this checkout as a holder (keyed by its WAL entry's ID) in
+// the request's record. A reused request's ID also goes into the WAL entry
+// first: rollback could not find it by its creation time. A created one is
+// found that way (created after the entry's StartedAt, holder = entry ID),
+// which saves a storage write on every checkout.
+func (co *checkout) hold(ctx context.Context, id int, created bool) error {
+	b := co.b
+	co.id, co.created = id, created
+	if !created {
+		co.w.RequestID = id
+		if err := updateWAL(ctx, co.s, &co.w); err != nil {
+			return err
+		}
+	}
+	lock := b.lockRequest(id)
+	lock.Lock()
+	defer lock.Unlock()
+	// A request Password Safe has just created has no record yet: skip the read.
+	var rec *record
+	if !created {
+		var err error
+		if rec, err = co.b.loadRecord(ctx, co.s, id); err != nil {
+			return err
+		}
+	}
+	if rec == nil {
+		rec = &record{
+			RequestID: id, RunAs: co.runAs, Role: co.role.Name,
+			SystemID: co.role.SystemID, AccountID: co.role.AccountID, AliasID: co.role.AliasID,
+			SystemName: co.role.SystemName, AccountName: co.role.AccountName, DomainName: co.role.DomainName,
+			Holders: map[string]*holder{},
+		}
+	}
+	co.others = co.others[:0]
+	for _, h := range rec.Holders {
+		co.others = append(co.others, h)
+	}
+	if created {
+		rec.Created = true
+		rec.Rotates = co.role.RotateOnCheckin
+		// Created now: it ends DurationMinutes after a moment no earlier than
+		// StartedAt, so this expiry is never later than the real one and costs
+		// no GET Requests.
+		rec.ExpiresAt = co.w.StartedAt.Add(time.Duration(co.lt.DurationMinutes) * time.Minute)
+		co.expiresAt = rec.ExpiresAt
+	}
+	co.rotates = rec.Rotates
+	rec.Holders[co.w.ID] = &holder{EntityID: co.req.EntityID, Since: b.now()}
+	return co.b.storeRecord(ctx, co.s, rec)
+}
+
+// handoverThreshold is the least remaining life a reused request must have
+// to be handed out as is. Why: Vault Agent renews a lease until renewals stop
+// extending it, then reads a new credential BEFORE the old lease ends and
+// without revoking it. With conflict_option=reuse that read meets the old,
+// nearly expired request: handing it out again gives the Agent a lease of a
+// few minutes, then another, ... and at the request's end the credential
+// rotates under the Agent. So when the reused request has less than a full
+// lease TTL (at most a third of a full checkout, at least 2 minutes) left,
+// the checkout replaces it (renew) and the caller gets a fresh, full-length
+// request. Tying the bound to the TTL keeps the replacement within the last
+// TTL of the old request, when no lease on it could be renewed much longer
+// anyway.
+func handoverThreshold(lt paths.Lifetime) time.Duration {
+	t := lt.TTL
+	if third := time.Duration(lt.DurationMinutes) * time.Minute / 3; third < t {
+		t = third
+	}
+	if t < minHandover {
+		t = minHandover
+	}
+	return t
+}
+
+// reused handles a 200 from POST Requests: the lease is capped by the
+// request's real expiry (GET Requests), rotation on check-in is ensured when
+// the role wants it, and a nearly expired request is replaced (hand-over).
+func (co *checkout) reused(ctx context.Context) error {
+	b := co.b
+	exp, err := requestExpiry(ctx, co.cl, co.id)
+	if err != nil {
+		return err
+	}
+	co.expiresAt = exp
+	left := exp.Sub(b.now())
+	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.othersAreCaller() {
+		ok, err := co.handover(ctx)
+		if err != nil || ok {
+			return err
+		}
+	}
+	if co.role.RotateOnCheckin && !co.rotates {
+		if err := co.cl.RotateOnCheckin(ctx, co.id); err != nil {
+			b.Logger().Warn("could not ensure rotation on check-in of a reused request", "request_id", co.id, "error", err)
+			co.warnings = append(co.warnings, fmt.Sprintf(
+				"request %d was reused; Password Safe refused to turn on rotation at check-in for it: %v", co.id, err))
+		} else {
+			co.setRecord(ctx, co.id, func(r *record) { r.Rotates = true })
+		}
+	}
+	return nil
+}
+
+// othersAreCaller reports whether every other holder of the reused request
+// is a live lease of the caller's own entity (an Agent's previous lease):
+// only then may a hand-over end the old request early.
+func (co *checkout) othersAreCaller() bool {
+	if len(co.others) == 0 {
+		return false
+	}
+	for _, h := range co.others {
+		if h.Pending || h.EntityID != co.req.EntityID {
+			return false
+		}
+	}
+	return true
+}
+
+// handover replaces the nearly expired reused request by a new one (POST
+// with conflict_option=renew, which ends the old one upstream). It is a
+// checkout of its own with its own WAL entry. The old request's record is
+// marked Ended, so the old lease's revoke later needs no upstream call.
+// ok=false with no error means the replacement was refused and the reused
+// request is handed out as is.
+func (co *checkout) handover(ctx context.Context) (bool, error) {
+	b := co.b
+	old := co.w
+	oldID := co.id
+	co.w = walRequest{
+		RunAs: co.runAs, Role: co.role.Name,
+		SystemID: co.role.SystemID, AccountID: co.role.AccountID, AliasID: co.role.AliasID,
+		ConflictOption: paths.ConflictRenew, StartedAt: b.now(),
+	}
+	if err := putWAL(ctx, co.s, &co.w); err != nil {
+		co.w = old
+		return false, err
+	}
+	id, created, err := co.post(ctx, paths.ConflictRenew)
+	if err != nil {
+		if paths.Definite(err) {
+			if derr := deleteWAL(ctx, co.s, &co.w); derr != nil {
+				b.Logger().Warn("could not delete WAL entry of a refused request", "error", derr)
+			}
+			co.w = old
+			co.warnings = append(co.warnings, fmt.Sprintf(
+				"request %d ends soon and could not be replaced (%v); the lease ends with it", oldID, err))
+			return false, nil
+		}
+		// The renew may or may not have happened: its WAL entry stays for
+		// rollback; let go of the old request.
+		b.Logger().Warn("the outcome of the hand-over POST Requests is unknown; WAL rollback will check in anything it created",
+			"role", co.role.Name, "error", err)
+		newW := co.w
+		co.w = old
+		co.release(ctx, true) // our hold on the old request, and its WAL entry
+		co.w = newW
+		co.id = 0 // nothing else to release: newW stays for rollback
+		return false, err
+	}
+	if err := co.hold(ctx, id, created); err != nil {
+		return false, err
+	}
+	// Let go of the old request: it has been ended upstream by the renew.
+	lock := b.lockRequest(oldID)
+	lock.Lock()
+	rec, err := co.b.loadRecord(ctx, co.s, oldID)
+	if err == nil && rec != nil {
+		delete(rec.Holders, old.ID)
+		rec.Ended = oldID != id
+		err = co.b.saveOrDelete(ctx, co.s, rec, false)
+	}
+	lock.Unlock()
+	if err != nil {
+		b.Logger().Warn("could not update the record of a replaced request", "request_id", oldID, "error", err)
+	} else if derr := deleteWAL(ctx, co.s, &old); derr != nil {
+		b.Logger().Warn("could not delete WAL entry of a replaced request", "error", derr)
+	}
+	b.Logger().Info("replaced an expiring reused request (Agent hand-over)", "old_request_id", oldID, "request_id", id)
+	if !created {
+		// Password Safe reused something else after all: cap by its expiry.
+		exp, err := requestExpiry(ctx, co.cl, id)
+		if err != nil {
+			return false, err
+		}
+		co.expiresAt = exp
+	}
+	return true, nil
+}
+
+// setRecord applies f to the record of id under its lock (best effort).
+func (co *checkout) setRecord(ctx context.Context, id int, f func(*record)) {
+	lock := co.b.lockRequest(id)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err := co.b.loadRecord(ctx, co.s, id)
+	if err == nil && rec != nil {
+		f(rec)
+		err = co.b.storeRecord(ctx, co.s, rec)
+	}
+	if err != nil {
+		co.b.Logger().Warn("could not update the record of a request", "request_id", id, "error", err)
+	}
+}
+
+// target is what reading a credential needs.
+type target struct {
+	aliasID                             int
+	systemName, accountName, domainName string
+	types                               []string
+}
+
+func roleTarget(r *paths.Role) target {
+	return target{aliasID: r.AliasID, systemName: r.SystemName, accountName: r.AccountName,
+		domainName: r.DomainName, types: r.CredentialTypes}
+}
+
+func (co *checkout) credentials(ctx context.Context) (map[string]interface{}, error) {
+	return readCredentials(ctx, co.cl, roleTarget(co.role), co.id)
+}
+
+// readCredentials reads each credential type (one call each; for aliases one
+// GET Aliases/{id}/Credentials/{rid} per type) and builds the response data.
+func readCredentials(ctx context.Context, cl *client.Client, t target, id int) (map[string]interface{}, error) {
+	data := map[string]interface{}{
+		"username":     t.accountName,
+		"domain":       t.domainName,
+		"request_id":   id,
+		"system_name":  t.systemName,
+		"account_name": t.accountName,
+	}
+	for _, typ := range t.types {
+		ct := client.CredentialType(typ)
+		var v string
+		if t.aliasID != 0 {
+			ac, err := cl.AliasCredential(ctx, t.aliasID, id, ct)
+			if err != nil {
+				return nil, err
+			}
+			data["username"], data["domain"] = ac.AccountName, ac.DomainName
+			data["system_name"], data["account_name"] = ac.SystemName, ac.AccountName
+			switch ct {
+			case client.CredentialPassword:
+				v = ac.Password
+			case client.CredentialDSSKey:
+				v = ac.PrivateKey
+			case client.CredentialPassphrase:
+				v = ac.Passphrase
+			}
+		} else {
+			var err error
+			if v, err = cl.Credential(ctx, id, ct); err != nil {
+				return nil, err
+			}
+		}
+		data[credentialField(ct)] = v
+	}
+	return data, nil
+}
+
+func credentialField(t client.CredentialType) string {
+	switch t {
+	case client.CredentialDSSKey:
+		return "private_key"
+	case client.CredentialPassphrase:
+		return "passphrase"
+	}
+	return "password"
+}
+
+// waitForApproval polls GET Credentials while the request answers 4034, for
+// approval_wait counted in one-second polls (the pause between polls is
+// b.approvalPoll, one second outside tests), and no longer than ctx allows.
+func (co *checkout) waitForApproval(ctx context.Context) (map[string]interface{}, error) {
+	wait := co.role.ApprovalWait
+	if wait > maxApprovalWait {
+		wait = maxApprovalWait
+	}
+	polls := int((wait + time.Second - 1) / time.Second)
+	err := error(&client.Error{Op: "GET Credentials", StatusCode: http.StatusForbidden, Code: client.CodeNotApproved})
+	t := time.NewTimer(co.b.approvalPoll)
+	defer t.Stop()
+	for i := 0; i < polls; i++ {
+		if i > 0 {
+			t.Reset(co.b.approvalPoll)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err // answer "pending" rather than fail: the request lives on
+		case <-t.C:
+		}
+		var data map[string]interface{}
+		data, err = co.credentials(ctx)
+		if !client.IsNotApproved(err) {
+			return data, err
+		}
+	}
+	return nil, err
+}
+
+// pending records the request as awaiting approval, owned by the caller's
+// entity, and answers with its ID and how to fetch the credential later.
+func (co *checkout) pending(ctx context.Context, status string) (*logical.Response, error) {
+	b := co.b
+	lock := b.lockRequest(co.id)
+	lock.Lock()
+	rec, err := co.b.loadRecord(ctx, co.s, co.id)
+	if err == nil && rec == nil {
+		err = fmt.Errorf("record of request %d vanished", co.id)
+	}
+	if err == nil {
+		h := rec.Holders[co.w.ID]
+		if h == nil {
+			h = &holder{EntityID: co.req.EntityID, Since: b.now()}
+			rec.Holders[co.w.ID] = h
+		}
+		h.Pending, h.TTL, h.MaxTTL = true, co.lt.TTL, co.lt.MaxTTL
+		h.CredentialTypes = co.role.CredentialTypes
+		if err = co.b.storeRecord(ctx, co.s, rec); err == nil {
+			err = markPendingIndex(ctx, co.s, co.id)
+		}
+	}
+	lock.Unlock()
+	if err != nil {
+		return co.fail(ctx, err)
+	}
+	if err := deleteWAL(ctx, co.s, &co.w); err != nil {
+		return nil, err
+	}
+	mount := co.req.MountPoint
+	if mount == "" {
+		mount = "<mount>/"
+	}
+	msg := fmt.Sprintf("Password Safe request %d for %s/%s is waiting for approval. Once it is approved, read the credential with: vault read %srequests/%d/creds",
+		co.id, co.role.SystemName, co.role.AccountName, mount, co.id)
+	if status != "pending" {
+		msg = fmt.Sprintf("Password Safe request %d for %s/%s was created. Read the credential with: vault read %srequests/%d/creds",
+			co.id, co.role.SystemName, co.role.AccountName, mount, co.id)
+	}
+	resp := &logical.Response{Data: map[string]interface{}{
+		"request_id":   co.id,
+		"status":       status,
+		"role":         co.role.Name,
+		"system_name":  co.role.SystemName,
+		"account_name": co.role.AccountName,
+		"creds_path":   fmt.Sprintf("%srequests/%d/creds", mount, co.id),
+		"message":      msg,
+	}}
+	resp.AddWarning(msg)
+	b.Logger().Info("request pending approval", "request_id", co.id, "role", co.role.Name, "run_as", co.runAs)
+	return resp, nil
+}
+
+// fail ends a checkout that will not hand out a lease: this checkout's hold
+// goes, and the request is checked in unless others hold it. If the
+// check-in fails, the hold and the WAL entry stay for WALRollback.
+func (co *checkout) fail(ctx context.Context, cause error) (*logical.Response, error) {
+	co.release(ctx, true)
+	what := "read the credential of Password Safe request " + strconv.Itoa(co.id)
+	if co.id == 0 {
+		what = "check out from Password Safe"
+	}
+	return nil, paths.UpstreamError(what, cause)
+}
+
+// release drops this checkout's hold on co.id (see fail). deleteEntry says
+// whether to delete the WAL entry once the request is safe.
+func (co *checkout) release(ctx context.Context, deleteEntry bool) {
+	b := co.b
+	if co.id == 0 {
+		return
+	}
+	lock := b.lockRequest(co.id)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err := co.b.loadRecord(ctx, co.s, co.id)
+	if err != nil {
+		b.Logger().Warn("could not read the record of a failed checkout; WAL rollback will finish it", "request_id", co.id, "error", err)
+		return
+	}
+	if rec != nil {
+		delete(rec.Holders, co.w.ID)
+	}
+	if rec == nil || (len(rec.Holders) == 0 && !rec.Ended) {
+		if err := b.checkin(ctx, co.s, co.runAs, co.id, "vault: checkout failed before the credential was handed out"); err != nil {
+			b.Logger().Warn("could not check in the request of a failed checkout; WAL rollback will retry", "request_id", co.id, "error", err)
+			return
+		}
+	}
+	if rec != nil {
+		if err := co.b.saveOrDelete(ctx, co.s, rec, false); err != nil {
+			b.Logger().Warn("could not update the record of a failed checkout", "request_id", co.id, "error", err)
+			return
+		}
+	}
+	if deleteEntry {
+		if err := deleteWAL(ctx, co.s, &co.w); err != nil {
+			b.Logger().Warn("could not delete WAL entry of a failed checkout", "error", err)
+		}
+	}
+}
+
+// requestExpiry is the real expiry of an active request (GET Requests).
+func requestExpiry(ctx context.Context, cl *client.Client, id int) (time.Time, error) {
+	reqs, err := cl.ListRequests(ctx, "active", "")
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, r := range reqs {
+		if r.RequestID == id {
+			if r.ExpiresDate == nil {
+				return time.Time{}, fmt.Errorf("Password Safe request %d has no expiry date", id)
+			}
+			return *r.ExpiresDate, nil
+		}
+	}
+	return time.Time{}, logical.CodedError(http.StatusBadGateway,
+		fmt.Sprintf("Password Safe request %d is not among the run-as user's active requests", id))
+}
+
+func isPendingStatus(s string) bool { return strings.EqualFold(s, "pending") }
+
+// leaseSpec is what a lease is made of.
+type leaseSpec struct {
+	requestID   int
+	holder      string
+	runAs, role string
+	expiresAt   time.Time
+	ttl, maxTTL time.Duration
+}
+
+// leaseResponse builds the lease for a checked-out credential. Its max TTL
+// is the lifetime's, cut so the lease never outlives the request; its TTL
+// never exceeds that.
+func (b *Backend) leaseResponse(ls leaseSpec, data map[string]interface{}) (*logical.Response, error) {
+	now := b.now()
+	maxTTL := ls.maxTTL
+	if left := ls.expiresAt.Sub(now).Truncate(time.Second); left < maxTTL {
+		maxTTL = left
+	}
+	if maxTTL <= 0 {
+		return nil, fmt.Errorf("Password Safe request %d has already expired (at %s)", ls.requestID, ls.expiresAt.UTC().Format(time.RFC3339))
+	}
+	ttl := ls.ttl
+	if ttl > maxTTL {
+		ttl = maxTTL
+	}
+	li := &leaseInfo{
+		RequestID: ls.requestID, Holder: ls.holder, RunAs: ls.runAs, Role: ls.role,
+		ExpiresAt: ls.expiresAt, IssuedAt: now, MaxTTL: maxTTL, TTL: ls.ttl,
+	}
+	data["request_id"] = ls.requestID
+	data["expires_at"] = ls.expiresAt.UTC().Format(time.RFC3339)
+	// As b.secret.Response would build it, without copying the internal map.
+	return &logical.Response{
+		Secret: &logical.Secret{
+			LeaseOptions: logical.LeaseOptions{TTL: ttl, MaxTTL: maxTTL, Renewable: true},
+			InternalData: li.internal(),
+		},
+		Data: data,
+	}, nil
+}

@@ -1,0 +1,126 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
+)
+
+// Claim is paths.Env.Claim: the credential of a request recorded as pending
+// (approval) by Checkout, under the same lease type as creds/:role, once
+// Password Safe has approved it. Only the entity that made the request may
+// claim it; anyone else gets 403 and the request is untouched.
+func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*logical.Response, error) {
+	if id <= 0 {
+		return logical.ErrorResponse("request ID must be a positive integer"), nil
+	}
+	lock := b.lockRequest(id)
+	lock.Lock()
+	rec, err := b.loadRecord(ctx, req.Storage, id)
+	lock.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	hid, h, err := claimable(rec, id, req.EntityID)
+	if err != nil {
+		return nil, err
+	}
+
+	cl, err := b.Client(ctx, req.Storage, rec.RunAs)
+	if err != nil {
+		return nil, paths.UpstreamError("connect to Password Safe", err)
+	}
+	t := target{aliasID: rec.AliasID, systemName: rec.SystemName, accountName: rec.AccountName,
+		domainName: rec.DomainName, types: h.CredentialTypes}
+	if len(t.types) == 0 {
+		t.types = []string{string(client.CredentialPassword)}
+	}
+	data, err := readCredentials(ctx, cl, t, id)
+	switch {
+	case client.IsNotApproved(err):
+		return nil, logical.CodedError(http.StatusForbidden, fmt.Sprintf(
+			"Password Safe request %d is not approved yet (4034); try again once an approver has approved it", id))
+	case client.IsNotFound(err):
+		b.forgetHolder(ctx, req.Storage, id, hid)
+		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
+			"Password Safe request %d has ended (denied, expired or checked in); make a new request", id))
+	case err != nil:
+		return nil, paths.UpstreamError("read the credential of Password Safe request "+strconv.Itoa(id), err)
+	}
+	exp, err := requestExpiry(ctx, cl, id)
+	if err != nil {
+		return nil, paths.UpstreamError("look up Password Safe request "+strconv.Itoa(id), err)
+	}
+
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err = b.loadRecord(ctx, req.Storage, id)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil || rec.Holders[hid] == nil || !rec.Holders[hid].Pending {
+		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("Password Safe request %d was claimed already", id))
+	}
+	resp, err := b.leaseResponse(leaseSpec{
+		requestID: id, holder: hid, runAs: rec.RunAs, role: rec.Role,
+		expiresAt: exp, ttl: h.TTL, maxTTL: h.MaxTTL,
+	}, data)
+	if err != nil {
+		return nil, err
+	}
+	rec.Holders[hid].Pending = false
+	rec.Holders[hid].Since = b.now()
+	rec.ExpiresAt = exp
+	if err := b.saveOrDelete(ctx, req.Storage, rec, true); err != nil {
+		return nil, err
+	}
+	b.emit(ctx, eventCheckout, "request_id", strconv.Itoa(id), "role", rec.Role,
+		"system_name", rec.SystemName, "account_name", rec.AccountName, "run_as", rec.RunAs)
+	return resp, nil
+}
+
+// claimable finds the caller's pending hold on request id.
+func claimable(rec *record, id int, entityID string) (string, *holder, error) {
+	if rec == nil {
+		return "", nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
+			"no pending Password Safe request %d was made through this mount", id))
+	}
+	others := false
+	for k, h := range rec.Holders {
+		if !h.Pending || h.Orphan {
+			continue
+		}
+		if h.EntityID == entityID {
+			c := *h
+			return k, &c, nil
+		}
+		others = true
+	}
+	if others {
+		return "", nil, logical.CodedError(http.StatusForbidden, fmt.Sprintf(
+			"Password Safe request %d was made by another Vault entity; only that entity may read its credential", id))
+	}
+	return "", nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
+		"Password Safe request %d is not waiting to be claimed", id))
+}
+
+// forgetHolder drops a hold on a request that has ended upstream.
+func (b *Backend) forgetHolder(ctx context.Context, s logical.Storage, id int, hid string) {
+	lock := b.lockRequest(id)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err := b.loadRecord(ctx, s, id)
+	if err == nil && rec != nil {
+		delete(rec.Holders, hid)
+		err = b.saveOrDelete(ctx, s, rec, true)
+	}
+	if err != nil {
+		b.Logger().Warn("could not forget an ended request", "request_id", id, "error", err)
+	}
+}

@@ -1,0 +1,328 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/consts"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+)
+
+func TestSessionExpiredMidLife(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("pg", pgRole)
+	a := te.mustCreds("pg", nil)
+	te.srv.ExpireSessions()
+	te.mustRevoke(a) // 401 -> signs in again once, repeats the call
+	b := te.mustCreds("pg", nil)
+	// A 401 between the POST and the credential read.
+	te.mustRevoke(b)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusUnauthorized, Count: 1})
+	c := te.mustCreds("pg", nil)
+	te.mustRevoke(c)
+	if n := te.srv.Calls(pstest.EndpointSignAppin); n != 3 {
+		t.Fatalf("sign-ins = %d, want 3", n)
+	}
+}
+
+func TestCheckout5xxNotRetriedNoLeak(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("pg", pgRole)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
+	resp, err := te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusBadGateway, "HTTP 503", "checks it in automatically")
+	if n := te.srv.Calls(pstest.EndpointCreateRequest); n != 1 {
+		t.Fatalf("POST Requests repeated without reuse: %d calls", n)
+	}
+	if te.walCount() != 1 {
+		t.Fatalf("the unknown outcome must stay in the WAL")
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.walCount() != 0 || len(te.srv.ActiveRequests()) != 0 {
+		t.Fatalf("after rollback: WAL %d, active %d", te.walCount(), len(te.srv.ActiveRequests()))
+	}
+	// With reuse a repeat is harmless and the client retries it.
+	te.writeRole("pg", map[string]interface{}{"conflict_option": "reuse"})
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
+	te.mustRevoke(te.mustCreds("pg", nil))
+}
+
+func TestLostPOSTAnswerRolledBack(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("pg", pgRole)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	resp, err := te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusBadGateway)
+	active := te.srv.ActiveRequests()
+	if len(active) != 1 || te.walCount() != 1 {
+		t.Fatalf("active %d, WAL %d", len(active), te.walCount())
+	}
+	// A young entry is left alone (the checkout could still be running).
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.walCount() != 1 {
+		t.Fatalf("rolled back a young WAL entry")
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(active[0].ID) != pstest.StatusCheckedIn || te.walCount() != 0 {
+		t.Fatalf("after rollback: %s, WAL %d", te.status(active[0].ID), te.walCount())
+	}
+	if st, _ := te.srv.Request(active[0].ID); !strings.Contains(st.CheckinReason, "answer was lost") {
+		t.Fatalf("check-in reason %q", st.CheckinReason)
+	}
+}
+
+// Rollback of a lost answer leaves other requests alone: a live lease on
+// another account, and requests made before the lost one.
+func TestLostAnswerRollbackSparesOthers(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("pg", pgRole)
+	te.writeRole("app", map[string]interface{}{"system_name": "db-prod-01", "account_name": "app_user"})
+	live := te.mustCreds("app", nil)
+	te.srv.Advance(10 * time.Minute)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	resp, err := te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusBadGateway)
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(requestIDOf(live)) != pstest.StatusActive {
+		t.Fatalf("rollback ended a live lease's request")
+	}
+	te.mustRevoke(live)
+}
+
+// A lost answer for an account that needs approval: the pending request
+// cannot be checked in yet; it is recorded and checked in once approved.
+func TestLostAnswerPendingOrphan(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("fin", withWait("0s"))
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	resp, err := te.creds("fin", nil)
+	te.mustFail(resp, err, http.StatusBadGateway)
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	var id int
+	for _, r := range te.srv.Requests() {
+		if r.AccountID == 31 {
+			id = r.ID
+		}
+	}
+	if rec := te.record(id); rec == nil || rec.pendingHolders() != 1 || te.walCount() != 0 {
+		t.Fatalf("orphan not recorded: %+v", rec)
+	}
+	r, err := te.claim(id, "")
+	te.mustFail(r, err, http.StatusNotFound)
+	if err := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob).Approve(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(id) != pstest.StatusCheckedIn || te.record(id) != nil {
+		t.Fatalf("orphan: %s", te.status(id))
+	}
+}
+
+func TestCredentialReadFailsChecksInAtOnce(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 1}))
+	te.writeRole("pg", pgRole)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusInternalServerError, Count: 2})
+	resp, err := te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusBadGateway, "HTTP 500")
+	reqs := te.srv.Requests()
+	if len(reqs) != 1 || reqs[0].Status != pstest.StatusCheckedIn || te.walCount() != 0 || te.record(reqs[0].ID) != nil {
+		t.Fatalf("requests %+v, WAL %d", reqs, te.walCount())
+	}
+}
+
+func TestCleanupCheckinFailsThenRollback(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+	te.writeRole("pg", pgRole)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusInternalServerError, Count: 1})
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusInternalServerError, Count: 1})
+	resp, err := te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusBadGateway)
+	id := te.srv.Requests()[0].ID
+	if te.status(id) != pstest.StatusActive || te.walCount() != 1 || te.record(id) == nil {
+		t.Fatalf("the failed clean-up must leave the WAL entry and record")
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(id) != pstest.StatusCheckedIn || te.walCount() != 0 || te.record(id) != nil {
+		t.Fatalf("after rollback: %s WAL %d", te.status(id), te.walCount())
+	}
+}
+
+func TestRevoke5xxRetried(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+	te.writeRole("pg", pgRole)
+	resp := te.mustCreds("pg", nil)
+	id := requestIDOf(resp)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Count: 1})
+	err := te.revoke(resp)
+	if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Fatalf("revoke error = %v, want the 503 so Vault retries", err)
+	}
+	if te.status(id) != pstest.StatusActive || te.record(id) == nil {
+		t.Fatalf("a failed revoke lost track of the request")
+	}
+	te.mustRevoke(resp) // Vault's retry
+	if te.status(id) != pstest.StatusCheckedIn {
+		t.Fatalf("not checked in on retry")
+	}
+}
+
+func TestRevokeAfterOperatorCheckin(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("pg", pgRole)
+	resp := te.mustCreds("pg", nil)
+	svc := te.userClient(pstest.DemoUserSvcVault, "")
+	if err := svc.Checkin(context.Background(), requestIDOf(resp), "operator"); err != nil {
+		t.Fatal(err)
+	}
+	te.mustRevoke(resp) // 404: already released, done
+	if te.record(requestIDOf(resp)) != nil {
+		t.Fatalf("record left")
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"request_timeout": "1s", "max_retries": 0}))
+	te.writeRole("pg", pgRole)
+
+	// Slow credential read: the checkout fails and its request is checked in.
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Latency: 1500 * time.Millisecond, Count: 1})
+	resp, err := te.creds("pg", nil)
+	msg, status := failure(resp, err)
+	if status != http.StatusGatewayTimeout && status != http.StatusBadGateway {
+		t.Fatalf("status %d: %s", status, msg)
+	}
+	if len(te.srv.ActiveRequests()) != 0 || te.walCount() != 0 {
+		t.Fatalf("slow read left active %d WAL %d", len(te.srv.ActiveRequests()), te.walCount())
+	}
+
+	// Slow POST: the outcome is unknown; the WAL keeps it for rollback.
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Latency: 1500 * time.Millisecond, Count: 1})
+	resp, err = te.creds("pg", nil)
+	if _, status := failure(resp, err); status == 0 {
+		t.Fatalf("slow POST succeeded")
+	}
+	if te.walCount() != 1 {
+		t.Fatalf("WAL %d", te.walCount())
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.walCount() != 0 || len(te.srv.ActiveRequests()) != 0 {
+		t.Fatalf("after rollback: WAL %d active %d", te.walCount(), len(te.srv.ActiveRequests()))
+	}
+	te.mustRevoke(te.mustCreds("pg", nil))
+}
+
+// flakyStorage fails Delete of WAL entries while armed.
+type flakyStorage struct {
+	logical.InmemStorage
+	failWALDelete atomic.Bool
+}
+
+func (f *flakyStorage) Delete(ctx context.Context, key string) error {
+	if f.failWALDelete.Load() && strings.HasPrefix(key, framework.WALPrefix) {
+		return errors.New("storage unavailable")
+	}
+	return f.InmemStorage.Delete(ctx, key)
+}
+
+// If the WAL entry cannot be deleted the lease is not handed out (rollback
+// would end its request under it): rollback checks the request in instead.
+func TestWALDeleteFailureHandsOutNothing(t *testing.T) {
+	fs := &flakyStorage{}
+	te := newTestBackend(t, withStorage(fs))
+	te.writeRole("pg", pgRole)
+	fs.failWALDelete.Store(true)
+	resp, err := te.creds("pg", nil)
+	if _, status := failure(resp, err); status == 0 || (resp != nil && resp.Secret != nil) {
+		t.Fatalf("a lease was handed out without its WAL entry deleted")
+	}
+	fs.failWALDelete.Store(false)
+	id := te.srv.Requests()[0].ID
+	if te.status(id) != pstest.StatusActive || te.walCount() != 1 {
+		t.Fatalf("status %s WAL %d", te.status(id), te.walCount())
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(id) != pstest.StatusCheckedIn || te.record(id) != nil || te.walCount() != 0 {
+		t.Fatalf("after rollback: %s", te.status(id))
+	}
+}
+
+// Rollback of a reused request's checkout only drops its own hold.
+func TestRollbackKeepsOtherHolders(t *testing.T) {
+	fs := &flakyStorage{}
+	te := newTestBackend(t, withStorage(fs))
+	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "conflict_option": "reuse"})
+	live := te.mustCreds("pg", nil)
+	fs.failWALDelete.Store(true)
+	resp, err := te.creds("pg", nil)
+	if _, status := failure(resp, err); status == 0 {
+		t.Fatalf("expected failure")
+	}
+	fs.failWALDelete.Store(false)
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	id := requestIDOf(live)
+	if te.status(id) != pstest.StatusActive || len(te.record(id).Holders) != 1 {
+		t.Fatalf("rollback broke the live lease: %s", te.status(id))
+	}
+	te.mustRevoke(live)
+	if te.status(id) != pstest.StatusCheckedIn {
+		t.Fatalf("not checked in")
+	}
+}
+
+func TestPerformanceStandbyForwards(t *testing.T) {
+	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour}
+	te := newTestBackend(t, withSystemView(sys))
+	te.writeRole("pg", pgRole)
+	te.srv.ResetCalls()
+	sys.ReplicationStateVal = consts.ReplicationPerformanceStandby
+	for _, r := range []*logical.Request{
+		te.req(logical.ReadOperation, "creds/pg", nil),
+		te.req(logical.UpdateOperation, "creds/pg", map[string]interface{}{"ttl": "1m"}),
+		te.req(logical.UpdateOperation, "roles/pg", map[string]interface{}{"reason": "x"}),
+		te.req(logical.DeleteOperation, "roles/pg", nil),
+		te.req(logical.UpdateOperation, "config", map[string]interface{}{"verify": false}),
+		te.req(logical.DeleteOperation, "config", nil),
+	} {
+		if _, err := te.do(r); !errors.Is(err, logical.ErrReadOnly) {
+			t.Errorf("%s %s on a performance standby: err %v, want ErrReadOnly (forward)", r.Operation, r.Path, err)
+		}
+	}
+	// Reads without side effects are served locally.
+	te.mustOK(te.read("roles/pg"))
+	te.mustOK(te.read("config"))
+	if n := len(te.srv.CallCounts()); n != 0 {
+		t.Fatalf("upstream calls on a standby: %v", te.srv.CallCounts())
+	}
+	sys.ReplicationStateVal = consts.ReplicationPerformanceSecondary
+	if _, err := te.creds("pg", nil); !errors.Is(err, logical.ErrReadOnly) {
+		t.Fatalf("creds on a performance secondary: %v", err)
+	}
+}

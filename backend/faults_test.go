@@ -1,0 +1,533 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+)
+
+// Fault tests: the simulator's fault injection (5xx bursts, latency beyond
+// request_timeout, dropped connections, mass session expiry, a long outage,
+// lost answers) under concurrent load, through the backend's HandleRequest.
+// For each: what the caller sees (a clear 5xx/504 error, never a hang), and
+// at the end the engine and Password Safe agree (assertSettled): no active
+// upstream request without a live lease, no record whose request is gone,
+// no WAL entry left; the log holds no secret (newTestBackend's cleanup).
+
+// hangBound is far above any legitimate duration of one call in these
+// tests, and far below what a call without working timeouts would take
+// against the latencies injected (a minute): exceeding it means a hang.
+const hangBound = 30 * time.Second
+
+// loadWorld is the demo world with n more auto-approve accounts on systems
+// 1000.. (account ID system*10+1), for load beyond the 40 load-NN accounts.
+func loadWorld(n int) *pstest.World {
+	w := pstest.DemoWorld()
+	for i := 0; i < n; i++ {
+		id := 1000 + i
+		w.Systems = append(w.Systems, pstest.System{ID: id, Name: fmt.Sprintf("xload-%04d", i), Accounts: []pstest.Account{{
+			ID: id*10 + 1, Name: "svc", Password: fmt.Sprintf("Xload-%04d-Initial!", i), MaxReleaseMinutes: 10080,
+			Policy: pstest.Policy{Requestors: []string{pstest.DemoUserSvcVault}},
+		}}})
+	}
+	return w
+}
+
+func withWorld(w *pstest.World) opt { return func(o *testOpts) { o.world = w } }
+
+// loadRoles writes n roles on the load-NN accounts (n <= 40) or, past 40,
+// on loadWorld's extra accounts, by ID (one lookup each), with extra fields.
+func (te *testEnv) loadRoles(n int, extra map[string]interface{}) []string {
+	te.t.Helper()
+	names := make([]string, n)
+	for i := range names {
+		sys := 100 + i
+		if i >= 40 {
+			sys = 1000 + i - 40
+		}
+		data := map[string]interface{}{"system_id": sys, "account_id": sys*10 + 1}
+		for k, v := range extra {
+			data[k] = v
+		}
+		names[i] = fmt.Sprintf("load-%03d", i)
+		te.writeRole(names[i], data)
+	}
+	return names
+}
+
+// leaseSet is the live leases a test holds, by request ID (several leases
+// may share a request with conflict_option=reuse).
+type leaseSet struct {
+	mu sync.Mutex
+	m  map[int][]*logical.Response
+}
+
+func newLeaseSet() *leaseSet { return &leaseSet{m: map[int][]*logical.Response{}} }
+
+func (l *leaseSet) add(r *logical.Response) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := requestIDOf(r)
+	l.m[id] = append(l.m[id], r)
+}
+
+func (l *leaseSet) all() []*logical.Response {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*logical.Response
+	for _, rs := range l.m {
+		out = append(out, rs...)
+	}
+	return out
+}
+
+func (l *leaseSet) remove(r *logical.Response) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := requestIDOf(r)
+	rs := l.m[id]
+	for i := range rs {
+		if rs[i] == r {
+			rs = append(rs[:i], rs[i+1:]...)
+			break
+		}
+	}
+	if len(rs) == 0 {
+		delete(l.m, id)
+	} else {
+		l.m[id] = rs
+	}
+}
+
+func (l *leaseSet) ids() map[int]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[int]bool{}
+	for id := range l.m {
+		out[id] = true
+	}
+	return out
+}
+
+// timed runs f and fails the test if it takes longer than hangBound (the
+// call still returns; this only names a hang).
+func timed(t testing.TB, what string, f func()) time.Duration {
+	t.Helper()
+	start := time.Now()
+	f()
+	d := time.Since(start)
+	if d > hangBound {
+		t.Errorf("%s took %s: a hang, not a timely error", what, d)
+	}
+	return d
+}
+
+// clearFailure asserts a failed call is what a Vault client should see
+// from an upstream fault: a 5xx (502 or 504) or 409 naming Password Safe,
+// never a bare 500.
+func clearFailure(t testing.TB, what string, resp *logical.Response, err error) int {
+	t.Helper()
+	status, msg := outcome(resp, err)
+	switch {
+	case status == http.StatusOK:
+	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+		if !strings.Contains(msg, "Password Safe") {
+			t.Errorf("%s: %d without naming Password Safe: %q", what, status, msg)
+		}
+	default:
+		t.Errorf("%s: status %d (%q); an upstream fault must be a 502 or 504", what, status, msg)
+	}
+	return status
+}
+
+// revokeAll revokes every lease in ls, retrying each up to tries times (as
+// Vault's expiration manager does), and returns how many failed every try.
+func (te *testEnv) revokeAll(t testing.TB, ls *leaseSet, tries int) int {
+	t.Helper()
+	failed := 0
+	for _, r := range ls.all() {
+		var err error
+		for i := 0; i < tries; i++ {
+			timed(t, "revoke", func() { err = te.revoke(r) })
+			if err == nil {
+				ls.remove(r)
+				break
+			}
+		}
+		if err != nil {
+			failed++
+		}
+	}
+	return failed
+}
+
+// assertSettled: Password Safe and the engine agree with the leases the
+// test still holds (live). Every active upstream request backs a live
+// lease; every record names a request that is active upstream and held by
+// a live lease; no WAL entry is left.
+func (te *testEnv) assertSettled(t testing.TB, live map[int]bool) {
+	t.Helper()
+	ctx := context.Background()
+	if n := te.walCount(); n != 0 {
+		t.Errorf("%d WAL entries left", n)
+	}
+	for _, r := range te.srv.ActiveRequests() {
+		if !live[r.ID] {
+			t.Errorf("LEAK: request %d (account %d) is active upstream without a live lease", r.ID, r.AccountID)
+		}
+	}
+	keys, err := te.s.List(ctx, recordPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		id, err := strconv.Atoi(k)
+		if err != nil {
+			t.Errorf("odd record key %q", k)
+			continue
+		}
+		if te.status(id) != pstest.StatusActive {
+			t.Errorf("record of request %d, which is %s upstream", id, te.status(id))
+		}
+		if !live[id] {
+			t.Errorf("record of request %d, which no live lease holds", id)
+		}
+	}
+	for id := range live {
+		if te.status(id) != pstest.StatusActive {
+			t.Errorf("live lease on request %d, which is %s upstream", id, te.status(id))
+		}
+	}
+}
+
+// parallel runs f(i) for i in [0,n) on n goroutines and waits.
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+func TestFault5xxBurstDuringCheckout(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 2}))
+	roles := te.loadRoles(16, nil)
+	// POST Requests is not repeated after a 5xx (it may have created a
+	// request); GET Credentials is, so a burst longer than the retries fails
+	// some checkouts after their request exists.
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 5})
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusBadGateway, Count: 9})
+	live := newLeaseSet()
+	var failed atomic.Int32
+	parallel(len(roles), func(i int) {
+		var resp *logical.Response
+		var err error
+		timed(t, "checkout", func() { resp, err = te.creds(roles[i], nil) })
+		if clearFailure(t, "checkout in a 5xx burst", resp, err) != http.StatusOK {
+			failed.Add(1)
+			return
+		}
+		live.add(resp)
+	})
+	if failed.Load() == 0 || len(live.ids()) == 0 {
+		t.Fatalf("the burst should fail some checkouts and spare others: %d failed, %d live", failed.Load(), len(live.ids()))
+	}
+	// Failed POSTs left WAL entries (the outcome was unknown); rollback
+	// finds nothing to check in for them and drops them.
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	te.assertSettled(t, live.ids())
+	if n := te.revokeAll(t, live, 1); n != 0 {
+		t.Fatalf("%d revokes failed after the burst", n)
+	}
+	te.assertSettled(t, nil)
+}
+
+func TestFault5xxBurstDuringCheckin(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 1}))
+	roles := te.loadRoles(8, nil)
+	live := newLeaseSet()
+	for _, r := range roles {
+		live.add(te.mustCreds(r, nil))
+	}
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Rate: 1})
+	// Every revoke fails (Vault would retry), and none loses track of its request.
+	for _, r := range live.all() {
+		var err error
+		timed(t, "revoke", func() { err = te.revoke(r) })
+		if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
+			t.Fatalf("revoke during a check-in outage = %v, want the 503 so Vault retries", err)
+		}
+	}
+	te.assertSettled(t, live.ids())
+	te.srv.ClearFaults()
+	if n := te.revokeAll(t, live, 1); n != 0 {
+		t.Fatalf("%d revokes failed once Password Safe answered again", n)
+	}
+	te.assertSettled(t, nil)
+}
+
+func TestFaultSlowUpstreamBeyondTimeout(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"request_timeout": "1s", "max_retries": 1}))
+	roles := te.loadRoles(2, nil)
+	// A minute per answer: without a working timeout every call below
+	// would take at least that long.
+	slow := func(ep string) {
+		te.srv.ClearFaults()
+		te.srv.InjectFault(pstest.Fault{Endpoint: ep, Latency: time.Minute, Rate: 1})
+	}
+	vaultCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.Background(), 90*time.Second) // Vault's max_request_duration
+	}
+
+	for _, ep := range []string{pstest.EndpointCredentials, pstest.EndpointCreateRequest} {
+		slow(ep)
+		ctx, cancel := vaultCtx()
+		var resp *logical.Response
+		var err error
+		timed(t, "checkout against a slow "+ep, func() {
+			resp, err = te.b.HandleRequest(ctx, te.req(logical.ReadOperation, "creds/"+roles[0], nil))
+		})
+		cancel()
+		te.remember(resp)
+		if status, msg := outcome(resp, err); status != http.StatusGatewayTimeout {
+			t.Fatalf("slow %s: status %d (%q), want 504", ep, status, msg)
+		}
+		te.srv.ClearFaults()
+		if err := te.rollback(true); err != nil { // the slow POST's outcome was unknown
+			t.Fatal(err)
+		}
+		te.assertSettled(t, nil)
+	}
+
+	// A slow check-in: revoke fails in time, keeps its record, and works
+	// once Password Safe is fast again.
+	live := newLeaseSet()
+	live.add(te.mustCreds(roles[1], nil))
+	slow(pstest.EndpointCheckin)
+	var err error
+	timed(t, "revoke against a slow check-in", func() { err = te.revoke(live.all()[0]) })
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("revoke against a slow check-in = %v, want a deadline error", err)
+	}
+	te.assertSettled(t, live.ids())
+	te.srv.ClearFaults()
+	if n := te.revokeAll(t, live, 1); n != 0 {
+		t.Fatal("revoke failed once Password Safe was fast again")
+	}
+	te.assertSettled(t, nil)
+
+	// Vault's own request deadline, shorter than request_timeout, also ends
+	// the call: the context is honoured all the way down.
+	te.mustOK(te.write("config", map[string]interface{}{"request_timeout": "30s"}))
+	slow(pstest.EndpointCredentials)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	var resp *logical.Response
+	timed(t, "checkout with a short Vault deadline", func() {
+		resp, err = te.b.HandleRequest(ctx, te.req(logical.ReadOperation, "creds/"+roles[0], nil))
+	})
+	cancel()
+	te.remember(resp)
+	if status, _ := outcome(resp, err); status == http.StatusOK {
+		t.Fatalf("checkout succeeded against a slow upstream")
+	}
+	te.srv.ClearFaults()
+	// The checkout's own clean-up could not run on the expired context: the
+	// WAL entry (and record) let rollback finish the job.
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	te.assertSettled(t, nil)
+}
+
+func TestFaultDroppedConnections(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 3}))
+	roles := te.loadRoles(16, nil)
+	// Connections dropped before the server acted (any endpoint) and after
+	// it acted (the answer to POST Requests lost).
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Rate: 0.2})
+	te.srv.InjectFault(pstest.Fault{Drop: true, Rate: 0.2})
+	live := newLeaseSet()
+	var ok, failed atomic.Int32
+	parallel(len(roles), func(i int) {
+		for round := 0; round < 3; round++ {
+			var resp *logical.Response
+			var err error
+			timed(t, "checkout", func() { resp, err = te.creds(roles[i], nil) })
+			if clearFailure(t, "checkout over a dropping network", resp, err) != http.StatusOK {
+				failed.Add(1)
+				// A lost POST answer leaves a request the WAL covers; this
+				// account stays busy until rollback, so stop here.
+				return
+			}
+			ok.Add(1)
+			live.add(resp)
+			var rerr error
+			for try := 0; try < 6; try++ {
+				if rerr = te.revoke(resp); rerr == nil {
+					live.remove(resp)
+					break
+				}
+			}
+		}
+	})
+	t.Logf("checkouts: %d ok, %d failed", ok.Load(), failed.Load())
+	te.srv.ClearFaults()
+	if n := te.revokeAll(t, live, 3); n != 0 {
+		t.Fatalf("%d revokes failed on a healthy network", n)
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	te.assertSettled(t, nil)
+}
+
+func TestFaultSessionsExpireUnderLoad(t *testing.T) {
+	const workers, rounds = 64, 4
+	te := newTestBackend(t, withWorld(loadWorld(workers-40)))
+	roles := te.loadRoles(workers, nil)
+	signInsBefore := te.srv.Calls(pstest.EndpointSignAppin)
+	var barrier sync.WaitGroup
+	barrier.Add(workers)
+	expired := make(chan struct{})
+	go func() {
+		barrier.Wait()
+		te.srv.ExpireSessions()
+		close(expired)
+	}()
+	var errs atomic.Int32
+	parallel(workers, func(i int) {
+		for round := 0; round < rounds; round++ {
+			if round == 1 {
+				barrier.Done()
+				<-expired // every live session now answers 401
+			}
+			var resp *logical.Response
+			var err error
+			timed(t, "checkout", func() { resp, err = te.creds(roles[i], nil) })
+			if status, msg := outcome(resp, err); status != http.StatusOK {
+				errs.Add(1)
+				t.Errorf("checkout after mass session expiry: %d %q", status, msg)
+				continue
+			}
+			if err := te.revoke(resp); err != nil {
+				errs.Add(1)
+				t.Errorf("revoke after mass session expiry: %v", err)
+			}
+		}
+	})
+	if errs.Load() != 0 {
+		t.FailNow()
+	}
+	// 64 callers saw the same session rejected at once: one sign-in serves
+	// them all (the client shares one sign-in per rejected generation).
+	if n := te.srv.Calls(pstest.EndpointSignAppin) - signInsBefore; n != 1 {
+		t.Errorf("sign-ins after the mass expiry = %d, want 1", n)
+	}
+	te.assertSettled(t, nil)
+}
+
+func TestFaultUpstreamDownLongerThanRevokeRetries(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 1}))
+	roles := te.loadRoles(4, map[string]interface{}{"ttl": "1h", "max_ttl": "2h"})
+	live := newLeaseSet()
+	for _, r := range roles {
+		live.add(te.mustCreds(r, nil))
+	}
+	// Password Safe unreachable: every connection dropped.
+	te.srv.InjectFault(pstest.Fault{Drop: true, Rate: 1})
+	// Vault's expiration manager tries a revoke 6 times, then marks the
+	// lease irrevocable and stops.
+	const vaultRevokeAttempts = 6
+	if n := te.revokeAll(t, live, vaultRevokeAttempts); n != len(roles) {
+		t.Fatalf("%d of %d revokes failed while Password Safe was down", n, len(roles))
+	}
+	te.assertSettled(t, live.ids())
+	te.srv.ClearFaults()
+
+	// Half the leases: an operator's later `vault lease revoke` succeeds.
+	all := live.all()
+	sort.Slice(all, func(i, j int) bool { return requestIDOf(all[i]) < requestIDOf(all[j]) })
+	for _, r := range all[:2] {
+		te.mustRevoke(r)
+		live.remove(r)
+	}
+	te.assertSettled(t, live.ids())
+
+	// The other half are never revoked again: their requests end upstream at
+	// their duration (the lease's max TTL), and the periodic sweep forgets
+	// the records. Nothing outlives the lease's max TTL upstream.
+	te.srv.Advance(2*time.Hour + time.Minute)
+	for _, r := range live.all() {
+		if st := te.status(requestIDOf(r)); st != pstest.StatusExpired {
+			t.Fatalf("request %d is %s after its duration", requestIDOf(r), st)
+		}
+	}
+	te.srv.Advance(sweepGrace)
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	te.assertSettled(t, nil)
+	// A late revoke of an irrevocable lease (vault lease revoke -force does
+	// not call the engine; a plain one does) is a no-op, not an error.
+	for _, r := range live.all() {
+		te.mustRevoke(r)
+	}
+}
+
+func TestFaultLostPOSTAnswersUnderLoad(t *testing.T) {
+	te := newTestBackend(t)
+	roles := te.loadRoles(16, nil)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 5})
+	live := newLeaseSet()
+	var lost atomic.Int32
+	parallel(len(roles), func(i int) {
+		var resp *logical.Response
+		var err error
+		timed(t, "checkout", func() { resp, err = te.creds(roles[i], nil) })
+		if clearFailure(t, "checkout with a lost answer", resp, err) != http.StatusOK {
+			lost.Add(1)
+			return
+		}
+		live.add(resp)
+	})
+	if lost.Load() != 5 {
+		t.Fatalf("%d checkouts failed, want the 5 whose answer was lost", lost.Load())
+	}
+	// The lost requests are active upstream, each covered by a WAL entry.
+	if n := len(te.srv.ActiveRequests()); n != 16 {
+		t.Fatalf("active upstream = %d, want 16", n)
+	}
+	te.assertNoLeak()
+	if err := te.rollback(false); err != nil { // young entries: left alone
+		t.Fatal(err)
+	}
+	if te.walCount() != 5 {
+		t.Fatalf("rollback touched young WAL entries: %d left", te.walCount())
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	te.assertSettled(t, live.ids())
+	if n := te.revokeAll(t, live, 1); n != 0 {
+		t.Fatalf("%d revokes failed", n)
+	}
+	te.assertSettled(t, nil)
+}

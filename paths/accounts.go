@@ -1,0 +1,187 @@
+package paths
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
+)
+
+// maxAccountsLimit bounds one page of accounts/ (Password Safe's default
+// page is 1000 too).
+const maxAccountsLimit = 1000
+
+const accountsHelpSynopsis = "Discover Password Safe managed accounts (what to put in a role)."
+
+const accountsHelpDescription = `
+Lists the managed accounts the run-as user can see (only accounts with API
+access enabled), so operators can find what to put in a role. Keys are
+"<system_name>/<account_name>"; key_info gives the IDs, the domain, the
+application (for access_type=App) and the maximum release duration in
+minutes (a role's max_ttl must fit it).
+
+Filters: system_name, account_name, system_id, type, workgroup_name, and
+paging with limit (at most 1000) and offset. LIST takes them as query
+parameters (GET ...?list=true&system_name=...); with the CLI use read:
+
+    vault list passwordsafe/accounts
+    vault read passwordsafe/accounts system_name=db-prod-01
+    vault write passwordsafe/roles/db system_name=db-prod-01 account_name=postgres
+
+Calls act as the caller's run-as user (see requests/); when the caller's
+identity names no user and config has run_as, the config's run_as user is
+used (as role writes do), with a warning.
+`
+
+// AccountPaths is the accounts path family.
+func AccountPaths(env Env) []*framework.Path {
+	h := &accountsHandler{env: env}
+	str := func(desc, name string) *framework.FieldSchema {
+		return &framework.FieldSchema{Type: framework.TypeString, Description: desc, Query: true,
+			DisplayAttrs: &framework.DisplayAttributes{Name: name}}
+	}
+	num := func(desc, name string) *framework.FieldSchema {
+		return &framework.FieldSchema{Type: framework.TypeInt, Description: desc, Query: true,
+			DisplayAttrs: &framework.DisplayAttributes{Name: name}}
+	}
+	return []*framework.Path{{
+		Pattern: "accounts/?$",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: OperationPrefix,
+			OperationSuffix: "accounts",
+			Navigation:      true,
+			ItemType:        "Managed account",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"system_name":    str("Only accounts of this managed system.", "System name"),
+			"account_name":   str("Only accounts of this name.", "Account name"),
+			"system_id":      num("Only accounts of this managed system ID.", "System ID"),
+			"type":           str("Only accounts of this type (e.g. system, domainlinked, database, cloud, application).", "Account type"),
+			"workgroup_name": str("Only accounts of systems in this workgroup.", "Workgroup name"),
+			"limit":          num(fmt.Sprintf("Most accounts to return (1 to %d; 0 or unset: Password Safe's default, 1000).", maxAccountsLimit), "Limit"),
+			"offset":         num("Accounts to skip (paging).", "Offset"),
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ListOperation: &framework.PathOperation{
+				Callback:     h.list,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
+				Summary:      "List the managed accounts the run-as user can see (filters as query parameters).",
+			},
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     h.list,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "query"},
+				Summary:      "List the managed accounts the run-as user can see; the same as LIST, for the CLI's read with filters.",
+			},
+		},
+		HelpSynopsis:    accountsHelpSynopsis,
+		HelpDescription: strings.TrimSpace(accountsHelpDescription),
+	}}
+}
+
+type accountsHandler struct{ env Env }
+
+// accountsQuery reads and checks the filters before anything is sent.
+func accountsQuery(d *framework.FieldData) (client.ManagedAccountsQuery, error) {
+	var q client.ManagedAccountsQuery
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{
+		{"system_name", &q.SystemName}, {"account_name", &q.AccountName},
+		{"type", &q.Type}, {"workgroup_name", &q.WorkgroupName},
+	} {
+		v, ok := d.GetOk(f.name)
+		if !ok {
+			continue
+		}
+		s := v.(string)
+		if s == "" {
+			continue
+		}
+		if err := validateName(f.name, s); err != nil {
+			return q, err
+		}
+		*f.dst = s
+	}
+	// 0 means "not given" for system_id and limit, as in Password Safe.
+	if v, ok := d.GetOk("system_id"); ok {
+		if q.SystemID = v.(int); q.SystemID < 0 {
+			return q, fmt.Errorf("system_id must be a positive integer")
+		}
+	}
+	if v, ok := d.GetOk("limit"); ok {
+		if q.Limit = v.(int); q.Limit < 0 || q.Limit > maxAccountsLimit {
+			return q, fmt.Errorf("limit must be between 1 and %d", maxAccountsLimit)
+		}
+	}
+	if v, ok := d.GetOk("offset"); ok {
+		if q.Offset = v.(int); q.Offset < 0 {
+			return q, fmt.Errorf("offset must not be negative")
+		}
+	}
+	return q, nil
+}
+
+func accountData(a *client.ManagedAccount) map[string]interface{} {
+	m := map[string]interface{}{
+		"system_id":                a.SystemID,
+		"system_name":              a.SystemName,
+		"account_id":               a.AccountID,
+		"account_name":             a.AccountName,
+		"domain_name":              a.DomainName,
+		"platform_id":              a.PlatformID,
+		"instance_name":            a.InstanceName,
+		"user_principal_name":      a.UserPrincipalName,
+		"application_id":           nil,
+		"application_name":         a.ApplicationDisplayName,
+		"default_release_duration": a.DefaultReleaseDuration,
+		"maximum_release_duration": a.MaximumReleaseDuration,
+		"last_change_date":         timeOrNil(a.LastChangeDate),
+		"next_change_date":         timeOrNil(a.NextChangeDate),
+		"is_changing":              a.IsChanging,
+		"is_isa_access":            a.IsISAAccess,
+		"description":              a.AccountDescription,
+	}
+	if a.ApplicationID != nil {
+		m["application_id"] = *a.ApplicationID
+	}
+	return m
+}
+
+func (h *accountsHandler) list(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	q, err := accountsQuery(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	cl, runAs, warnings, err := callerSession(ctx, h.env, req, true)
+	if err != nil {
+		return nil, err
+	}
+	list, err := cl.ManagedAccounts(ctx, q)
+	if err != nil && !client.IsNotFound(err) { // 404: nothing matches
+		return nil, UpstreamError(fmt.Sprintf("list the managed accounts run-as user %q can see", runAs), err)
+	}
+	keys := make([]string, 0, len(list))
+	info := make(map[string]interface{}, len(list))
+	for i := range list {
+		a := &list[i]
+		k := a.SystemName + "/" + a.AccountName
+		if _, dup := info[k]; dup {
+			// Names are unique in Password Safe; should two accounts
+			// share them anyway, keep both, told apart by account ID.
+			k += "#" + strconv.Itoa(a.AccountID)
+		}
+		keys = append(keys, k)
+		info[k] = accountData(a)
+	}
+	resp := logical.ListResponseWithInfo(keys, info)
+	for _, w := range warnings {
+		resp.AddWarning(w)
+	}
+	return resp, nil
+}

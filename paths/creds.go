@@ -1,0 +1,131 @@
+package paths
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const credsHelpSynopsis = "Check a credential out of Password Safe under a Vault lease."
+
+const credsHelpDescription = `
+Reading creds/<role> creates a Password Safe release request for the role's
+target and returns the credential under a Vault lease:
+
+  username, domain, password         the account and its password
+  private_key, passphrase            when the role's credential_types ask
+  request_id, system_name,
+  account_name, expires_at           the Password Safe request behind the lease
+
+The lease IS the request. Its max TTL is the role's (or the mount's) max TTL,
+and the request lasts that long (rounded up to whole minutes, capped by the
+account's maximum release duration); renewing extends the lease up to the
+request's expiry, never past it. Revoking the lease, or its expiry, checks
+the request in, rotating the credential when the role's rotate_on_checkin is
+set.
+
+Writing creds/<role> does the same with per-call settings: ttl (capped by
+the max TTL), reason and ticket_number.
+
+When the account's policy needs an approver, the read waits up to the role's
+approval_wait, then answers with status "pending" and the request_id; once
+approved, read the credential with: vault read <mount>/requests/<id>/creds
+
+A conflicting open request (HTTP 409) is reported with what to do; see the
+role's conflict_option.
+
+Examples:
+
+    vault read passwordsafe/creds/db
+    vault write passwordsafe/creds/db ttl=15m reason="INC-1234 hotfix" ticket_number=INC-1234
+    vault lease revoke <lease_id>
+`
+
+// CredsPaths is the creds path family.
+func CredsPaths(env Env) []*framework.Path {
+	h := &credsHandler{env: env}
+	return []*framework.Path{{
+		Pattern: "creds/" + framework.GenericNameRegex("name"),
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: OperationPrefix,
+			OperationVerb:   "check-out",
+		},
+		Fields: map[string]*framework.FieldSchema{
+			"name": {
+				Type:         framework.TypeLowerCaseString,
+				Description:  "Name of the role to check out.",
+				Required:     true,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Role name"},
+			},
+			"ttl": {
+				Type:         framework.TypeDurationSecond,
+				Description:  "Lease TTL for this checkout (capped by the role's max TTL); default the role's ttl.",
+				DisplayAttrs: &framework.DisplayAttributes{Name: "TTL"},
+			},
+			"reason": {
+				Type:         framework.TypeString,
+				Description:  "Reason recorded with the Password Safe request (at most 1000 characters); default the role's reason.",
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
+			},
+			"ticket_number": {
+				Type:         framework.TypeString,
+				Description:  "Ticket number for the request (at most 20 characters); default the role's ticket_number.",
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number"},
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:                    h.checkout,
+				DisplayAttrs:                &framework.DisplayAttributes{OperationSuffix: "credentials"},
+				Summary:                     "Check out the role's credential with the role's defaults.",
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: true,
+			},
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback:                    h.checkout,
+				DisplayAttrs:                &framework.DisplayAttributes{OperationSuffix: "credentials-with-parameters"},
+				Summary:                     "Check out the role's credential with a per-call ttl, reason or ticket number.",
+				ForwardPerformanceStandby:   true,
+				ForwardPerformanceSecondary: true,
+			},
+		},
+		HelpSynopsis:    credsHelpSynopsis,
+		HelpDescription: strings.TrimSpace(credsHelpDescription),
+	}}
+}
+
+type credsHandler struct{ env Env }
+
+func (h *credsHandler) checkout(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	role, err := h.env.Role(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if role == nil {
+		return logical.ErrorResponse("role %q does not exist", name), nil
+	}
+	in := CheckoutInput{Role: role}
+	if v, ok := d.GetOk("ttl"); ok {
+		in.TTL = time.Duration(v.(int)) * time.Second
+		if in.TTL < 0 {
+			return logical.ErrorResponse("ttl must not be negative"), nil
+		}
+	}
+	if v, ok := d.GetOk("reason"); ok {
+		in.Reason = v.(string)
+		if len(in.Reason) > MaxReasonLen {
+			return logical.ErrorResponse("reason is longer than %d characters", MaxReasonLen), nil
+		}
+	}
+	if v, ok := d.GetOk("ticket_number"); ok {
+		in.TicketNumber = strings.TrimSpace(v.(string))
+		if len(in.TicketNumber) > MaxTicketNumberLen {
+			return logical.ErrorResponse("ticket_number is longer than %d characters", MaxTicketNumberLen), nil
+		}
+	}
+	return h.env.Checkout(ctx, req, in)
+}

@@ -1,0 +1,73 @@
+package paths
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
+)
+
+// UpstreamError turns an error of a Password Safe call made to do what
+// (e.g. "create the Password Safe request") into an error with the HTTP
+// status the Vault client should see and a message that says what happened
+// and, where it can, what to do. Messages carry no secret: client errors
+// hold only the server's error text, status and sub-code.
+func UpstreamError(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var coded logical.HTTPCodedError
+	if errors.As(err, &coded) {
+		return err
+	}
+	if errors.Is(err, client.ErrInvalidInput) {
+		return logical.CodedError(http.StatusBadRequest, fmt.Sprintf("cannot %s: %v", what, err))
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return logical.CodedError(http.StatusGatewayTimeout,
+			fmt.Sprintf("cannot %s: Password Safe did not answer in time (raise request_timeout on config if it is slow): %v", what, err))
+	}
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("cannot %s: %w", what, err)
+	}
+	e, ok := client.AsError(err)
+	if !ok {
+		return logical.CodedError(http.StatusBadGateway,
+			fmt.Sprintf("cannot %s: Password Safe is unreachable: %v", what, err))
+	}
+	switch {
+	case e.StatusCode == http.StatusUnauthorized:
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+			"cannot %s: Password Safe refused the engine's sign-in (HTTP 401); check api_key, run_as and password (or client_id and client_secret) on config: %v",
+			what, err))
+	case e.StatusCode == http.StatusForbidden:
+		return logical.CodedError(http.StatusForbidden, fmt.Sprintf("cannot %s: Password Safe denied it: %v", what, err))
+	case e.StatusCode == http.StatusNotFound:
+		return logical.CodedError(http.StatusNotFound, fmt.Sprintf("cannot %s: not found in Password Safe: %v", what, err))
+	case e.StatusCode == http.StatusConflict:
+		return logical.CodedError(http.StatusConflict, fmt.Sprintf("cannot %s: %v", what, err))
+	case e.StatusCode == http.StatusGone:
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
+			"cannot %s: this Password Safe API version is disabled (HTTP 410); enable API v3 on the server: %v", what, err))
+	case e.StatusCode >= 400 && e.StatusCode < 500:
+		return logical.CodedError(http.StatusBadRequest, fmt.Sprintf("cannot %s: Password Safe rejected it: %v", what, err))
+	default:
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("cannot %s: Password Safe failed: %v", what, err))
+	}
+}
+
+// Definite reports whether err is a definite refusal by Password Safe (an
+// HTTP 4xx answer, or input the client rejected before sending): the call
+// changed nothing upstream. Transport errors, timeouts and 5xx are not
+// definite: the request may have been carried out.
+func Definite(err error) bool {
+	if errors.Is(err, client.ErrInvalidInput) {
+		return true
+	}
+	code := client.StatusCode(err)
+	return code >= 400 && code < 500
+}

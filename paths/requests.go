@@ -1,0 +1,674 @@
+package paths
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
+)
+
+const requestsHelpSynopsis = "List, make, approve, deny and check in Password Safe requests."
+
+const requestsHelpDescription = `
+The Password Safe Requests API, governed by Vault policy.
+
+Every call acts as the caller's run-as user: the config's run_as, or (with
+run_as_source on config) the Password Safe user named by the caller's Vault
+identity. The caller cannot choose it. Password Safe then applies that user's
+own permissions: a requestor sees and checks in their own requests; an
+approver sees the requests waiting for them and approves or denies them.
+Approvers act as themselves only when the run-as user comes from identity;
+with a fixed run_as every caller acts as that one user.
+
+  LIST  requests/                    the run-as user's requests (status, queue)
+  WRITE requests                     make a request for a role, without waiting
+                                     for approval (role, ttl, reason, ticket_number)
+  READ  requests/<id>                one request
+  READ  requests/<id>/creds          the credential of an approved request, under
+                                     a lease; only the Vault entity that made it
+  WRITE requests/<id>/approve        approve (reason)
+  WRITE requests/<id>/deny           deny (reason)
+  WRITE requests/<id>/checkin        end a request now (reason)
+  WRITE requests/<id>/rotate-on-checkin
+                                     rotate the credential when it is checked in
+
+Refusals by Password Safe come back with the meaning of their sub-code:
+4031 no permission, 4032 requestor only, 4033 cannot approve or deny one's own
+request, 4034 not approved yet, 4035 not enough approvers, 4036 approved already.
+
+Password Safe lets only the user who made a request check it in: with a fixed
+run_as, any caller allowed to write requests/<id>/checkin can end the
+engine's requests; with identity run-as, each person ends their own (end
+others' by revoking their Vault lease). A Vault lease whose request was
+checked in here revokes without error later.
+
+Examples:
+
+    vault write passwordsafe/requests role=fin reason="quarter close" ticket_number=CHG-42
+    vault read  passwordsafe/requests status=pending
+    vault read  passwordsafe/requests queue=app            # as an approver
+    vault write passwordsafe/requests/1001/approve reason="ok for the close"
+    vault read  passwordsafe/requests/1001/creds           # as the requestor
+    vault write passwordsafe/requests/1001/checkin reason="done"
+`
+
+// maxRequestID bounds request IDs in paths (Password Safe IDs are 32-bit).
+const maxRequestID = math.MaxInt32
+
+// idPattern captures a request ID: digits only, so "-1", "abc" and "1/2"
+// match no path at all; zero and overflow are refused by requestID.
+const idPattern = `(?P<id>\d+)`
+
+// roleNameRe is what roles/<name> accepts, so a role given in a body
+// names a role and nothing else in storage.
+var roleNameRe = regexp.MustCompile("^" + framework.GenericNameRegex("name") + "$")
+
+// RequestPaths is the requests path family.
+func RequestPaths(env Env) []*framework.Path {
+	h := &requestsHandler{env: env}
+	idField := func() map[string]*framework.FieldSchema {
+		return map[string]*framework.FieldSchema{
+			"id": {
+				Type:         framework.TypeInt,
+				Description:  "Password Safe request ID (a positive integer).",
+				Required:     true,
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Request ID"},
+			},
+		}
+	}
+	reasonField := map[string]*framework.FieldSchema{
+		"reason": {
+			Type:         framework.TypeString,
+			Description:  fmt.Sprintf("Reason recorded in Password Safe (at most %d characters); default names the Vault path.", MaxReasonLen),
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
+		},
+	}
+	queueField := map[string]*framework.FieldSchema{
+		"queue": {
+			Type: framework.TypeLowerCaseString,
+			Description: "req: requests the run-as user made; app: requests waiting for (or approved by) " +
+				"the run-as user as an approver.",
+			AllowedValues: []interface{}{"req", "app"},
+			Query:         true,
+			DisplayAttrs:  &framework.DisplayAttributes{Name: "Queue"},
+		},
+	}
+	action := func(name, verb, done, summary string, withReason bool, do func(context.Context, *client.Client, int, string) error) *framework.Path {
+		fields := idField()
+		if withReason {
+			fields = mergeFields(fields, reasonField)
+		}
+		a := &requestAction{h: h, name: name, verb: verb, done: done, reason: withReason, do: do}
+		return &framework.Path{
+			Pattern: "requests/" + idPattern + "/" + name + "$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: OperationPrefix,
+				OperationSuffix: "request",
+			},
+			Fields: fields,
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:                    a.handle,
+					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: strings.ReplaceAll(name, "-", "")},
+					Summary:                     summary,
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+			},
+			HelpSynopsis:    summary,
+			HelpDescription: strings.TrimSpace(requestsHelpDescription),
+		}
+	}
+
+	return []*framework.Path{
+		{
+			Pattern: "requests/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: OperationPrefix,
+				Navigation:      true,
+				ItemType:        "Request",
+			},
+			Fields: mergeFields(queueField, map[string]*framework.FieldSchema{
+				"status": {
+					Type:          framework.TypeLowerCaseString,
+					Description:   "Which requests to list: all (default), active or pending.",
+					AllowedValues: []interface{}{"all", "active", "pending"},
+					Query:         true,
+					DisplayAttrs:  &framework.DisplayAttributes{Name: "Status"},
+				},
+				"role": {
+					Type:         framework.TypeLowerCaseString,
+					Description:  "Write: the role whose target to request.",
+					DisplayAttrs: &framework.DisplayAttributes{Name: "Role name"},
+				},
+				"ttl": {
+					Type:         framework.TypeDurationSecond,
+					Description:  "Write: lease TTL of the credential once claimed (capped by the role's max TTL); default the role's ttl.",
+					DisplayAttrs: &framework.DisplayAttributes{Name: "TTL"},
+				},
+				"reason": {
+					Type:         framework.TypeString,
+					Description:  fmt.Sprintf("Write: reason recorded with the request (at most %d characters); default the role's reason.", MaxReasonLen),
+					DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
+				},
+				"ticket_number": {
+					Type:         framework.TypeString,
+					Description:  fmt.Sprintf("Write: ticket number (at most %d characters); default the role's ticket_number.", MaxTicketNumberLen),
+					DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number"},
+				},
+			}),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ListOperation: &framework.PathOperation{
+					Callback:     h.list,
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list", OperationSuffix: "requests"},
+					Summary:      "List the run-as user's Password Safe requests (status, queue).",
+				},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     h.list,
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "query", OperationSuffix: "requests"},
+					Summary:      "List the run-as user's Password Safe requests (status, queue); the same as LIST.",
+				},
+				logical.UpdateOperation: &framework.PathOperation{
+					Callback:                    h.create,
+					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "submit", OperationSuffix: "request"},
+					Summary:                     "Make a Password Safe request for a role without waiting for approval.",
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+			},
+			HelpSynopsis:    requestsHelpSynopsis,
+			HelpDescription: strings.TrimSpace(requestsHelpDescription),
+		},
+		{
+			Pattern: "requests/" + idPattern + "$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: OperationPrefix,
+				OperationSuffix: "request",
+			},
+			Fields: mergeFields(idField(), queueField),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     h.read,
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
+					Summary:      "Read one Password Safe request of the run-as user (or of their approval queue).",
+				},
+			},
+			HelpSynopsis:    "Read one Password Safe request.",
+			HelpDescription: strings.TrimSpace(requestsHelpDescription),
+		},
+		{
+			Pattern: "requests/" + idPattern + "/creds$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: OperationPrefix,
+				OperationSuffix: "request-credentials",
+			},
+			Fields: idField(),
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:                    h.claim,
+					DisplayAttrs:                &framework.DisplayAttributes{OperationVerb: "claim"},
+					Summary:                     "Read the credential of an approved request under a lease (only the Vault entity that made the request).",
+					ForwardPerformanceStandby:   true,
+					ForwardPerformanceSecondary: true,
+				},
+			},
+			HelpSynopsis:    "Read the credential of an approved Password Safe request under a Vault lease.",
+			HelpDescription: strings.TrimSpace(requestCredsHelpDescription),
+		},
+		action("approve", "approve", "approved", "Approve a Password Safe request as the run-as user.", true,
+			func(ctx context.Context, cl *client.Client, id int, reason string) error {
+				return cl.Approve(ctx, id, reason)
+			}),
+		action("deny", "deny", "denied", "Deny a Password Safe request as the run-as user.", true,
+			func(ctx context.Context, cl *client.Client, id int, reason string) error {
+				return cl.Deny(ctx, id, reason)
+			}),
+		action("checkin", "check in", "checked in", "Check a Password Safe request in (end it) as the run-as user.", true,
+			func(ctx context.Context, cl *client.Client, id int, reason string) error {
+				return cl.Checkin(ctx, id, reason)
+			}),
+		action("rotate-on-checkin", "turn on rotation at check-in for", "set to rotate at check-in", "Rotate the credential when the request is checked in.", false,
+			func(ctx context.Context, cl *client.Client, id int, _ string) error {
+				return cl.RotateOnCheckin(ctx, id)
+			}),
+	}
+}
+
+const requestCredsHelpDescription = `
+Once Password Safe has approved a request made with "vault write <mount>/requests
+role=<role>" (or by a creds read that ran out of approval_wait), reading
+requests/<id>/creds returns its credential under a Vault lease, exactly like
+creds/<role>: renewing extends it up to the request's expiry, and revoking
+it checks the request in (rotating the credential when the role says so).
+
+Only the Vault entity that made the request may read it; any other caller
+gets 403 and the request is left alone. Grant this path to requestors:
+
+    path "passwordsafe/requests/+/creds" { capabilities = ["read"] }
+
+Before approval the read answers 403 (4034, not approved yet).
+`
+
+type requestsHandler struct{ env Env }
+
+// ---- shared by the requests, aliases and accounts families ----
+
+// errNotConfigured answers calls made before config is written.
+var errNotConfigured = logical.CodedError(http.StatusBadRequest,
+	"the Password Safe secrets engine is not configured: write config first")
+
+// runAsFields are request fields by which a caller might try to pick the
+// Password Safe user. The run-as user is decided by config, role and the
+// caller's identity, never by the caller: such fields are refused rather
+// than silently ignored.
+var runAsFields = []string{"run_as", "run_as_source", "run_as_mount_accessor", "run_as_metadata_key", "password"}
+
+func refuseRunAsOverride(req *logical.Request) *logical.Response {
+	for _, f := range runAsFields {
+		if _, ok := req.Data[f]; ok {
+			return logical.ErrorResponse("%s cannot be given here: the Password Safe user is decided by the config "+
+				"(or role) and the caller's Vault identity, not by the caller", f)
+		}
+	}
+	return nil
+}
+
+// callerSession is the Password Safe session of the caller's run-as user
+// as the config decides it (run_as, or the caller's identity). Roles'
+// run-as overrides apply to checkouts of that role only, so an approver
+// can never borrow a role's user.
+//
+// discovery (aliases/, accounts/) falls back to the config's run_as when
+// the caller's identity gives no user, as role writes do (an operator
+// without an entity discovering what to put in a role); the answer then
+// carries a warning naming the user it ran as.
+func callerSession(ctx context.Context, env Env, req *logical.Request, discovery bool) (*client.Client, string, []string, error) {
+	cfg, err := env.Config(ctx, req.Storage)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if cfg == nil {
+		return nil, "", nil, errNotConfigured
+	}
+	var warnings []string
+	runAs, err := env.ResolveRunAs(ctx, req, cfg, nil)
+	if err != nil {
+		var coded logical.HTTPCodedError
+		if !discovery || cfg.RunAs == "" || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
+			return nil, "", nil, err
+		}
+		runAs = cfg.RunAs
+		warnings = append(warnings, fmt.Sprintf("listed as the config's run_as user %q: %v", runAs, err))
+	}
+	cl, err := env.Client(ctx, req.Storage, runAs)
+	if err != nil {
+		return nil, "", nil, UpstreamError("connect to Password Safe", err)
+	}
+	return cl, runAs, warnings, nil
+}
+
+// requestID reads the id captured from the path: a positive 32-bit integer.
+func requestID(d *framework.FieldData) (int, *logical.Response) {
+	s, _ := d.Raw["id"].(string)
+	id, err := strconv.Atoi(s)
+	if err != nil || id <= 0 || id > maxRequestID {
+		return 0, logical.ErrorResponse("request ID must be a positive integer (at most %d)", maxRequestID)
+	}
+	return id, nil
+}
+
+// checkReason validates a reason before it reaches the wire.
+func checkReason(field, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", field)
+	}
+	if n := utf8.RuneCountInString(s); n > MaxReasonLen {
+		return fmt.Errorf("%s is %d characters; at most %d are allowed", field, n, MaxReasonLen)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' {
+			return fmt.Errorf("%s must not contain control characters", field)
+		}
+	}
+	return nil
+}
+
+// queueAndStatus reads the list filters.
+func queueAndStatus(d *framework.FieldData, withStatus bool) (status, queue string, err error) {
+	if v, ok := d.GetOk("queue"); ok {
+		queue = v.(string)
+		if queue != "req" && queue != "app" {
+			return "", "", fmt.Errorf("queue must be req (the run-as user's own requests) or app (requests to approve), got %q", capText(queue))
+		}
+	}
+	if withStatus {
+		if v, ok := d.GetOk("status"); ok {
+			status = v.(string)
+			if status != "all" && status != "active" && status != "pending" {
+				return "", "", fmt.Errorf("status must be all, active or pending, got %q", capText(status))
+			}
+		}
+	}
+	return status, queue, nil
+}
+
+// capText shortens user input quoted back in a message.
+func capText(s string) string {
+	if utf8.RuneCountInString(s) > 32 {
+		return string([]rune(s)[:32]) + "..."
+	}
+	return s
+}
+
+func timeOrNil(t *time.Time) interface{} {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// requestData is the Vault view of one element of GET Requests.
+func requestData(r client.Request) map[string]interface{} {
+	return map[string]interface{}{
+		"request_id":     r.RequestID,
+		"status":         strings.ToLower(r.Status),
+		"system_id":      r.SystemID,
+		"system_name":    r.SystemName,
+		"account_id":     r.AccountID,
+		"account_name":   r.AccountName,
+		"domain_name":    r.DomainName,
+		"alias_id":       r.AliasID,
+		"application_id": r.ApplicationID,
+		"access_type":    r.AccessType,
+		"reason":         r.Reason,
+		"requested_at":   timeOrNil(r.RequestReleaseDate),
+		"approved_at":    timeOrNil(r.ApprovedDate),
+		"expires_at":     timeOrNil(r.ExpiresDate),
+	}
+}
+
+// ---- handlers ----
+
+func (h *requestsHandler) list(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	status, queue, err := queueAndStatus(d, true)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	cl, runAs, _, err := callerSession(ctx, h.env, req, false)
+	if err != nil {
+		return nil, err
+	}
+	list, err := cl.ListRequests(ctx, status, queue)
+	if err != nil {
+		return nil, UpstreamError(fmt.Sprintf("list the Password Safe requests of run-as user %q", runAs), err)
+	}
+	keys := make([]string, 0, len(list))
+	info := make(map[string]interface{}, len(list))
+	for _, r := range list {
+		k := strconv.Itoa(r.RequestID)
+		if _, dup := info[k]; dup {
+			continue
+		}
+		keys = append(keys, k)
+		info[k] = requestData(r)
+	}
+	return logical.ListResponseWithInfo(keys, info), nil
+}
+
+// read finds one request in the run-as user's own requests, then (unless a
+// queue is given) in their approval queue. Password Safe lists open
+// requests only: an ended or unknown request is a 404.
+func (h *requestsHandler) read(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id, bad := requestID(d)
+	if bad != nil {
+		return bad, nil
+	}
+	_, queue, err := queueAndStatus(d, false)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
+	}
+	cl, runAs, _, err := callerSession(ctx, h.env, req, false)
+	if err != nil {
+		return nil, err
+	}
+	queues := []string{"req", "app"}
+	if queue != "" {
+		queues = []string{queue}
+	}
+	for _, q := range queues {
+		list, err := cl.ListRequests(ctx, "all", q)
+		if err != nil {
+			if q == "app" && queue == "" && client.IsForbidden(err) {
+				break // not an approver: there is no approval queue to look in
+			}
+			return nil, UpstreamError(fmt.Sprintf("look up Password Safe request %d as run-as user %q", id, runAs), err)
+		}
+		for _, r := range list {
+			if r.RequestID == id {
+				data := requestData(r)
+				data["queue"] = q
+				return &logical.Response{Data: data}, nil
+			}
+		}
+	}
+	return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
+		"Password Safe request %d is not open among the requests of run-as user %q or awaiting their approval "+
+			"(it has ended, or belongs to someone else)", id, runAs))
+}
+
+// create is requests write: POST Requests for the role, recorded as owned
+// by the caller's entity, without waiting for approval or reading the
+// credential. The answer says whether approval is pending.
+func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if bad := refuseRunAsOverride(req); bad != nil {
+		return bad, nil
+	}
+	for _, f := range []string{"status", "queue"} {
+		if _, ok := req.Data[f]; ok {
+			return logical.ErrorResponse("%s filters LIST requests/; a write makes a request (role, ttl, reason, ticket_number)", f), nil
+		}
+	}
+	name := strings.TrimSpace(d.Get("role").(string))
+	if name == "" {
+		return logical.ErrorResponse("role is required: the role whose target to request"), nil
+	}
+	if !roleNameRe.MatchString(name) {
+		return logical.ErrorResponse("role must be a role name (letters, digits, '-', '.', '_', '@')"), nil
+	}
+	role, err := h.env.Role(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if role == nil {
+		return logical.ErrorResponse("role %q does not exist", name), nil
+	}
+	in := CheckoutInput{Role: role, NoWait: true}
+	if role.Reason == "" {
+		in.Reason = fmt.Sprintf("vault: %srequests (role %s)", req.MountPoint, role.Name)
+	}
+	if v, ok := d.GetOk("ttl"); ok {
+		in.TTL = time.Duration(v.(int)) * time.Second
+		if in.TTL < 0 {
+			return logical.ErrorResponse("ttl must not be negative"), nil
+		}
+	}
+	if v, ok := d.GetOk("reason"); ok {
+		in.Reason = v.(string)
+		if err := checkReason("reason", in.Reason); err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+	}
+	if v, ok := d.GetOk("ticket_number"); ok {
+		in.TicketNumber = strings.TrimSpace(v.(string))
+		if utf8.RuneCountInString(in.TicketNumber) > MaxTicketNumberLen {
+			return logical.ErrorResponse("ticket_number is longer than %d characters", MaxTicketNumberLen), nil
+		}
+		if err := checkReason("ticket_number", in.TicketNumber); err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+	}
+	resp, err := h.env.Checkout(ctx, req, in)
+	if err != nil || resp == nil || resp.IsError() {
+		return resp, err
+	}
+	id, _ := resp.Data["request_id"].(int)
+	if id > 0 {
+		h.reportStatus(ctx, req, role, id, resp)
+	}
+	if req.EntityID == "" {
+		resp.AddWarning("this token has no Vault identity entity: any other token without an entity may read " +
+			"the request's credential; log in through an auth method so the request is yours alone")
+	}
+	return resp, nil
+}
+
+// reportStatus replaces the checkout's "submitted" with Password Safe's
+// status of the new request (pending approval or active), best effort.
+func (h *requestsHandler) reportStatus(ctx context.Context, req *logical.Request, role *Role, id int, resp *logical.Response) {
+	cfg, err := h.env.Config(ctx, req.Storage)
+	if err != nil || cfg == nil {
+		return
+	}
+	runAs, err := h.env.ResolveRunAs(ctx, req, cfg, role)
+	if err != nil {
+		return
+	}
+	cl, err := h.env.Client(ctx, req.Storage, runAs)
+	if err != nil {
+		return
+	}
+	list, err := cl.ListRequests(ctx, "all", "")
+	if err != nil {
+		h.env.Logger().Debug("could not look up the status of a new request", "request_id", id, "error", err)
+		return
+	}
+	for _, r := range list {
+		if r.RequestID != id {
+			continue
+		}
+		status := strings.ToLower(r.Status)
+		resp.Data["status"] = status
+		if status == "active" {
+			// A pending request's clock starts at approval.
+			resp.Data["expires_at"] = timeOrNil(r.ExpiresDate)
+		}
+		credsPath, _ := resp.Data["creds_path"].(string)
+		msg := fmt.Sprintf("Password Safe request %d for %s/%s is active. Read the credential with: vault read %s",
+			id, role.SystemName, role.AccountName, credsPath)
+		if status == "pending" {
+			msg = fmt.Sprintf("Password Safe request %d for %s/%s is waiting for approval. Once an approver has approved it, "+
+				"read the credential with: vault read %s", id, role.SystemName, role.AccountName, credsPath)
+		}
+		resp.Data["message"] = msg
+		resp.Warnings = []string{msg}
+		return
+	}
+}
+
+func (h *requestsHandler) claim(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	id, bad := requestID(d)
+	if bad != nil {
+		return bad, nil
+	}
+	return h.env.Claim(ctx, req, id)
+}
+
+// requestAction is approve, deny, checkin or rotate-on-checkin.
+type requestAction struct {
+	h      *requestsHandler
+	name   string // path segment
+	verb   string // for messages
+	done   string // for the log
+	reason bool
+	do     func(ctx context.Context, cl *client.Client, id int, reason string) error
+}
+
+func (a *requestAction) handle(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	if bad := refuseRunAsOverride(req); bad != nil {
+		return bad, nil
+	}
+	id, bad := requestID(d)
+	if bad != nil {
+		return bad, nil
+	}
+	var reason string
+	if a.reason {
+		reason = d.Get("reason").(string)
+		if err := checkReason("reason", reason); err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		if strings.TrimSpace(reason) == "" {
+			reason = defaultReason(req)
+		}
+	}
+	cl, runAs, _, err := callerSession(ctx, a.h.env, req, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.do(ctx, cl, id, reason); err != nil {
+		return nil, a.refusal(id, runAs, err)
+	}
+	a.h.env.Logger().Info("Password Safe request "+a.done, "request_id", id, "run_as", runAs, "entity_id", req.EntityID)
+	return nil, nil
+}
+
+// defaultReason names the Vault path (and entity) in Password Safe's audit.
+func defaultReason(req *logical.Request) string {
+	r := "vault: " + req.MountPoint + req.Path
+	if req.EntityID != "" {
+		r += " (entity " + req.EntityID + ")"
+	}
+	if utf8.RuneCountInString(r) > MaxReasonLen {
+		r = string([]rune(r)[:MaxReasonLen])
+	}
+	return r
+}
+
+// refusal turns a failed action into an error whose message says, in the
+// terms of this action, what Password Safe's refusal means.
+func (a *requestAction) refusal(id int, runAs string, err error) error {
+	what := fmt.Sprintf("%s Password Safe request %d as run-as user %q", a.verb, id, runAs)
+	var hint string
+	owner := a.name == "checkin" || a.name == "rotate-on-checkin"
+	switch code := client.SubCode(err); {
+	case client.IsNotFound(err):
+		hint = "the request has ended (checked in, denied or expired) or does not exist"
+	case code == client.CodeApproverOnly && !owner:
+		hint = "Password Safe does not let a user approve or deny their own request (4033); another approver must"
+	case code == client.CodeAlreadyApproved:
+		hint = "the request is approved already (4036)"
+	case code == client.CodeNotApproved:
+		hint = "the request is not approved yet (4034); an approver can deny it, or it ends when unapproved requests expire"
+	case code == client.CodeNotEnoughApprover:
+		hint = "Password Safe has not enough approvers configured for this account (4035)"
+	case code == client.CodeRequestorOnly && !owner:
+		hint = fmt.Sprintf("run-as user %q is a requestor, not an approver (4032)", runAs)
+	case code == client.CodeNoPermission && owner:
+		hint = fmt.Sprintf("run-as user %q did not make this request (4031); Password Safe lets only the requestor change it "+
+			"(a Vault lease on it ends with vault lease revoke)", runAs)
+	case code == client.CodeNoPermission:
+		hint = fmt.Sprintf("run-as user %q may not approve or deny requests for this account (4031)", runAs)
+	}
+	uerr := UpstreamError(what, err)
+	if hint == "" {
+		return uerr
+	}
+	status := http.StatusBadGateway
+	var coded logical.HTTPCodedError
+	if errors.As(uerr, &coded) {
+		status = coded.Code()
+	}
+	return logical.CodedError(status, fmt.Sprintf("cannot %s: %s (%v)", what, hint, err))
+}

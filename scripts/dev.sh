@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The dev environment in one command (make dev), or the same flow as a
+# non-interactive demo (make demo = dev.sh --demo):
+#   - passwordsafe-sim (a local Password Safe, demo world) on a free loopback port
+#   - a Vault dev server on a free loopback port, the plugin registered by
+#     SHA-256 and version and mounted at passwordsafe/
+#   - config pointing at the simulator, a few demo roles, one checkout
+# dev: prints how to use it and stays up until Ctrl-C, then stops everything.
+# --demo: checkout, renewal, revocation (check-in + rotation), then exits 0.
+# Needs bin/vault, bin/passwordsafe-sim and the plugin (make dev builds them).
+set -euo pipefail
+
+mode=dev
+case "${1:-}" in
+  "") ;;
+  --demo) mode=demo ;;
+  -h | --help)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *) echo "usage: $0 [--demo]" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+plugin=vault-plugin-secrets-passwordsafe
+version=${PLUGIN_VERSION:-v0.1.0}
+mount=passwordsafe
+vault="$root/bin/vault"
+sim="$root/bin/passwordsafe-sim"
+
+die() { printf 'dev: error: %s\n' "$*" >&2; exit 1; }
+step() { printf '\n==> %s\n' "$*"; }
+# show prints a command the way a user would type it, then runs it.
+show() {
+  printf '$ %s\n' "$(printf '%q ' "$@" | sed "s|$root/bin/||g; s/ $//")"
+  "$@"
+}
+
+for b in "$vault" "$sim" "$root/bin/$plugin"; do
+  [ -x "$b" ] || die "$b is missing: run 'make ${mode}' (it builds the plugin, the simulator and Vault)"
+done
+command -v curl >/dev/null || die "curl is needed"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/passwordsafe-dev.XXXXXX")
+sim_pid=
+vault_pid=
+stopping=
+
+# Everything this script started is stopped on the way out, whatever the way.
+cleanup() {
+  local rc=$?
+  [ -n "$stopping" ] && return
+  stopping=1
+  trap '' INT TERM
+  if [ -n "$vault_pid" ] && kill -0 "$vault_pid" 2>/dev/null; then
+    echo
+    echo "==> Stopping: revoking live leases (checks their requests in), then Vault and the simulator"
+    timeout 20 "$vault" lease revoke -prefix "$mount/" >/dev/null 2>&1 || true
+    kill -TERM "$vault_pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$vault_pid" 2>/dev/null || break; sleep 0.1; done
+    # Vault's own process group: the plugin processes it started go too.
+    kill -KILL -- "-$vault_pid" 2>/dev/null || true
+  fi
+  if [ -n "$sim_pid" ]; then
+    kill -TERM "$sim_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$sim_pid" 2>/dev/null || true
+  fi
+  wait 2>/dev/null || true
+  rm -rf "$work/plugins" # a 30 MB copy; the logs stay
+  echo "==> Stopped. Logs: $work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# free_port finds a loopback port p with p and p+1 free (Vault's dev server
+# puts its cluster listener on the API port + 1).
+free_port() {
+  local p i
+  for i in $(seq 200); do
+    p=$(( (RANDOM * 32768 + RANDOM) % 25000 + 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
+      ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+  die "no free port on 127.0.0.1"
+}
+
+wait_for() { # what, tries(0.1s), command...
+  local what=$1 tries=$2
+  shift 2
+  for _ in $(seq "$tries"); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- the simulator ----------------------------------------------------------
+step "Starting the Password Safe simulator (demo world)"
+setsid "$sim" -listen 127.0.0.1:0 -ready-file "$work/sim.ready" >"$work/sim.log" 2>&1 &
+sim_pid=$!
+wait_for sim 100 test -s "$work/sim.ready" || { tail -n 20 "$work/sim.log" >&2; die "the simulator did not start (log: $work/sim.log)"; }
+sim_url=$(head -n 1 "$work/sim.ready")
+sim_url=${sim_url%/}
+sim_url=${sim_url%/BeyondTrust/api/public/v3}
+api_url="$sim_url/BeyondTrust/api/public/v3"
+# The world's credentials: PSSIM_API_KEY (the registration that needs no
+# password), PSSIM_RUN_AS, ... (our own tool, shell-quoted).
+eval "$("$sim" -print-env)"
+[ -n "${PSSIM_API_KEY:-}" ] && [ -n "${PSSIM_RUN_AS:-}" ] || die "passwordsafe-sim -print-env gave no API key or run-as user"
+echo "simulator: $sim_url (API $api_url)"
+
+# --- Vault ------------------------------------------------------------------
+step "Starting a Vault dev server ($("$vault" version | head -n 1))"
+mkdir -p "$work/plugins"
+cp "$root/bin/$plugin" "$work/plugins/$plugin"
+port=$(free_port)
+token="dev-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+cat >"$work/vault.hcl" <<EOF
+plugin_directory = "$work/plugins"
+EOF
+export VAULT_ADDR="http://127.0.0.1:$port" VAULT_TOKEN="$token"
+unset VAULT_NAMESPACE VAULT_CACERT VAULT_CAPATH VAULT_CLIENT_CERT VAULT_CLIENT_KEY VAULT_SKIP_VERIFY VAULT_FORMAT || true
+HOME="$work" setsid "$vault" server -dev -dev-root-token-id="$token" -dev-listen-address="127.0.0.1:$port" \
+  -dev-no-store-token -config="$work/vault.hcl" -log-level=debug >"$work/vault.log" 2>&1 &
+vault_pid=$!
+wait_for vault 300 curl -fsS "$VAULT_ADDR/v1/sys/health" || { tail -n 20 "$work/vault.log" >&2; die "Vault did not start (log: $work/vault.log)"; }
+echo "vault: $VAULT_ADDR"
+
+step "Registering the plugin by SHA-256 and version, mounting it at $mount/"
+sha=$(sha256sum "$work/plugins/$plugin" | cut -d ' ' -f 1)
+show "$vault" plugin register -sha256="$sha" -version="$version" secret "$plugin"
+show "$vault" secrets enable -path="$mount" -plugin-version="$version" "$plugin"
+
+step "Configuring it against the simulator (the API key goes in on stdin, not the command line)"
+printf '%s' "$PSSIM_API_KEY" | show "$vault" write "$mount/config" url="$api_url" api_key=- run_as="$PSSIM_RUN_AS"
+
+step "Writing demo roles"
+show "$vault" write "$mount/roles/db" system_name=db-prod-01 account_name=postgres ttl=15m max_ttl=1h
+show "$vault" write "$mount/roles/web-root-key" system_name=web-01 account_name=root \
+  credential_types=password,dsskey,passphrase ttl=15m max_ttl=1h
+show "$vault" write "$mount/roles/prod-db-admin" alias_name=prod-db-admin ttl=15m max_ttl=1h
+show "$vault" write "$mount/roles/fin-sa" system_name=fin-db-01 account_name=sa ttl=15m max_ttl=1h
+show "$vault" list "$mount/roles"
+
+step "A checkout: a Password Safe release request under a Vault lease"
+show "$vault" read "$mount/creds/db"
+lease=$("$vault" list -format=json "sys/leases/lookup/$mount/creds/db/" | sed -n 's/^ *"\([^"]*\)",\{0,1\}$/\1/p' | head -n 1)
+[ -n "$lease" ] || die "no lease for the checkout"
+lease="$mount/creds/db/$lease"
+
+if [ "$mode" = dev ]; then
+  cat <<EOF
+
+==> Ready. Password Safe simulator at $sim_url, Vault at $VAULT_ADDR
+    Logs: $work (vault.log holds the plugin's log lines too)
+
+Try it from another shell:
+
+  export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=$VAULT_TOKEN
+  export PATH="$root/bin:\$PATH"    # this Vault's CLI (any vault CLI works)
+
+  vault read $mount/creds/db              # 409 while the checkout above is live: one per account and user
+  vault lease revoke $lease   # checks it in; the password rotates
+  vault read $mount/creds/db
+  vault read $mount/creds/web-root-key    # password, DSS key and passphrase
+  vault read $mount/creds/prod-db-admin   # through the alias prod-db-admin
+  vault read $mount/creds/fin-sa          # needs an approver: answers with the pending request
+  vault path-help $mount/
+
+The simulator's control API shows the upstream side:
+  curl -s $sim_url/_pstest/requests
+  curl -s $sim_url/_pstest/accounts/11/password
+
+Press Ctrl-C to stop everything.
+EOF
+  # Up until Ctrl-C, or until one of the two dies.
+  set +e
+  wait -n "$sim_pid" "$vault_pid"
+  rc=$?
+  set -e
+  if [ -n "$stopping" ]; then exit 0; fi
+  echo "dev: a process stopped unexpectedly (exit $rc); see $work" >&2
+  exit 1
+fi
+
+# --- demo: renewal and revocation --------------------------------------------
+rid=$(curl -fsS "$sim_url/_pstest/requests" | tr -d '\n ' | sed 's/},{/}\n{/g' | grep '"Status":"active"' | sed -n 's/.*"ID":\([0-9]*\).*/\1/p' | tail -n 1)
+step "Password Safe shows the request as active"
+show curl -fsS "$sim_url/_pstest/requests/$rid"
+echo
+
+step "Renewal: the lease is extended (never past the request's expiry)"
+show "$vault" lease renew -increment=30m "$lease"
+
+step "Revocation checks the request in, and Password Safe rotates the password"
+before=$(curl -fsS "$sim_url/_pstest/accounts/11/password" | tr -d '\n' | sed -n 's/.*"password": *"\([^"]*\)".*/\1/p')
+echo "password of db-prod-01/postgres before: $before"
+show "$vault" lease revoke "$lease"
+for _ in $(seq 50); do
+  status=$(curl -fsS "$sim_url/_pstest/requests/$rid" | tr -d '\n ' | sed -n 's/.*"Status":"\([a-z]*\)".*/\1/p')
+  [ "$status" = checkedin ] && break
+  sleep 0.1
+done
+after=$(curl -fsS "$sim_url/_pstest/accounts/11/password" | tr -d '\n' | sed -n 's/.*"password": *"\([^"]*\)".*/\1/p')
+echo "request $rid: $status"
+echo "password of db-prod-01/postgres after:  $after"
+[ "$status" = checkedin ] || die "request $rid is $status, not checked in"
+[ -n "$after" ] && [ "$after" != "$before" ] || die "the password did not rotate"
+
+step "A new checkout gets the new password"
+show "$vault" read -field=password "$mount/creds/db"
+echo
+"$vault" lease revoke -prefix "$mount/" >/dev/null
+
+step "Demo done: checkout, renewal, revocation with check-in and rotation"
