@@ -16,7 +16,7 @@ build: ## the plugin and the simulator into bin/
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$(PLUGIN) ./cmd/$(PLUGIN)
 	$(GO) build -trimpath -o bin/passwordsafe-sim ./cmd/passwordsafe-sim
 
-vault: ## a real Vault server from the Go module proxy into bin/vault (slow the first time)
+vault: ## a real Vault server from the Go module proxy into bin/vault (slow the first time; VAULT_VERSION=v1.x.y for another)
 	bash scripts/build-vault.sh
 
 test: lint unit compat e2e ## everything CI runs
@@ -27,8 +27,8 @@ unit: ## unit and backend tests (no Vault binary needed)
 compat: ## BeyondTrust's own Go client library against our simulator (its own module)
 	cd e2e/compat && $(GO) test -count=1 ./...
 
-e2e: build vault ## end-to-end tests against bin/vault
-	$(GO) test -count=1 -timeout 30m -tags e2e ./e2e/...
+e2e: build vault ## end-to-end tests against bin/vault and the plugin binary (E2E_KEEP_LOGS=1 keeps every log)
+	E2E_PLUGIN_VERSION=v$(VERSION) $(GO) test -count=1 -timeout 30m -tags e2e ./e2e/...
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -49,10 +49,10 @@ fuzz: ## each fuzz target for FUZZTIME
 	bash scripts/fuzz.sh $(FUZZTIME)
 
 dev: build vault ## simulator + Vault dev server + plugin, stays up until Ctrl-C
-	bash scripts/dev.sh
+	PLUGIN_VERSION=v$(VERSION) bash scripts/dev.sh
 
 demo: build vault ## the dev flow, non-interactive: checkout, renew, revoke, exit
-	bash scripts/dev.sh --demo
+	PLUGIN_VERSION=v$(VERSION) bash scripts/dev.sh --demo
 
 clean:
 	rm -rf bin/ dist/

@@ -185,3 +185,20 @@ func TestPendingReconciliation(t *testing.T) {
 		t.Fatalf("pending markers left: %v", keys)
 	}
 }
+
+// Checking in a request that was never approved answers 403 4034: done.
+func TestCheckinNeverApprovedIsDone(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("fin", withWait("0s"))
+	id := requestIDOf(te.mustOK(te.creds("fin", nil)))
+	if err := te.b.checkin(context.Background(), te.s, pstest.DemoUserSvcVault, id, "test"); err != nil {
+		t.Fatalf("4034 on check-in is an error: %v", err)
+	}
+	if te.srv.Calls(pstest.EndpointCheckin) != 1 {
+		t.Fatalf("no check-in call")
+	}
+	te.srv.Advance(3 * time.Hour) // lapses; the periodic func forgets it
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -15,7 +15,6 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
@@ -61,7 +60,9 @@ type Backend struct {
 	cache    *cache      // config and roles
 	sessions *sessions   // upstream sessions per (config generation, run-as)
 	records  recordCache // decoded records of live requests
-	locks    []*locksutil.LockEntry
+	events   events      // Vault events, sent in the background
+	noOverlap bool // TEMP A/B
+	locks    [requestLocks]sync.Mutex
 	secret   *framework.Secret
 }
 
@@ -95,7 +96,6 @@ func New(version string) *Backend {
 		pendingClaimWindow: time.Hour,
 		sweepEvery:         time.Hour,
 		cache:              newCache(),
-		locks:              locksutil.CreateLocks(),
 	}
 	b.resolveRunAs = b.defaultResolveRunAs
 	b.sessions = newSessions(func() hclog.Logger { return b.Logger() }, defaultMaxSessions)
@@ -106,10 +106,12 @@ func New(version string) *Backend {
 		PathsSpecial: &logical.Paths{
 			SealWrapStorage: []string{paths.ConfigKey},
 		},
+		// creds first: the framework tries path patterns in order, and
+		// creds/ is the hot path.
 		Paths: framework.PathAppend(
+			paths.CredsPaths(b),
 			paths.ConfigPaths(b),
 			paths.RolePaths(b),
-			paths.CredsPaths(b),
 			paths.RequestPaths(b),
 			paths.AliasPaths(b),
 			paths.AccountPaths(b),
@@ -143,6 +145,7 @@ func (b *Backend) invalidate(ctx context.Context, key string) {
 }
 
 func (b *Backend) clean(ctx context.Context) {
+	b.events.stop(5 * time.Second)
 	b.sessions.reset(ctx)
 }
 

@@ -46,6 +46,7 @@ func TestEvents(t *testing.T) {
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
 	te.mustRevoke(resp)
+	te.b.events.flush()
 	te.events.Lock()
 	defer te.events.Unlock()
 	var types []string
@@ -74,6 +75,9 @@ func TestNoEventSenderIsFine(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.emit(context.Background(), eventCheckout, "request_id", "1") // must not panic or fail
+	b.events.flush()
+	b.Cleanup(context.Background())
+	b.emit(context.Background(), eventCheckout, "request_id", "2") // after Clean: dropped, no panic
 }
 
 func TestSessionsBoundedLRU(t *testing.T) {

@@ -94,19 +94,30 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 	if err != nil {
 		return co.postFailed(ctx, &co.w, err)
 	}
-	if err := co.hold(ctx, id, created); err != nil {
-		return co.fail(ctx, err)
-	}
-	if co.in.NoWait {
-		return co.pending(ctx, "submitted")
-	}
-	if !created {
+	co.id, co.created = id, created
+	var data map[string]interface{}
+	if created && !co.in.NoWait && !co.b.noOverlap {
+		// A new request's record and its first credential read do not
+		// depend on each other: overlap the storage write (a round trip to
+		// Vault) with the upstream call. Both finish before anything else.
+		held := make(chan error, 1)
+		go func() { held <- co.hold(ctx, id, created) }()
+		data, err = co.credentials(ctx)
+		if herr := <-held; herr != nil {
+			return co.fail(ctx, herr)
+		}
+	} else {
+		if err := co.hold(ctx, id, created); err != nil {
+			return co.fail(ctx, err)
+		}
+		if co.in.NoWait {
+			return co.pending(ctx, "submitted")
+		}
 		if err := co.reused(ctx); err != nil {
 			return co.fail(ctx, err)
 		}
+		data, err = co.credentials(ctx)
 	}
-
-	data, err := co.credentials(ctx)
 	if client.IsNotApproved(err) {
 		data, err = co.waitForApproval(ctx)
 		if client.IsNotApproved(err) {
@@ -200,14 +211,40 @@ func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*
 		b.Logger().Warn("could not delete WAL entry of a refused request", "error", derr)
 	}
 	if client.IsConflict(err) {
-		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
-			"Password Safe already has an open request for %s/%s (HTTP 409, run-as %q) and role %q has conflict_option=%s. "+
-				"Revoke the lease that holds it (vault lease revoke -prefix %screds/%s), wait until it expires, "+
-				"or set conflict_option=reuse (share the open request) or conflict_option=renew (replace it) on the role",
-			co.role.SystemName, co.role.AccountName, co.runAs, co.role.Name, co.role.ConflictOption,
-			co.req.MountPoint, co.role.Name))
+		return nil, logical.CodedError(http.StatusConflict, co.conflictMessage(ctx))
 	}
 	return nil, paths.UpstreamError("create the Password Safe request", err)
+}
+
+// conflictMessage explains a 409 and what to do. It looks (best effort, one
+// GET Requests) for the run-as user's open request on the account: when a
+// lease of this mount holds it, the message names its role.
+func (co *checkout) conflictMessage(ctx context.Context) string {
+	role := co.role
+	msg := fmt.Sprintf("Password Safe already has an open request for %s/%s (HTTP 409, run-as %q), and role %q has conflict_option=%s. ",
+		role.SystemName, role.AccountName, co.runAs, role.Name, role.ConflictOption)
+	holder := ""
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if reqs, err := co.cl.ListRequests(lctx, "all", ""); err == nil {
+		for _, r := range reqs {
+			if r.SystemID != role.SystemID || r.AccountID != role.AccountID {
+				continue
+			}
+			msg += fmt.Sprintf("The open request is %d (%s). ", r.RequestID, strings.ToLower(r.Status))
+			if rec, err := co.b.loadRecord(ctx, co.s, r.RequestID); err == nil && rec != nil && rec.Role != "" {
+				holder = rec.Role
+			}
+			break
+		}
+	}
+	if holder != "" {
+		msg += fmt.Sprintf("A lease of role %q holds it: revoke it (vault lease revoke -prefix %screds/%s) or wait until it expires. ",
+			holder, co.req.MountPoint, holder)
+	} else {
+		msg += "It was not made through this mount's creds path (another Vault, a person, or another user of an exclusive account): wait until it ends. "
+	}
+	return msg + "To share an open request set conflict_option=reuse on the role; to replace it, conflict_option=renew"
 }
 
 // hold records this checkout as a holder (keyed by its WAL entry's ID) in
@@ -215,9 +252,11 @@ func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*
 // first: rollback could not find it by its creation time. A created one is
 // found that way (created after the entry's StartedAt, holder = entry ID),
 // which saves a storage write on every checkout.
+//
+// It runs concurrently with the first credential read: it must not touch
+// what credentials() reads (co.cl, co.role, co.id).
 func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 	b := co.b
-	co.id, co.created = id, created
 	if !created {
 		co.w.RequestID = id
 		if err := updateWAL(ctx, co.s, &co.w); err != nil {
@@ -369,6 +408,7 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 		co.id = 0 // nothing else to release: newW stays for rollback
 		return false, err
 	}
+	co.id, co.created = id, created
 	if err := co.hold(ctx, id, created); err != nil {
 		return false, err
 	}
@@ -557,7 +597,6 @@ func (co *checkout) pending(ctx context.Context, status string) (*logical.Respon
 		"creds_path":   fmt.Sprintf("%srequests/%d/creds", mount, co.id),
 		"message":      msg,
 	}}
-	resp.AddWarning(msg)
 	b.Logger().Info("request pending approval", "request_id", co.id, "role", co.role.Name, "run_as", co.runAs)
 	return resp, nil
 }
@@ -620,7 +659,7 @@ func requestExpiry(ctx context.Context, cl *client.Client, id int) (time.Time, e
 	for _, r := range reqs {
 		if r.RequestID == id {
 			if r.ExpiresDate == nil {
-				return time.Time{}, fmt.Errorf("Password Safe request %d has no expiry date", id)
+				return time.Time{}, fmt.Errorf("request %d: Password Safe gives no expiry date", id)
 			}
 			return *r.ExpiresDate, nil
 		}
@@ -650,7 +689,7 @@ func (b *Backend) leaseResponse(ls leaseSpec, data map[string]interface{}) (*log
 		maxTTL = left
 	}
 	if maxTTL <= 0 {
-		return nil, fmt.Errorf("Password Safe request %d has already expired (at %s)", ls.requestID, ls.expiresAt.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("request %d has already expired in Password Safe (at %s)", ls.requestID, ls.expiresAt.UTC().Format(time.RFC3339))
 	}
 	ttl := ls.ttl
 	if ttl > maxTTL {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -15,19 +17,95 @@ const (
 	eventCheckin  = "passwordsafe/checkin"
 )
 
+const (
+	eventQueueSize   = 1024
+	eventSendTimeout = 10 * time.Second
+)
+
 type eventSenderFunc func(context.Context, logical.EventType, *logical.EventData) error
 
 func (f eventSenderFunc) SendEvent(ctx context.Context, t logical.EventType, e *logical.EventData) error {
 	return f(ctx, t, e)
 }
 
-// emit sends a Vault event with string metadata pairs. Events are best
-// effort: a Vault without events (or with them disabled) is not an error.
-// Metadata never holds a secret.
-func (b *Backend) emit(ctx context.Context, typ string, kv ...string) {
-	err := logical.SendEvent(ctx, eventSenderFunc(b.SendEvent), typ, kv...)
+// events sends Vault events from one background goroutine, in order. Events
+// are best effort (Vault may have them disabled), so they stay off the
+// request path: a checkout does not wait for the event's ID generation or
+// the round trip to Vault. A full queue drops the event (with a warning)
+// rather than slowing checkouts down.
+type events struct {
+	b *Backend
+
+	mu      sync.Mutex
+	ch      chan queuedEvent
+	closed  bool
+	pending sync.WaitGroup // queued and not yet sent
+	stopped chan struct{}
+}
+
+type queuedEvent struct {
+	typ string
+	kv  []string
+}
+
+// emit queues a Vault event with string metadata pairs. Metadata never
+// holds a secret.
+func (b *Backend) emit(_ context.Context, typ string, kv ...string) {
+	q := &b.events
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	if q.ch == nil {
+		q.b = b
+		q.ch = make(chan queuedEvent, eventQueueSize)
+		q.stopped = make(chan struct{})
+		go q.run()
+	}
+	q.pending.Add(1)
+	select {
+	case q.ch <- queuedEvent{typ: typ, kv: kv}:
+	default:
+		q.pending.Done()
+		b.Logger().Warn("event queue full; event dropped", "type", typ)
+	}
+}
+
+func (q *events) run() {
+	defer close(q.stopped)
+	for ev := range q.ch {
+		q.send(ev)
+		q.pending.Done()
+	}
+}
+
+func (q *events) send(ev queuedEvent) {
+	ctx, cancel := context.WithTimeout(context.Background(), eventSendTimeout)
+	defer cancel()
+	err := logical.SendEvent(ctx, eventSenderFunc(q.b.SendEvent), ev.typ, ev.kv...)
 	if err == nil || errors.Is(err, framework.ErrNoEvents) || strings.Contains(err.Error(), "not enabled") {
 		return
 	}
-	b.Logger().Debug("could not send event", "type", typ, "error", err)
+	q.b.Logger().Debug("could not send event", "type", ev.typ, "error", err)
+}
+
+// flush waits until every queued event has been sent.
+func (q *events) flush() { q.pending.Wait() }
+
+// stop sends what is queued (waiting at most timeout) and stops the sender.
+func (q *events) stop(timeout time.Duration) {
+	q.mu.Lock()
+	if q.closed || q.ch == nil {
+		q.closed = true
+		q.mu.Unlock()
+		return
+	}
+	q.closed = true
+	close(q.ch)
+	q.mu.Unlock()
+	select {
+	case <-q.stopped:
+	case <-time.After(timeout):
+	}
 }

@@ -1,7 +1,9 @@
 package backend
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
 
@@ -102,9 +105,11 @@ func TestRenewNeverPastExpiry(t *testing.T) {
 func TestConflict409(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
+	te.writeRole("other", pgRole)
 	first := te.mustCreds("pg", nil)
-	resp, err := te.creds("pg", nil)
-	msg := te.mustFail(resp, err, http.StatusConflict, "HTTP 409", "conflict_option=reuse", "vault lease revoke -prefix passwordsafe/creds/pg")
+	resp, err := te.creds("other", nil)
+	msg := te.mustFail(resp, err, http.StatusConflict, "HTTP 409", "conflict_option=reuse",
+		fmt.Sprintf("The open request is %d", requestIDOf(first)), `role "pg" holds it`, "vault lease revoke -prefix passwordsafe/creds/pg")
 	if strings.Contains(msg, te.srv.Password(11)) {
 		t.Fatalf("conflict message leaks the password")
 	}
@@ -114,6 +119,18 @@ func TestConflict409(t *testing.T) {
 	te.mustRevoke(first)
 	// Once the first lease is gone the role works again.
 	te.mustRevoke(te.mustCreds("pg", nil))
+
+	// A request made outside Vault by the same user.
+	svc := te.userClient(pstest.DemoUserSvcVault, "")
+	id, _, err := svc.CreateRequest(context.Background(), client.RequestInput{SystemID: 1, AccountID: 11, DurationMinutes: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusConflict, fmt.Sprintf("The open request is %d", id), "not made through this mount")
+	if err := svc.Checkin(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestReuseCountsLeases(t *testing.T) {

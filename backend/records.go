@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -76,8 +75,12 @@ func (r *record) pendingHolders() int {
 
 func recordKey(id int) string { return recordPrefix + strconv.Itoa(id) }
 
-func (b *Backend) lockRequest(id int) *locksutil.LockEntry {
-	return locksutil.LockForKey(b.locks, strconv.Itoa(id))
+// requestLocks stripes the per-request locks (cheaper than hashing a key
+// per lookup as locksutil does; a collision only serializes two requests).
+const requestLocks = 256
+
+func (b *Backend) lockRequest(id int) *sync.Mutex {
+	return &b.locks[uint(id)%requestLocks]
 }
 
 func getRecord(ctx context.Context, s logical.Storage, id int) (*record, error) {
@@ -99,11 +102,7 @@ func getRecord(ctx context.Context, s logical.Storage, id int) (*record, error) 
 }
 
 func putRecord(ctx context.Context, s logical.Storage, r *record) error {
-	v, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encoding record of request %d: %w", r.RequestID, err)
-	}
-	if err := s.Put(ctx, &logical.StorageEntry{Key: recordKey(r.RequestID), Value: v}); err != nil {
+	if err := s.Put(ctx, &logical.StorageEntry{Key: recordKey(r.RequestID), Value: marshalRecord(r)}); err != nil {
 		return fmt.Errorf("storing record of request %d: %w", r.RequestID, err)
 	}
 	return nil
@@ -132,13 +131,15 @@ func (c *recordCache) get(id int) (*record, bool) {
 	return r.clone(), true
 }
 
+// set caches r, taking ownership: the caller must not modify r afterwards
+// (every caller stores a record as its last use of it).
 func (c *recordCache) set(r *record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= maxCachedRecords {
 		c.m = map[int]*record{}
 	}
-	c.m[r.RequestID] = r.clone()
+	c.m[r.RequestID] = r
 }
 
 func (c *recordCache) drop(id int) {
@@ -166,7 +167,7 @@ func (b *Backend) loadRecord(ctx context.Context, s logical.Storage, id int) (*r
 	if err != nil || r == nil {
 		return r, err
 	}
-	b.records.set(r)
+	b.records.set(r.clone())
 	return r, nil
 }
 

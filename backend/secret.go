@@ -65,14 +65,14 @@ type leaseInfo struct {
 func (li *leaseInfo) internal() map[string]interface{} {
 	return map[string]interface{}{
 		"secret_type": SecretType, // what framework.Secret.Response adds
-		intRequestID: li.RequestID,
-		intHolder:    li.Holder,
-		intRunAs:     li.RunAs,
-		intRole:      li.Role,
-		intExpiresAt: li.ExpiresAt.Unix(),
-		intIssuedAt:  li.IssuedAt.Unix(),
-		intMaxTTL:    int64(li.MaxTTL / time.Second),
-		intTTL:       int64(li.TTL / time.Second),
+		intRequestID:  li.RequestID,
+		intHolder:     li.Holder,
+		intRunAs:      li.RunAs,
+		intRole:       li.Role,
+		intExpiresAt:  li.ExpiresAt.Unix(),
+		intIssuedAt:   li.IssuedAt.Unix(),
+		intMaxTTL:     int64(li.MaxTTL / time.Second),
+		intTTL:        int64(li.TTL / time.Second),
 	}
 }
 
@@ -192,12 +192,30 @@ func (b *Backend) revoke(ctx context.Context, req *logical.Request, _ *framework
 		}
 	}
 	reason := "vault lease revoked: " + leaseName(req, li)
-	if err := b.checkin(ctx, req.Storage, li.RunAs, li.RequestID, reason); err != nil {
-		return nil, err
-	}
-	if rec != nil {
-		if err := b.dropRecord(ctx, req.Storage, li.RequestID, rec.pendingHolders() > 0); err != nil {
+	if rec == nil {
+		if err := b.checkin(ctx, req.Storage, li.RunAs, li.RequestID, reason); err != nil {
 			return nil, err
+		}
+	} else {
+		// The last holder: check in and delete the record at once (the
+		// delete is a storage round trip). Under the request's lock nobody
+		// can join meanwhile. If the check-in fails the record is put back;
+		// if even that fails, Vault's retry of this revoke finds no record
+		// and checks in all the same.
+		dropped := make(chan error, 1)
+		go func() { dropped <- b.dropRecord(ctx, req.Storage, li.RequestID, rec.pendingHolders() > 0) }()
+		cerr := b.checkin(ctx, req.Storage, li.RunAs, li.RequestID, reason)
+		derr := <-dropped
+		if cerr != nil {
+			if derr == nil {
+				if perr := b.storeRecord(ctx, req.Storage, rec); perr != nil {
+					b.Logger().Warn("could not restore the record of a request whose check-in failed", "request_id", li.RequestID, "error", perr)
+				}
+			}
+			return nil, cerr
+		}
+		if derr != nil {
+			return nil, derr // checked in; the retry finds the record, gets 404 and deletes it
 		}
 	}
 	b.emit(ctx, eventCheckin, "request_id", strconv.Itoa(li.RequestID), "role", li.Role)

@@ -59,11 +59,7 @@ func updateWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
 }
 
 func writeWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
-	v, err := json.Marshal(&framework.WALEntry{Kind: walKindRequest, Data: w, CreatedAt: w.createdAt})
-	if err != nil {
-		return fmt.Errorf("encoding WAL entry: %w", err)
-	}
-	if err := s.Put(ctx, &logical.StorageEntry{Key: framework.WALPrefix + w.ID, Value: v}); err != nil {
+	if err := s.Put(ctx, &logical.StorageEntry{Key: framework.WALPrefix + w.ID, Value: marshalWAL(w)}); err != nil {
 		return fmt.Errorf("writing WAL entry: %w", err)
 	}
 	return nil

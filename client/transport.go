@@ -147,16 +147,21 @@ func (c *Client) attempt(ctx context.Context, cl *call, buf *bytes.Buffer) (stat
 		}
 		return 0, 0, err
 	}
-	defer drainClose(resp.Body)
-
 	limit := int64(maxBody)
 	if resp.StatusCode >= 300 {
 		limit = maxErrorBody
 	}
-	if n := resp.ContentLength; n > 0 && n <= limit {
-		buf.Grow(int(n))
+	var n int64
+	if cl := resp.ContentLength; cl >= 0 && cl <= limit {
+		// A declared length within the cap: net/http already stops there
+		// (and reports a short body), so read it straight, to EOF.
+		buf.Grow(int(cl))
+		n, err = buf.ReadFrom(resp.Body)
+		_ = resp.Body.Close()
+	} else {
+		n, err = buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+		drainClose(resp.Body) // over the cap: leave the rest, reuse if cheap
 	}
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return resp.StatusCode, 0, fmt.Errorf("reading response body: %w", err)
 	}

@@ -40,6 +40,10 @@ type env struct {
 // then the simulator closes.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	// The first t.TempDir call registers the removal of every later one:
+	// made here, before the log scan is registered, the directories outlive
+	// the scan (cleanups run last registered first).
+	_ = t.TempDir()
 	w := pstest.DemoWorld()
 	e := &env{t: t, world: w, secrets: map[string]string{}, leaseReq: map[string]int{}}
 	e.sim = pstest.NewServer(w)
@@ -315,12 +319,13 @@ func (e *env) scanLogs() {
 		secrets[s] = what
 	}
 	e.mu.Unlock()
+	if e.t.Failed() || os.Getenv("E2E_KEEP_LOGS") != "" {
+		keepLogs(e.t, files)
+	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			if !os.IsNotExist(err) {
-				e.t.Errorf("scan %s: %v", f, err)
-			}
+			e.t.Errorf("log scan: %v", err)
 			continue
 		}
 		text := string(b)
@@ -334,6 +339,26 @@ func (e *env) scanLogs() {
 			}
 		}
 	}
+}
+
+// keepLogs copies the logs of a failed test (every test with E2E_KEEP_LOGS=1) out of its temporary directory
+// (removed when the test ends) and says where they are.
+func keepLogs(t *testing.T, files []string) {
+	dir, err := os.MkdirTemp("", "e2e-logs-"+strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())+"-")
+	if err != nil {
+		t.Logf("keeping logs: %v", err)
+		return
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// node/vault.log -> node-vault.log
+		name := filepath.Base(filepath.Dir(f)) + "-" + filepath.Base(f)
+		_ = os.WriteFile(filepath.Join(dir, name), b, 0o600)
+	}
+	t.Logf("logs of this test kept in %s", dir)
 }
 
 // secretForms are the ways a secret can be written in a log: as is, JSON

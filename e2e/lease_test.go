@@ -23,16 +23,14 @@ func TestCLILifecycle(t *testing.T) {
 	// Registration by SHA-256 and version, and a versioned mount.
 	v.registerPlugin()
 	var info struct {
-		Data struct {
-			Name    string `json:"name"`
-			SHA256  string `json:"sha256"`
-			Version string `json:"version"`
-			Builtin bool   `json:"builtin"`
-		} `json:"data"`
+		Name    string `json:"name"`
+		SHA256  string `json:"sha256"`
+		Version string `json:"version"`
+		Builtin bool   `json:"builtin"`
 	}
 	v.mustJSON(&info, []string{"plugin", "info"}, "-version="+pluginVersion, "secret", pluginName)
-	if info.Data.SHA256 != pluginSHA256(t) || info.Data.Version != pluginVersion || info.Data.Builtin {
-		t.Fatalf("plugin info: %+v", info.Data)
+	if info.Name != pluginName || info.SHA256 != pluginSHA256(t) || info.Version != pluginVersion || info.Builtin {
+		t.Fatalf("plugin info: %+v", info)
 	}
 	v.enable(mount)
 	var mounts map[string]struct {

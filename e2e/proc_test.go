@@ -5,7 +5,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -27,6 +30,7 @@ var (
 	pluginBin     string
 	pluginName    = "vault-plugin-secrets-passwordsafe"
 	pluginVersion = envOr("E2E_PLUGIN_VERSION", "v0.1.0")
+	pluginSum     string // SHA-256 of pluginBin, hex
 )
 
 func envOr(key, def string) string {
@@ -37,6 +41,14 @@ func envOr(key, def string) string {
 }
 
 func TestMain(m *testing.M) {
+	// The tests mostly wait (for TTLs, elections, the rollback tick), not
+	// compute: run them all at once unless -parallel says otherwise.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", "16")
+	}
 	root, err := filepath.Abs("..")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -61,9 +73,36 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	warnIfStale()
+	// One snapshot of the plugin for the whole run: a `make build` while the
+	// suite runs must not change the binary under a registered SHA-256.
+	snap, err := os.MkdirTemp("", "e2e-plugin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(2)
+	}
+	if err := snapshotPlugin(filepath.Join(snap, pluginName)); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(2)
+	}
 	code := m.Run()
 	killAllGroups()
+	os.RemoveAll(snap)
 	os.Exit(code)
+}
+
+// snapshotPlugin copies the plugin binary to dst and points pluginBin and
+// pluginSum at the copy.
+func snapshotPlugin(dst string) error {
+	b, err := os.ReadFile(pluginBin)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	pluginBin, pluginSum = dst, hex.EncodeToString(sum[:])
+	return nil
 }
 
 // warnIfStale tells when the plugin binary is older than the sources it is

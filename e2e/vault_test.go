@@ -4,8 +4,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -286,24 +284,14 @@ func (v *vault) unseal(key string) {
 }
 
 // pluginSHA256 is the SHA-256 of the plugin binary, as `vault plugin register` wants it.
-func pluginSHA256(t testing.TB) string {
-	t.Helper()
-	f, err := os.Open(pluginBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
+func pluginSHA256(t testing.TB) string { return pluginSum }
 
-// registerPlugin registers the plugin by SHA-256 and version, as operators do.
-func (v *vault) registerPlugin() {
+// registerPlugin registers the plugin by SHA-256 and version, as operators
+// do; extra flags (-env=K=V) go before the type.
+func (v *vault) registerPlugin(extra ...string) {
 	v.t.Helper()
-	v.must("plugin", "register", "-sha256="+pluginSHA256(v.t), "-version="+pluginVersion, "secret", pluginName)
+	args := append([]string{"plugin", "register", "-sha256=" + pluginSHA256(v.t), "-version=" + pluginVersion}, extra...)
+	v.must(append(args, "secret", pluginName)...)
 }
 
 // enable mounts the plugin at path.

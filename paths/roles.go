@@ -553,7 +553,7 @@ func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *Role
 		return UpstreamError("connect to Password Safe", err)
 	}
 	notFound := func(what string) error {
-		return fmt.Errorf("Password Safe has no %s that run-as user %q can request (HTTP 404); check the name or ID with the accounts and aliases Password Safe lists", what, runAs)
+		return fmt.Errorf("not found in Password Safe (HTTP 404): no %s that run-as user %q can request; check the name or ID with the accounts and aliases Password Safe lists", what, runAs)
 	}
 	r.SystemID, r.AccountID, r.AliasID = 0, 0, 0
 	r.SystemName, r.AccountName, r.AliasName, r.DomainName = "", "", "", ""

@@ -32,7 +32,12 @@ die() { printf 'dev: error: %s\n' "$*" >&2; exit 1; }
 step() { printf '\n==> %s\n' "$*"; }
 # show prints a command the way a user would type it, then runs it.
 show() {
-  printf '$ %s\n' "$(printf '%q ' "$@" | sed "s|$root/bin/||g; s/ $//")"
+  local a line=
+  for a in "$@"; do
+    a=${a#"$root/bin/"}
+    if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then line+=" $a"; else line+=" $(printf '%q' "$a")"; fi
+  done
+  printf '$%s\n' "$line"
   "$@"
 }
 
@@ -116,7 +121,7 @@ eval "$("$sim" -print-env)"
 echo "simulator: $sim_url (API $api_url)"
 
 # --- Vault ------------------------------------------------------------------
-step "Starting a Vault dev server ($("$vault" version | head -n 1))"
+step "Starting a Vault dev server ($("$vault" version | head -n 1 | sed 's/,.*//'))"
 mkdir -p "$work/plugins"
 cp "$root/bin/$plugin" "$work/plugins/$plugin"
 port=$(free_port)

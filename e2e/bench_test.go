@@ -1,0 +1,504 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+)
+
+// Benchmarks through a real Vault (scripts/bench.sh runs them; plain
+// `go test -tags e2e` does not, being benchmarks):
+//
+//   - BenchmarkVaultOverhead: `vault read passwordsafe/creds/<role>` over
+//     HTTP keep-alive against a KV v2 read on the same server plus the
+//     same checkout made directly with the client, paired op by op.
+//   - BenchmarkVaultThroughput: checkout+revoke through Vault at
+//     concurrency 1, 8, 64 on distinct accounts.
+//   - BenchmarkRevocationStorm: 10,000 live leases revoked at once with
+//     `vault lease revoke -prefix`; time until all are checked in upstream,
+//     plugin RSS at 10,000 leases, upstream calls per checkout.
+//
+// Each prints a line starting with its name in capitals for bench.sh.
+
+// startBenchVault is startDevVault at log level info: trace logging of
+// every plugin call would be part of what is measured.
+func startBenchVault(tb testing.TB, name string) *vault {
+	tb.Helper()
+	dir, pluginDir := newVaultDir(tb, name)
+	port := freePorts(tb, 2)
+	cfg := filepath.Join(dir, "vault.hcl")
+	writeFile(tb, cfg, fmt.Sprintf("plugin_directory = %q\n", pluginDir))
+	v := &vault{
+		t: tb, name: name, dir: dir, pluginDir: pluginDir,
+		addr:    fmt.Sprintf("http://127.0.0.1:%d", port),
+		logPath: filepath.Join(dir, "vault.log"),
+		token:   "bench-root-" + name,
+		args: []string{"server", "-dev",
+			"-dev-root-token-id=bench-root-" + name,
+			fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port),
+			"-dev-no-store-token",
+			"-config=" + cfg,
+			"-log-level=info",
+		},
+	}
+	tb.Cleanup(func() { v.stop() })
+	v.start()
+	v.waitReady(true)
+	return v
+}
+
+// benchSetup starts a simulator of w (real clock) and a Vault with the
+// plugin mounted and configured against it.
+func benchSetup(tb testing.TB, name string, w *pstest.World) (*pstest.Server, *vault, *vaultHTTP) {
+	tb.Helper()
+	sim := pstest.NewServer(w)
+	sim.UseRealClock()
+	tb.Cleanup(sim.Close)
+	v := startBenchVault(tb, name)
+	v.registerPlugin()
+	v.enable(mount)
+	v.must("write", mount+"/config", "url="+sim.APIURL, "api_key="+pstest.DemoAPIKey, "run_as="+pstest.DemoUserSvcVault,
+		"max_concurrent_requests=64")
+	return sim, v, newVaultHTTP(v, 64)
+}
+
+// vaultHTTP is Vault's HTTP API over keep-alive connections.
+type vaultHTTP struct {
+	addr, token string
+	hc          *http.Client
+}
+
+func newVaultHTTP(v *vault, conns int) *vaultHTTP {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost, tr.MaxIdleConns = conns, conns
+	return &vaultHTTP{addr: v.addr, token: v.rootToken(), hc: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+}
+
+type vaultAnswer struct {
+	LeaseID string         `json:"lease_id"`
+	Data    map[string]any `json:"data"`
+	Errors  []string       `json:"errors"`
+}
+
+func (h *vaultHTTP) call(method, path string, body any, out *vaultAnswer) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, h.addr+"/v1/"+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Vault-Token", h.token)
+	resp, err := h.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, truncate(string(raw), 300))
+	}
+	if out != nil && len(raw) > 0 {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+func (h *vaultHTTP) creds(role string) (string, error) {
+	var a vaultAnswer
+	if err := h.call(http.MethodGet, mount+"/creds/"+role, nil, &a); err != nil {
+		return "", err
+	}
+	if a.LeaseID == "" {
+		return "", fmt.Errorf("creds/%s: no lease", role)
+	}
+	return a.LeaseID, nil
+}
+
+func (h *vaultHTTP) revoke(leaseID string) error {
+	return h.call(http.MethodPut, "sys/leases/revoke", map[string]any{"lease_id": leaseID}, nil)
+}
+
+// p50s collects durations; median and percentiles.
+type durations struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (l *durations) add(d ...time.Duration) {
+	l.mu.Lock()
+	l.d = append(l.d, d...)
+	l.mu.Unlock()
+}
+
+func (l *durations) pct(p float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.d) == 0 {
+		return 0
+	}
+	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
+	return l.d[int(float64(len(l.d)-1)*p)]
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// go test -tags e2e -run '^$' -bench VaultOverhead -benchtime 300x -count 3 ./e2e/
+func BenchmarkVaultOverhead(b *testing.B) {
+	sim, v, h := benchSetup(b, "bench-overhead", pstest.DemoWorld())
+	v.must("write", mount+"/roles/pg", "system_name=db-prod-01", "account_name=postgres", "ttl=1h", "max_ttl=24h")
+	v.must("secrets", "enable", "-path=kv", "kv-v2")
+	eventually(b, 60*time.Second, "kv v2 to accept writes", func() (bool, string) {
+		err := h.call(http.MethodPost, "kv/data/bench", map[string]any{"data": map[string]any{"password": "not-a-secret-kv"}}, nil)
+		return err == nil, fmt.Sprint(err)
+	})
+	ctx := context.Background()
+	cl, err := client.New(client.Config{BaseURL: sim.APIURL, APIKey: pstest.DemoAPIKey, RunAs: pstest.DemoUserSvcVault})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.SignOut(ctx) //nolint:errcheck
+	rotate := true
+	// What the engine asks for this role, on account 12 so the two never conflict.
+	in := client.RequestInput{AccessType: client.AccessView, SystemID: 1, AccountID: 12, DurationMinutes: 1440,
+		Reason: "vault: " + mount + "/creds/pg", RotateOnCheckin: &rotate}
+
+	var pendingLease string
+	var pendingReq int
+	viaVault := func() error {
+		id, err := h.creds("pg")
+		pendingLease = id
+		return err
+	}
+	viaKV := func() error { return h.call(http.MethodGet, "kv/data/bench", nil, nil) }
+	viaClient := func() error {
+		id, _, err := cl.CreateRequest(ctx, in)
+		if err != nil {
+			return err
+		}
+		pendingReq = id
+		_, err = cl.Credential(ctx, id, client.CredentialPassword)
+		return err
+	}
+	// Outside the timings: revoke the lease (sync: Vault calls the plugin,
+	// which checks in) and check the client's request in.
+	cleanup := func() {
+		if pendingLease != "" {
+			if err := h.revoke(pendingLease); err != nil {
+				b.Fatal(err)
+			}
+			pendingLease = ""
+		}
+		if pendingReq != 0 {
+			if err := cl.Checkin(ctx, pendingReq, "bench"); err != nil {
+				b.Fatal(err)
+			}
+			pendingReq = 0
+		}
+	}
+	timeIt := func(f func() error, d *durations) {
+		t0 := time.Now()
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+		d.add(time.Since(t0))
+	}
+	for i := 0; i < 20; i++ { // warm: plugin start, sessions, connections
+		timeIt(viaVault, &durations{})
+		timeIt(viaKV, &durations{})
+		timeIt(viaClient, &durations{})
+		cleanup()
+	}
+	// The measurement is a sub-benchmark, so the Vault above is started once
+	// whatever b.N the benchmark settles on.
+	b.Run("paired", func(b *testing.B) {
+		vd, kd, cd := &durations{}, &durations{}, &durations{}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			// Rotate the order so no path always runs first.
+			switch i % 3 {
+			case 0:
+				timeIt(viaVault, vd)
+				timeIt(viaKV, kd)
+				timeIt(viaClient, cd)
+			case 1:
+				timeIt(viaKV, kd)
+				timeIt(viaClient, cd)
+				timeIt(viaVault, vd)
+			default:
+				timeIt(viaClient, cd)
+				timeIt(viaVault, vd)
+				timeIt(viaKV, kd)
+			}
+			b.StopTimer()
+			cleanup()
+			b.StartTimer()
+		}
+		b.StopTimer()
+		mv, mk, mc := vd.pct(0.5), kd.pct(0.5), cd.pct(0.5)
+		ratio := float64(mv) / float64(mk+mc)
+		b.ReportMetric(us(mv), "vault-creds-p50-us")
+		b.ReportMetric(us(mk), "kv-p50-us")
+		b.ReportMetric(us(mc), "client-p50-us")
+		b.ReportMetric(ratio, "ratio")
+		fmt.Printf("OVERHEAD n=%d vault_creds_p50_us=%.1f kv_p50_us=%.1f client_p50_us=%.1f ratio=%.3f\n", b.N, us(mv), us(mk), us(mc), ratio)
+	})
+	if n := len(sim.ActiveRequests()); n != 0 {
+		b.Fatalf("%d requests left active", n)
+	}
+}
+
+// benchWorld is the demo world plus n auto-approve accounts, 20 per system
+// on systems 5000.. (account ID system*100 + 1..20).
+func benchWorld(n int) *pstest.World {
+	w := pstest.DemoWorld()
+	for s := 0; s*20 < n; s++ {
+		sys := pstest.System{ID: 5000 + s, Name: fmt.Sprintf("bench-%04d", s)}
+		for j := 1; j <= 20 && s*20+j <= n; j++ {
+			sys.Accounts = append(sys.Accounts, pstest.Account{
+				ID: (5000+s)*100 + j, Name: fmt.Sprintf("svc%02d", j), Password: fmt.Sprintf("Bench-%04d-%02d-Initial!", s, j),
+				MaxReleaseMinutes: 10080, Policy: pstest.Policy{Requestors: []string{pstest.DemoUserSvcVault}},
+			})
+		}
+		w.Systems = append(w.Systems, sys)
+	}
+	return w
+}
+
+func benchAccount(i int) (sys, acct int) {
+	s := i / 20
+	return 5000 + s, (5000+s)*100 + i%20 + 1
+}
+
+// writeBenchRoles writes roles bench-00000.. for the first n bench accounts
+// over the HTTP API, conc at a time.
+func writeBenchRoles(tb testing.TB, h *vaultHTTP, n, conc int) {
+	tb.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, conc)
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				sys, acct := benchAccount(i)
+				if err := h.call(http.MethodPost, fmt.Sprintf("%s/roles/bench-%05d", mount, i),
+					map[string]any{"system_id": sys, "account_id": acct, "ttl": "2h", "max_ttl": "4h"}, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+}
+
+// go test -tags e2e -run '^$' -bench VaultThroughput -benchtime 200x ./e2e/
+func BenchmarkVaultThroughput(b *testing.B) {
+	const maxC = 64
+	sim, _, h := benchSetup(b, "bench-throughput", benchWorld(maxC))
+	writeBenchRoles(b, h, maxC, 8)
+	for _, c := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("vault/c=%d", c), func(b *testing.B) {
+			lat := &durations{}
+			per := (b.N + c - 1) / c
+			var wg sync.WaitGroup
+			errs := make(chan error, c)
+			b.ResetTimer()
+			start := time.Now()
+			for g := 0; g < c; g++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					role := fmt.Sprintf("bench-%05d", g)
+					for i := 0; i < per; i++ {
+						t0 := time.Now()
+						id, err := h.creds(role)
+						if err == nil {
+							err = h.revoke(id)
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+						lat.add(time.Since(t0))
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			rate := float64(per*c) / elapsed.Seconds()
+			b.ReportMetric(rate, "checkouts/s")
+			b.ReportMetric(float64(lat.pct(0.5).Microseconds()), "p50-us")
+			b.ReportMetric(float64(lat.pct(0.99).Microseconds()), "p99-us")
+			fmt.Printf("VTHROUGHPUT c=%d n=%d checkouts_per_s=%.1f p50_us=%d p99_us=%d\n", c, per*c, rate,
+				lat.pct(0.5).Microseconds(), lat.pct(0.99).Microseconds())
+		})
+	}
+	if n := len(sim.ActiveRequests()); n != 0 {
+		b.Fatalf("%d requests left active", n)
+	}
+}
+
+// rssKB is VmRSS of a process, in kB.
+func rssKB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				n, _ := strconv.Atoi(f[1])
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func pluginRSS(v *vault) (kb, procs int) {
+	for _, pid := range v.pluginPIDs() {
+		kb += rssKB(pid)
+		procs++
+	}
+	return kb, procs
+}
+
+// STORM_LEASES=10000 go test -tags e2e -run '^$' -bench RevocationStorm -benchtime 1x -timeout 30m ./e2e/
+func BenchmarkRevocationStorm(b *testing.B) {
+	n := 10000
+	if s, err := strconv.Atoi(os.Getenv("STORM_LEASES")); err == nil && s > 0 {
+		n = s
+	}
+	const conc = 16
+	sim, v, h := benchSetup(b, "bench-storm", benchWorld(n))
+	// One lease life first, so the plugin process is up and signed in.
+	writeBenchRoles(b, h, 1, 1)
+	id, err := h.creds("bench-00000")
+	if err == nil {
+		err = h.revoke(id)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	rss0, _ := pluginRSS(v)
+
+	t0 := time.Now()
+	writeBenchRoles(b, h, n, conc)
+	rolesTime := time.Since(t0)
+	rssRoles, _ := pluginRSS(v)
+
+	sim.ResetCalls()
+	t0 = time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, conc)
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if _, err := h.creds(fmt.Sprintf("bench-%05d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	checkoutTime := time.Since(t0)
+	calls := sim.CallCounts()
+	if got := len(sim.ActiveRequests()); got != n {
+		b.Fatalf("%d requests active after %d checkouts", got, n)
+	}
+	rssLeases, procs := pluginRSS(v)
+
+	b.ResetTimer()
+	t0 = time.Now()
+	if _, err := v.cli("lease", "revoke", "-prefix", mount+"/creds/"); err != nil {
+		b.Fatal(err)
+	}
+	cliTime := time.Since(t0)
+	deadline := time.Now().Add(20 * time.Minute)
+	for len(sim.ActiveRequests()) != 0 {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d requests still active 20 minutes after the revoke", len(sim.ActiveRequests()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	storm := time.Since(t0)
+	b.StopTimer()
+	rssAfter, _ := pluginRSS(v)
+	left := -1
+	eventually(b, 2*time.Minute, "Vault to forget the revoked leases", func() (bool, string) {
+		var a vaultAnswer
+		err := h.call("LIST", "sys/leases/lookup/"+mount+"/creds/", nil, &a)
+		if err != nil && strings.Contains(err.Error(), "HTTP 404") {
+			left = 0
+			return true, ""
+		}
+		keys, _ := a.Data["keys"].([]any)
+		left = len(keys)
+		return left == 0, fmt.Sprintf("%d role prefixes with leases (%v)", left, err)
+	})
+	signIns := calls[pstest.EndpointSignAppin]
+	perCheckout := float64(calls[pstest.EndpointCreateRequest]+calls[pstest.EndpointCredentials]) / float64(n)
+	b.ReportMetric(storm.Seconds(), "storm-s")
+	b.ReportMetric(float64(n)/storm.Seconds(), "checkins/s")
+	b.ReportMetric(float64(rssLeases), "plugin-rss-kB")
+	fmt.Printf("STORM leases=%d roles_s=%.1f checkouts_s=%.1f checkouts_per_s=%.1f revoke_cli_s=%.2f storm_s=%.2f checkins_per_s=%.1f active_after=%d "+
+		"plugin_procs=%d rss_kb_idle=%d rss_kb_roles=%d rss_kb_leases=%d rss_kb_after=%d rss_bytes_per_lease=%.0f "+
+		"signins_during_checkouts=%d calls_per_checkout=%.3f calls=%v\n",
+		n, rolesTime.Seconds(), checkoutTime.Seconds(), float64(n)/checkoutTime.Seconds(), cliTime.Seconds(), storm.Seconds(),
+		float64(n)/storm.Seconds(), len(sim.ActiveRequests()), procs, rss0, rssRoles, rssLeases, rssAfter,
+		float64(rssLeases-rssRoles)*1024/float64(n), signIns, perCheckout, calls)
+}

@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and rewrites BENCHMARKS.md with the figures and the
+# commands that made them (`make bench` builds the plugin and Vault first).
+#
+#   scripts/bench.sh                 # everything, ~15 minutes on 2 cores
+#   BENCH_QUICK=1 scripts/bench.sh   # small counts, a few minutes (a smoke run; figures are noisy)
+#   BENCH_OUT=dir scripts/bench.sh   # keep the raw outputs in dir (default: a temp dir, printed)
+#
+# Every timing is reported as a ratio against a baseline measured in the
+# same run, as the median over repeated runs; absolute figures only beside
+# their ratio.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+GO="${GO:-go}"
+OUT="${BENCH_OUT:-$(mktemp -d /tmp/passwordsafe-bench.XXXXXX)}"
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+QUICK="${BENCH_QUICK:-}"
+
+# Sizes. The storm is 10,000 leases even in a quick run unless asked otherwise.
+if [ -n "$QUICK" ]; then
+	PAIRS=100 COUNT=3 TPUT=256 VPAIRS=100 VCOUNT=1 VTPUT=128 ECO_N=200 STORAGE_N=1000
+else
+	PAIRS=300 COUNT=5 TPUT=640 VPAIRS=300 VCOUNT=3 VTPUT=640 ECO_N=1000 STORAGE_N=10000
+fi
+STORM_N="${STORM_LEASES:-10000}"
+
+for b in bin/vault bin/vault-plugin-secrets-passwordsafe; do
+	if [ ! -x "$b" ]; then
+		echo "bench.sh: $b is missing: run 'make build vault' (make bench does)" >&2
+		exit 1
+	fi
+done
+
+start=$(date +%s)
+step() { echo "== $* ($(($(date +%s) - start))s)"; }
+
+# run NAME CMD... : runs a command, output to $OUT/NAME.txt, recorded for BENCHMARKS.md.
+declare -a CMDS=()
+run() {
+	local name=$1
+	shift
+	local shown="" a
+	for a in "$@"; do
+		case "$a" in
+		*[^A-Za-z0-9_./=:,-]*) shown+="'$a' " ;;
+		*) shown+="$a " ;;
+		esac
+	done
+	CMDS+=("${shown% }")
+	echo "   \$ ${shown% }"
+	if ! env "$@" >"$OUT/$name.txt" 2>&1; then
+		echo "bench.sh: '$*' failed; output in $OUT/$name.txt:" >&2
+		tail -30 "$OUT/$name.txt" >&2
+		exit 1
+	fi
+}
+
+# metric FILE LINE-REGEX UNIT: every value of UNIT on go bench lines matching the regex.
+metric() {
+	awk -v re="$2" -v unit="$3" '$1 ~ re { for (i = 2; i < NF; i++) if ($(i+1) == unit) print $i }' "$1"
+}
+# field FILE TAG KEY [FILTER]: value of key=... on lines starting with TAG (optionally containing FILTER).
+field() {
+	awk -v tag="$2" -v key="$3" -v filt="${4:-}" '
+		{ for (i = 1; i <= NF; i++) if ($i == tag) { s = i; break } else s = 0 }
+		s && (filt == "" || index($0, filt)) {
+			for (i = s; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) print kv[2] }
+		}' "$1"
+}
+median() {
+	sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } if (NR % 2) print a[(NR + 1) / 2]; else printf "%.6g\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+fmt() { awk -v v="$1" -v p="${2:-2}" 'BEGIN { if (v == "n/a" || v == "") print "n/a"; else printf "%.*f\n", p, v }'; }
+verdict() { # value op target
+	awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { if (v == "n/a") { print "n/a"; exit }
+		ok = (op == "<=") ? (v <= t) : (v == t); print (ok ? "**met**" : "**missed**") }'
+}
+
+# --- 1. engine overhead (backend vs direct client) ---------------------------
+step "1. engine overhead: backend lease life vs the client alone"
+run lease-paired "$GO" test -run '^$' -bench '^BenchmarkLeaseLifePaired$' -benchtime "${PAIRS}x" -count "$COUNT" ./backend/
+run lease-life "$GO" test -run '^$' -bench '^BenchmarkLeaseLife$' -benchtime "${PAIRS}x" -count "$COUNT" ./backend/
+R1=$(metric "$OUT/lease-paired.txt" '^BenchmarkLeaseLifePaired' ratio | median)
+R1_BE=$(metric "$OUT/lease-paired.txt" '^BenchmarkLeaseLifePaired' backend-p50-us | median)
+R1_CL=$(metric "$OUT/lease-paired.txt" '^BenchmarkLeaseLifePaired' client-p50-us | median)
+R1_RUNS=$(metric "$OUT/lease-paired.txt" '^BenchmarkLeaseLifePaired' ratio | sort -g | tr '\n' ' ')
+LL_BE=$(metric "$OUT/lease-life.txt" '^BenchmarkLeaseLife/backend' ns/op | median)
+LL_CL=$(metric "$OUT/lease-life.txt" '^BenchmarkLeaseLife/client' ns/op | median)
+LL_R=$(awk -v a="$LL_BE" -v b="$LL_CL" 'BEGIN { printf "%.3f", a / b }')
+
+# --- 3. throughput at the backend level ----------------------------------------
+step "3. throughput: checkout+revoke at concurrency 1, 8, 64"
+run throughput "$GO" test -run '^$' -bench '^BenchmarkThroughput$' -benchtime "${TPUT}x" -count 3 ./backend/
+
+# --- 5. upstream economy ----------------------------------------------------------
+step "5. upstream economy: engine and BeyondTrust's library"
+run economy env PERF_N="$ECO_N" "$GO" test -count=1 -v -run '^TestUpstreamEconomy$' ./backend/
+run compat "$GO" test -C e2e/compat -count=1 -v -run '^TestLibraryEconomy$' ./...
+
+# --- 6a. storage per lease (engine) ------------------------------------------------
+step "6. storage bytes per live lease at $STORAGE_N leases"
+run storage env PERF_N="$STORAGE_N" "$GO" test -count=1 -v -timeout 20m -run '^TestStorageBytesPerLease$' ./backend/
+
+# --- 2. through a real Vault ----------------------------------------------------------
+step "2. through a real Vault: creds read vs KV v2 read + direct client checkout"
+run vault-overhead "$GO" test -tags e2e -count=1 -run '^$' -bench '^BenchmarkVaultOverhead$' -benchtime "${VPAIRS}x" -count "$VCOUNT" ./e2e/
+step "3b. throughput through a real Vault"
+run vault-throughput "$GO" test -tags e2e -count=1 -run '^$' -bench '^BenchmarkVaultThroughput$' -benchtime "${VTPUT}x" ./e2e/
+
+# --- 4 + 6b. revocation storm ------------------------------------------------------------
+step "4. revocation storm: $STORM_N leases, vault lease revoke -prefix"
+run storm env STORM_LEASES="$STORM_N" "$GO" test -tags e2e -count=1 -timeout 40m -run '^$' -bench '^BenchmarkRevocationStorm$' -benchtime 1x ./e2e/
+
+step "writing BENCHMARKS.md"
+
+# Figures.
+V_OUT="$OUT/vault-overhead.txt"
+grep 'OVERHEAD n=' "$V_OUT" | grep -v 'OVERHEAD n=1 ' >"$OUT/overhead.lines" || true
+R2=$(field "$OUT/overhead.lines" OVERHEAD ratio | median)
+R2_V=$(field "$OUT/overhead.lines" OVERHEAD vault_creds_p50_us | median)
+R2_K=$(field "$OUT/overhead.lines" OVERHEAD kv_p50_us | median)
+R2_C=$(field "$OUT/overhead.lines" OVERHEAD client_p50_us | median)
+R2_RUNS=$(field "$OUT/overhead.lines" OVERHEAD ratio | sort -g | tr '\n' ' ')
+
+ECO_LINE="$OUT/economy.txt"
+E_CALLS=$(field "$ECO_LINE" ECONOMY calls_per_lease)
+E_SIGN=$(field "$ECO_LINE" ECONOMY signins)
+E_SIGN1K=$(field "$ECO_LINE" ECONOMY signins_per_1000)
+E_USERS=$(field "$ECO_LINE" ECONOMY run_as_users)
+L_PS_CALLS=$(field "$OUT/compat.txt" ECONOMY calls_per_secret flow=per-secret)
+L_PS_SIGN1K=$(field "$OUT/compat.txt" ECONOMY signins_per_1000 flow=per-secret)
+L_OS_CALLS=$(field "$OUT/compat.txt" ECONOMY calls_per_secret flow=one-session)
+L_OS_SIGN1K=$(field "$OUT/compat.txt" ECONOMY signins_per_1000 flow=one-session)
+
+ST_BYTES=$(field "$OUT/storage.txt" STORAGE bytes_per_lease)
+ST_N=$(field "$OUT/storage.txt" STORAGE leases)
+
+S="$OUT/storm.txt"
+sv() { field "$S" STORM "$1" | tail -1; }
+STORM_S=$(sv storm_s) STORM_RATE=$(sv checkins_per_s) STORM_LEFT=$(sv active_after) STORM_CLI=$(sv revoke_cli_s)
+STORM_CO_RATE=$(sv checkouts_per_s) STORM_SIGN=$(sv signins_during_checkouts) STORM_CPC=$(sv calls_per_checkout)
+RSS_IDLE=$(sv rss_kb_idle) RSS_ROLES=$(sv rss_kb_roles) RSS_LEASES=$(sv rss_kb_leases) RSS_AFTER=$(sv rss_kb_after)
+RSS_PER=$(sv rss_bytes_per_lease)
+STORM_RATIO=$(awk -v s="$STORM_S" -v n="$STORM_N" -v r="$STORM_CO_RATE" 'BEGIN { if (r > 0) printf "%.2f", s / (n / r); else print "n/a" }')
+
+# Throughput table rows: median over -count runs of each sub-benchmark.
+tput_row() { # kind c
+	local f="$OUT/throughput.txt" re="^BenchmarkThroughput/$1/c=$2-"
+	local r p50 p99
+	r=$(metric "$f" "$re" checkouts/s | median)
+	p50=$(metric "$f" "$re" p50-us | median)
+	p99=$(metric "$f" "$re" p99-us | median)
+	echo "$r $p50 $p99"
+}
+
+VERSION_VAULT=$(bin/vault version 2>/dev/null | head -1 || echo unknown)
+CPU=$(awk -F: '/model name/ { gsub(/^ +/, "", $2); print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)
+
+{
+	cat <<EOF
+# Benchmarks
+
+Generated by \`make bench\` (\`scripts/bench.sh\`) on $(date -u +%Y-%m-%d) — $(nproc) cores ($CPU),
+$($GO version | cut -d' ' -f3-4), $VERSION_VAULT, load average at the end $LOAD.
+The machine is shared: every timing is a ratio against a baseline measured in
+the same run (paired op by op where possible), the median over repeated runs;
+absolute figures stand only beside their ratio. Password Safe is the in-process
+simulator (\`client/pstest\`) over loopback HTTP, so upstream calls cost
+~0.1 ms here where a real Password Safe takes tens of milliseconds: every
+ratio below is the engine's worst case.
+
+## Summary
+
+| # | what | result | target |
+|---|------|--------|--------|
+| 1 | engine overhead: lease life through the backend / same calls with the client | **$(fmt "$R1" 3)** (median of $COUNT runs: $R1_RUNS) | ≤ 1.15 — $(verdict "$R1" "<=" 1.15) |
+| 2 | \`vault read passwordsafe/creds/<role>\` / (KV v2 read + direct client checkout), real Vault, HTTP keep-alive | **$(fmt "$R2" 3)** (runs: $R2_RUNS) | ≤ 1.30 — $(verdict "$R2" "<=" 1.30) |
+| 3 | throughput at concurrency 64 through the backend / simulator alone | **$(awk -v a="$(tput_row backend 64 | cut -d' ' -f1)" -v b="$(tput_row sim 64 | cut -d' ' -f1)" 'BEGIN { printf "%.2f", a / b }')** of the ceiling | — |
+| 4 | revocation storm: $STORM_N leases, \`vault lease revoke -prefix\` until all checked in | **$(fmt "$STORM_S" 1) s** ($(fmt "$STORM_RATE" 0) check-ins/s; $(fmt "$STORM_RATIO" 2)× the time the same number of checkouts took); active after: **$STORM_LEFT** | 0 left — $(verdict "$STORM_LEFT" "==" 0) |
+| 5 | upstream calls per password lease life | **$(fmt "$E_CALLS" 2)** | 3 — $(verdict "$E_CALLS" "==" 3) |
+| 5 | sign-ins for $ECO_N checkouts by $E_USERS run-as users | **$E_SIGN** ($(fmt "$E_SIGN1K" 2) per 1,000) | 1 per run-as user — $(verdict "$E_SIGN" "==" "$E_USERS") |
+| 6 | plugin RSS at $STORM_N live leases (real Vault) | **$(fmt "$(awk -v k="$RSS_LEASES" 'BEGIN { print k / 1024 }')" 1) MiB** (idle $(fmt "$(awk -v k="$RSS_IDLE" 'BEGIN { print k / 1024 }')" 1) MiB) | — |
+| 6 | engine storage per live lease at $ST_N leases | **$(fmt "$ST_BYTES" 0) bytes** | — |
+
+## 1. Engine overhead
+
+A lease life through the backend (\`creds\` read + revoke via \`HandleRequest\`:
+WAL entry, POST Requests, record, GET Credentials, lease, check-in) against the
+same three upstream calls made directly with \`client\`, alternating op by op.
+
+| median p50 per lease life | backend | client | ratio |
+|---|---|---|---|
+| paired (BenchmarkLeaseLifePaired) | $(fmt "$R1_BE" 1) µs | $(fmt "$R1_CL" 1) µs | **$(fmt "$R1" 3)** |
+| separate loops (BenchmarkLeaseLife, median ns/op) | $(fmt "$(awk -v v="$LL_BE" 'BEGIN { print v / 1000 }')" 1) µs | $(fmt "$(awk -v v="$LL_CL" 'BEGIN { print v / 1000 }')" 1) µs | $LL_R |
+
+## 2. Through a real Vault
+
+\`GET /v1/passwordsafe/creds/pg\` over one keep-alive connection (lease revoked
+outside the timing), a \`GET /v1/kv/data/bench\` (KV v2) on the same server, and
+the direct client checkout (POST Requests + GET Credentials), rotated op by op.
+
+| median p50 | creds read | KV v2 read | client checkout | ratio creds / (KV + client) |
+|---|---|---|---|---|
+| $VCOUNT run(s) × $VPAIRS | $(fmt "$R2_V" 0) µs | $(fmt "$R2_K" 0) µs | $(fmt "$R2_C" 0) µs | **$(fmt "$R2" 3)** |
+
+## 3. Throughput
+
+Checkout + revoke per operation, each goroutine on its own account (64
+accounts: the 40 load-NN accounts and 24 more of the same policy), median of
+3 runs of $TPUT operations. \`sim\` is the simulator alone (raw net/http, the
+same three calls, one session): the ceiling.
+
+| path | concurrency | checkouts/s | of ceiling | p50 | p99 |
+|---|---|---|---|---|---|
+EOF
+	for c in 1 8 64; do
+		read -r sr _ _ <<<"$(tput_row sim "$c")"
+		for k in sim client backend; do
+			read -r r p50 p99 <<<"$(tput_row "$k" "$c")"
+			echo "| $k | $c | $(fmt "$r" 0) | $(awk -v a="$r" -v b="$sr" 'BEGIN { printf "%.2f", a / b }') | $(fmt "$(awk -v v="$p50" 'BEGIN { print v / 1000 }')" 2) ms | $(fmt "$(awk -v v="$p99" 'BEGIN { print v / 1000 }')" 2) ms |"
+		done
+	done
+	echo
+	echo "Through the real Vault (HTTP, one role per account, creds read + \`sys/leases/revoke\`), $VTPUT operations:"
+	echo
+	echo "| concurrency | checkouts/s | of the backend's | p50 | p99 |"
+	echo "|---|---|---|---|---|"
+	for c in 1 8 64; do
+		line=$(grep "VTHROUGHPUT c=$c n=$VTPUT " "$OUT/vault-throughput.txt" | sed 's/.*VTHROUGHPUT/VTHROUGHPUT/' | tail -1)
+		vr=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "checkouts_per_s" { print $2 }')
+		vp50=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "p50_us" { print $2 }')
+		vp99=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "p99_us" { print $2 }')
+		read -r br _ _ <<<"$(tput_row backend "$c")"
+		echo "| $c | $(fmt "$vr" 0) | $(awk -v a="$vr" -v b="$br" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }') | $(fmt "$(awk -v v="$vp50" 'BEGIN { print v / 1000 }')" 2) ms | $(fmt "$(awk -v v="$vp99" 'BEGIN { print v / 1000 }')" 2) ms |"
+	done
+	cat <<EOF
+
+## 4. Revocation storm
+
+$STORM_N roles on $STORM_N distinct accounts (500 systems × 20), one lease each
+($STORM_N active Password Safe requests), then \`vault lease revoke -prefix
+passwordsafe/creds/\` (queued revocation; the CLI returned in $(fmt "$STORM_CLI" 2) s).
+Timed until the simulator shows no active request.
+
+| leases | checkouts/s building them | storm | check-ins/s | storm / build time | active after |
+|---|---|---|---|---|---|
+| $STORM_N | $(fmt "$STORM_CO_RATE" 0) | $(fmt "$STORM_S" 1) s | $(fmt "$STORM_RATE" 0) | $(fmt "$STORM_RATIO" 2) | **$STORM_LEFT** |
+
+## 5. Upstream economy
+
+| flow | calls per secret / lease life | sign-ins per 1,000 |
+|---|---|---|
+| this engine, password role ($ECO_N checkouts, $E_USERS run-as users) | **$(fmt "$E_CALLS" 2)** (POST Requests, GET Credentials, PUT Checkin) | $(fmt "$E_SIGN1K" 2) ($E_SIGN in all: one per run-as user) |
+| this engine under the storm (real Vault, $STORM_N checkouts) | $(fmt "$STORM_CPC" 2) per checkout (+1 check-in at revoke) | $(awk -v s="$STORM_SIGN" -v n="$STORM_N" 'BEGIN { printf "%.2f", s * 1000 / n }') (session already open) |
+| BeyondTrust's Go library, per secret (sign in, look up, request, credential, check in, sign out) | $(fmt "$L_PS_CALLS" 2) | $(fmt "$L_PS_SIGN1K" 0) |
+| BeyondTrust's Go library, one session for all secrets | $(fmt "$L_OS_CALLS" 2) | $(fmt "$L_OS_SIGN1K" 0) |
+
+The engine needs no account lookup per checkout (the role resolved names to
+IDs when it was written) and keeps one session per run-as user, re-signing in
+only on a 401.
+
+## 6. Memory and storage
+
+| measure | value |
+|---|---|
+| plugin RSS, idle (after one lease life) | $(fmt "$(awk -v k="$RSS_IDLE" 'BEGIN { print k / 1024 }')" 1) MiB |
+| plugin RSS with $STORM_N roles | $(fmt "$(awk -v k="$RSS_ROLES" 'BEGIN { print k / 1024 }')" 1) MiB |
+| plugin RSS with $STORM_N live leases | $(fmt "$(awk -v k="$RSS_LEASES" 'BEGIN { print k / 1024 }')" 1) MiB ($(fmt "$RSS_PER" 0) bytes per lease over the roles figure) |
+| plugin RSS after the storm | $(fmt "$(awk -v k="$RSS_AFTER" 'BEGIN { print k / 1024 }')" 1) MiB |
+| engine storage per live lease (\`leases/<id>\` record; no WAL or pending entries left), $ST_N leases | $(fmt "$ST_BYTES" 0) bytes |
+
+Vault's own lease entry (in \`sys/expire/\`) comes on top; the dev server keeps
+it in memory, out of reach of this measurement.
+
+## Where the targets are missed, and why
+
+EOF
+	if [ "$(verdict "$R1" "<=" 1.15)" = "**missed**" ]; then
+		cat <<EOF
+- **Engine overhead ($(fmt "$R1" 3) vs ≤ 1.15).** The engine adds $(awk -v a="$R1_BE" -v b="$R1_CL" 'BEGIN { printf "%.0f", a - b }') µs to a
+  lease life whose upstream calls cost $(fmt "$R1_CL" 0) µs against the in-memory simulator
+  over loopback. Profiling (\`go test -bench LeaseLife/backend -cpuprofile\`) puts
+  that time in the three storage writes the crash safety needs (WAL entry
+  before POST, record, WAL delete; plus the record delete at revoke), the
+  framework's request routing and field parsing, building the lease response,
+  and the two Vault events (checkout, check-in: UUID + protobuf each). None is
+  a hot spot on its own. Against a real Password Safe (10–50 ms per call) the
+  same $(awk -v a="$R1_BE" -v b="$R1_CL" 'BEGIN { printf "%.0f", a - b }') µs is under 1 % of a lease life.
+EOF
+	fi
+	if [ "$(verdict "$R2" "<=" 1.30)" = "**missed**" ]; then
+		cat <<EOF
+- **Through Vault ($(fmt "$R2" 3) vs ≤ 1.30).** KV v2 is built into Vault; this engine is an
+  external plugin, so a creds read crosses the process boundary and every
+  storage write and event goes back over gRPC: per checkout one HandleRequest
+  round trip, three storage round trips (WAL put, record put, WAL delete), two
+  SystemView round trips (default and max lease TTL, for the lease maths) and
+  one SendEvent; per revoke one request, one storage delete and one event.
+  A CPU profile of the plugin process under this benchmark shows gRPC (HTTP/2
+  framing, TLS of AutoMTLS, protobuf) above the engine's own logic, and the
+  events as the largest single outbound call. On 2 shared cores each round
+  trip also waits for a CPU. Measured fixes (backend package, owner: backend
+  lead): sending the events asynchronously (off the response path) took the
+  creds p50 from ~4.0–4.8 ms to ~3.3–3.8 ms in an experiment; caching the
+  SystemView TTLs for a few seconds showed no gain above noise. Reaching 1.30
+  against an in-process KV read would need the storage round trips gone,
+  which the WAL design (no leaked request on a crash) does not allow; against
+  a real Password Safe the plugin's ~3 ms is small beside the upstream calls.
+EOF
+	fi
+	cat <<EOF
+
+## Commands
+
+Raw outputs of this run were in \`$OUT\`.
+
+\`\`\`
+EOF
+	for c in "${CMDS[@]}"; do echo "$c"; done
+	cat <<EOF
+\`\`\`
+EOF
+} >"$ROOT/BENCHMARKS.md"
+
+echo "bench.sh: BENCHMARKS.md written in $(($(date +%s) - start))s; raw outputs in $OUT"
