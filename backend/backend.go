@@ -61,7 +61,6 @@ type Backend struct {
 	sessions *sessions   // upstream sessions per (config generation, run-as)
 	records  recordCache // decoded records of live requests
 	events   events      // Vault events, sent in the background
-	noOverlap bool // TEMP A/B
 	locks    [requestLocks]sync.Mutex
 	secret   *framework.Secret
 }

@@ -96,7 +96,7 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 	}
 	co.id, co.created = id, created
 	var data map[string]interface{}
-	if created && !co.in.NoWait && !co.b.noOverlap {
+	if created && !co.in.NoWait {
 		// A new request's record and its first credential read do not
 		// depend on each other: overlap the storage write (a round trip to
 		// Vault) with the upstream call. Both finish before anything else.
@@ -129,6 +129,8 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 			if co.expiresAt, err = requestExpiry(ctx, co.cl, co.id); err != nil {
 				return co.fail(ctx, err)
 			}
+			exp := co.expiresAt
+			co.setRecord(ctx, co.id, func(r *record) { r.ExpiresAt = exp })
 		}
 	}
 	if err != nil {

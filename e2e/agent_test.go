@@ -15,8 +15,10 @@ import (
 )
 
 // agentRole is the role setting recommended for Vault Agent templates (see
-// README): a max_ttl the agent hands over at, and the conflict handling that
-// lets the new checkout meet the old, still live one without an error.
+// README): conflict_option=reuse, so the agent's new checkout, made before
+// its old lease ends, meets the old request without a 409 (the engine
+// replaces the nearly expired request); max_ttl is when the agent hands over
+// to a new credential, ttl how often it renews until then.
 var agentRole = []string{"system_name=db-prod-01", "account_name=postgres", "ttl=10s", "max_ttl=30s", "conflict_option=reuse"}
 
 // TestAgentTemplate: Vault Agent renders a credential with a template, hands
@@ -25,9 +27,24 @@ var agentRole = []string{"system_name=db-prod-01", "account_name=postgres", "ttl
 // revoked, every checkout it made is checked in.
 func TestAgentTemplate(t *testing.T) {
 	t.Parallel()
+	t.Run("reuse", func(t *testing.T) {
+		t.Parallel()
+		testAgent(t, agentRole, true)
+	})
+	// Without conflict_option the hand-over meets the old request (409)
+	// until the old lease ends: the agent retries and recovers, nothing
+	// leaks, but its log shows the errors. Kept to document why the README
+	// recommends reuse.
+	t.Run("none", func(t *testing.T) {
+		t.Parallel()
+		testAgent(t, []string{"system_name=db-prod-01", "account_name=postgres", "ttl=10s", "max_ttl=30s"}, false)
+	})
+}
+
+func testAgent(t *testing.T, role []string, wantClean bool) {
 	e := newEnv(t)
 	v := e.devVault()
-	e.writeRole("agent", agentRole...)
+	e.writeRole("agent", role...)
 	tok := e.limitedToken(v, "passwordsafe/creds/agent")
 
 	dir := filepath.Join(v.dir, "agent")
@@ -127,8 +144,16 @@ template {
 
 	// No error loop: the agent's log shows no failed fetch of the secret.
 	logText, _ := os.ReadFile(logPath)
-	if bad := errorLines(string(logText)); len(bad) > 0 {
-		t.Errorf("agent log has %d error lines during the hand-over, first: %s", len(bad), bad[0])
+	bad := errorLines(string(logText))
+	switch {
+	case wantClean && len(bad) > 0:
+		t.Errorf("agent log has %d error lines during the hand-overs, first: %s", len(bad), redact(bad[0], e))
+	case !wantClean:
+		first := ""
+		if len(bad) > 0 {
+			first = ", first: " + redact(bad[0], e)
+		}
+		t.Logf("with role %v the agent logged %d errors over %d hand-overs%s", role, len(bad), len(seen)-1, first)
 	}
 }
 
@@ -151,8 +176,9 @@ func errorLines(log string) []string {
 }
 
 // redactedTail is the end of a log with every known secret masked.
-func redactedTail(path string, n int, e *env) string {
-	s := tail(path, n)
+func redactedTail(path string, n int, e *env) string { return redact(tail(path, n), e) }
+
+func redact(s string, e *env) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for sec := range e.secrets {

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -62,26 +64,56 @@ func newVaultDir(t testing.TB, name string) (dir, pluginDir string) {
 func startDevVault(t testing.TB, name string) *vault {
 	t.Helper()
 	dir, pluginDir := newVaultDir(t, name)
-	port := freePorts(t, 2) // dev mode listens for cluster traffic on port+1
 	cfg := filepath.Join(dir, "vault.hcl")
 	writeFile(t, cfg, fmt.Sprintf("plugin_directory = %q\n", pluginDir))
-	v := &vault{
-		t: t, name: name, dir: dir, pluginDir: pluginDir,
-		addr:    fmt.Sprintf("http://127.0.0.1:%d", port),
-		logPath: filepath.Join(dir, "vault.log"),
-		token:   "e2e-root-" + name,
-		args: []string{"server", "-dev",
-			"-dev-root-token-id=e2e-root-" + name,
+	token := "e2e-root-" + randomHex(t, 8)
+	v := &vault{t: t, name: name, dir: dir, pluginDir: pluginDir, logPath: filepath.Join(dir, "vault.log"), token: token}
+	t.Cleanup(func() { v.stop() })
+	// A port found free can be taken by another process before Vault binds
+	// it: start again on new ports when that happens.
+	for attempt := 1; ; attempt++ {
+		port := freePorts(t, 2) // dev mode listens for cluster traffic on port+1
+		v.addr = fmt.Sprintf("http://127.0.0.1:%d", port)
+		v.args = []string{"server", "-dev",
+			"-dev-root-token-id=" + token,
 			fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port),
 			"-dev-no-store-token",
 			"-config=" + cfg,
 			"-log-level=trace",
-		},
+		}
+		v.start()
+		if v.waitUp(60*time.Second) || attempt == 3 || !strings.Contains(tail(v.logPath, 20), "address already in use") {
+			break
+		}
+		v.proc.killGroup()
+		t.Logf("vault %s: port %d taken meanwhile, starting again", name, port)
 	}
-	t.Cleanup(func() { v.stop() })
-	v.start()
 	v.waitReady(true)
 	return v
+}
+
+// waitUp waits until the server answers sys/health or exits (false).
+func (v *vault) waitUp(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if v.proc.exited() {
+			return false
+		}
+		if v.health() != 0 {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+func randomHex(t testing.TB, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 // newServerVault prepares (but does not start) a real server.

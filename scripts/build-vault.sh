@@ -135,7 +135,10 @@ fi
 setphase "Vault $want: compiling (7-15 minutes on 2 cores the first time, about a minute from Go's build cache)"
 mkdir -p "$root/bin"
 bintmp=$(mktemp "$root/bin/.vault.XXXXXX")
-if ! go build -ldflags "-X github.com/hashicorp/vault/version.Version=${want#v} -X github.com/hashicorp/vault/version.VersionPrerelease=" \
+# -s -w: no symbol table or DWARF: a third smaller and quicker to link (a
+# rebuild from the build cache is mostly linking). The -X flags matter only
+# for Vault versions whose version package is not embedded from a file.
+if ! go build -ldflags "-s -w -X github.com/hashicorp/vault/version.Version=${want#v} -X github.com/hashicorp/vault/version.VersionPrerelease=" \
   -o "$bintmp" github.com/hashicorp/vault; then
   rm -f "$bintmp"
   die "compiling Vault $want failed"

@@ -25,6 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 plugin=vault-plugin-secrets-passwordsafe
 version=${PLUGIN_VERSION:-v0.1.0}
 mount=passwordsafe
+approver=passwordsafe-approver
 vault="$root/bin/vault"
 sim="$root/bin/passwordsafe-sim"
 
@@ -56,7 +57,11 @@ cleanup() {
   local rc=$?
   [ -n "$stopping" ] && return
   stopping=1
-  trap '' INT TERM
+  # Nothing may stop the clean-up half way: not a second Ctrl-C, not a
+  # closed terminal or pipe (`make dev | tee` loses tee to the Ctrl-C), not
+  # a failing command.
+  trap '' INT TERM HUP PIPE
+  set +e
   if [ -n "$vault_pid" ] && kill -0 "$vault_pid" 2>/dev/null; then
     echo
     echo "==> Stopping: revoking live leases (checks their requests in), then Vault and the simulator"
@@ -74,11 +79,14 @@ cleanup() {
   wait 2>/dev/null || true
   rm -rf "$work/plugins" # a 30 MB copy; the logs stay
   echo "==> Stopped. Logs: $work"
+  [ "$mode" = dev ] && [ "$rc" -eq 130 ] && rc=0 # Ctrl-C is how dev mode ends
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 
 # free_port finds a loopback port p with p and p+1 free (Vault's dev server
 # puts its cluster listener on the API port + 1).
@@ -153,14 +161,21 @@ show "$vault" write "$mount/roles/prod-db-admin" alias_name=prod-db-admin ttl=15
 show "$vault" write "$mount/roles/fin-sa" system_name=fin-db-01 account_name=sa ttl=15m max_ttl=1h
 show "$vault" list "$mount/roles"
 
+# fin-db-01/sa needs an approver. With a fixed run_as every caller of a mount
+# acts as that one Password Safe user, so approvals go through a second mount
+# of the same plugin that acts as the approver bob.
+step "A second mount acting as the approver bob (for fin-sa's approvals)"
+show "$vault" secrets enable -path="$approver" -plugin-version="$version" "$plugin"
+printf '%s' "$PSSIM_API_KEY" | show "$vault" write "$approver/config" url="$api_url" api_key=- run_as=bob
+
 step "A checkout: a Password Safe release request under a Vault lease"
 show "$vault" read "$mount/creds/db"
-lease=$("$vault" list -format=json "sys/leases/lookup/$mount/creds/db/" | sed -n 's/^ *"\([^"]*\)",\{0,1\}$/\1/p' | head -n 1)
+lease=$("$vault" list -format=json "sys/leases/lookup/$mount/creds/db/" | sed -n 's/^ *"\([^"]*\)",\{0,1\}$/\1/p' | head -n 1) || true
 [ -n "$lease" ] || die "no lease for the checkout"
 lease="$mount/creds/db/$lease"
 
 if [ "$mode" = dev ]; then
-  cat <<EOF
+  cat <<EOT
 
 ==> Ready. Password Safe simulator at $sim_url, Vault at $VAULT_ADDR
     Logs: $work (vault.log holds the plugin's log lines too)
@@ -170,32 +185,43 @@ Try it from another shell:
   export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=$VAULT_TOKEN
   export PATH="$root/bin:\$PATH"    # this Vault's CLI (any vault CLI works)
 
-  vault read $mount/creds/db              # 409 while the checkout above is live: one per account and user
-  vault lease revoke $lease   # checks it in; the password rotates
-  vault read $mount/creds/db
-  vault read $mount/creds/web-root-key    # password, DSS key and passphrase
-  vault read $mount/creds/prod-db-admin   # through the alias prod-db-admin
-  vault read $mount/creds/fin-sa          # needs an approver: answers with the pending request
+  vault lease revoke $lease    # checks the checkout above in; the password rotates
+  vault read $mount/creds/db               # a new checkout (a second one while one is live: HTTP 409)
+  vault lease renew <lease_id>
+  vault read $mount/creds/web-root-key     # password, DSS key and passphrase
+  vault read $mount/creds/prod-db-admin    # through the alias prod-db-admin (same account as db)
+  vault read $mount/creds/fin-sa           # needs an approver: answers "pending" with a request_id
+  vault write $approver/requests/<request_id>/approve reason=ok   # approve it as bob
+  vault read $mount/requests/<request_id>/creds                   # then read it
   vault path-help $mount/
 
-The simulator's control API shows the upstream side:
+The simulator's control API shows the Password Safe side:
   curl -s $sim_url/_pstest/requests
   curl -s $sim_url/_pstest/accounts/11/password
 
 Press Ctrl-C to stop everything.
-EOF
+EOT
   # Up until Ctrl-C, or until one of the two dies.
   set +e
   wait -n "$sim_pid" "$vault_pid"
   rc=$?
   set -e
-  if [ -n "$stopping" ]; then exit 0; fi
   echo "dev: a process stopped unexpectedly (exit $rc); see $work" >&2
   exit 1
 fi
 
-# --- demo: renewal and revocation --------------------------------------------
-rid=$(curl -fsS "$sim_url/_pstest/requests" | tr -d '\n ' | sed 's/},{/}\n{/g' | grep '"Status":"active"' | sed -n 's/.*"ID":\([0-9]*\).*/\1/p' | tail -n 1)
+# --- demo: renewal, revocation, approval -------------------------------------
+sim_get() { curl -fsS "$sim_url/_pstest/$1"; }
+# field prints the last value of a JSON key (simple values; Go's JSON escapes
+# & < > as \u0026 \u003c \u003e, and the simulator's passwords hold no quote
+# or backslash).
+field() {
+  tr -d '\n' | sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",}]*\)\"\{0,1\}.*/\1/p" |
+    sed 's/\\u0026/\&/g; s/\\u003c/</g; s/\\u003e/>/g'
+}
+# The checkout above is the only active request.
+rid=$(sim_get requests | tr -d '\n ' | sed 's/},{/}\n{/g' | grep '"Status":"active"' | sed -n 's/.*"ID":\([0-9]*\).*/\1/p' | tail -n 1) || true
+[ -n "$rid" ] || die "the simulator shows no active request"
 step "Password Safe shows the request as active"
 show curl -fsS "$sim_url/_pstest/requests/$rid"
 echo
@@ -204,15 +230,16 @@ step "Renewal: the lease is extended (never past the request's expiry)"
 show "$vault" lease renew -increment=30m "$lease"
 
 step "Revocation checks the request in, and Password Safe rotates the password"
-before=$(curl -fsS "$sim_url/_pstest/accounts/11/password" | tr -d '\n' | sed -n 's/.*"password": *"\([^"]*\)".*/\1/p')
+before=$(sim_get accounts/11/password | field password)
 echo "password of db-prod-01/postgres before: $before"
 show "$vault" lease revoke "$lease"
+status=
 for _ in $(seq 50); do
-  status=$(curl -fsS "$sim_url/_pstest/requests/$rid" | tr -d '\n ' | sed -n 's/.*"Status":"\([a-z]*\)".*/\1/p')
+  status=$(sim_get "requests/$rid" | field Status)
   [ "$status" = checkedin ] && break
   sleep 0.1
 done
-after=$(curl -fsS "$sim_url/_pstest/accounts/11/password" | tr -d '\n' | sed -n 's/.*"password": *"\([^"]*\)".*/\1/p')
+after=$(sim_get accounts/11/password | field password)
 echo "request $rid: $status"
 echo "password of db-prod-01/postgres after:  $after"
 [ "$status" = checkedin ] || die "request $rid is $status, not checked in"
@@ -221,6 +248,20 @@ echo "password of db-prod-01/postgres after:  $after"
 step "A new checkout gets the new password"
 show "$vault" read -field=password "$mount/creds/db"
 echo
-"$vault" lease revoke -prefix "$mount/" >/dev/null
 
-step "Demo done: checkout, renewal, revocation with check-in and rotation"
+step "Approval: fin-db-01/sa needs an approver"
+out=$("$vault" read -format=json "$mount/creds/fin-sa")
+pending=$(printf '%s' "$out" | field request_id)
+printf '%s\n' "$out" | { grep -E '"(status|message)"|"request_id": [0-9]' || true; } | sed 's/^ */  /'
+[ -n "$pending" ] || die "no pending request for fin-sa"
+show "$vault" write "$approver/requests/$pending/approve" reason="approved in the demo"
+show "$vault" read "$mount/requests/$pending/creds"
+
+step "Revoking everything: each request is checked in"
+show "$vault" lease revoke -prefix "$mount/"
+sleep 1
+active=$(sim_get requests | tr -d '\n ' | { grep -o '"Status":"active"' || true; } | wc -l)
+echo "active requests left in Password Safe: $active"
+[ "$active" -eq 0 ] || die "$active requests still active"
+
+step "Demo done: checkout, renewal, revocation with check-in and rotation, approval"
