@@ -4,7 +4,7 @@ GO ?= go
 VERSION ?= 0.1.0
 PLUGIN := vault-plugin-secrets-passwordsafe
 LDFLAGS := -X main.version=v$(VERSION)
-STATICCHECK_VERSION ?= 2026.1
+STATICCHECK_VERSION ?= v0.8.2
 # Short fuzz runs in CI; longer locally with FUZZTIME=1m.
 FUZZTIME ?= 10s
 
