@@ -260,10 +260,22 @@ func TestIdentityWithPassword(t *testing.T) {
 	})
 	te.mustFail(resp, err, http.StatusBadRequest, "does not require the user's password", "run_as_source=entity_name")
 
-	// A role asking for identity while config has a password: refused at use.
+	// A role asking for identity while config has a password: refused at
+	// role write (the fallback to config's run_as is only for a missing
+	// identity), and nothing is stored.
 	te.mustOK(te.write("config", map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword, "password": pstest.DemoPasswordSvcVault}))
 	withIdentity(te, person(pstest.DemoUserAlice))
-	te.writeRole("pg-me", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "run_as_source": "entity_name"})
+	role := map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "run_as_source": "entity_name"}
+	resp, err = te.write("roles/pg-me", role)
+	te.mustFail(resp, err, http.StatusBadRequest, "does not require the user's password")
+	if e, _ := te.s.Get(context.Background(), "roles/pg-me"); e != nil {
+		t.Fatalf("refused role was stored")
+	}
+
+	// Written while config had no password, then config gains one: refused at use.
+	te.mustOK(te.write("config", map[string]interface{}{"api_key": pstest.DemoAPIKey, "password": ""}))
+	te.writeRole("pg-me", role)
+	te.mustOK(te.write("config", map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword, "password": pstest.DemoPasswordSvcVault}))
 	te.srv.ResetCalls()
 	resp, err = te.as("ent-alice", logical.ReadOperation, "creds/pg-me", nil)
 	msg := te.mustFail(resp, err, http.StatusBadRequest, `role "pg-me"`, "does not require the user's password")

@@ -42,7 +42,7 @@ func UpstreamError(what string, err error) error {
 	switch {
 	case e.StatusCode == http.StatusUnauthorized:
 		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf(
-			"cannot %s: Password Safe refused the engine's sign-in (HTTP 401); check api_key, run_as and password (or client_id and client_secret) on config: %v",
+			"cannot %s: Password Safe refused the engine's sign-in (HTTP 401); check api_key, run_as and password (or client_id and client_secret) on config, and, when run_as_source takes the user from Vault identity, that the caller's derived user exists in Password Safe and may use this API registration: %v",
 			what, err))
 	case e.StatusCode == http.StatusForbidden:
 		return logical.CodedError(http.StatusForbidden, fmt.Sprintf("cannot %s: Password Safe denied it: %v", what, err))

@@ -543,7 +543,11 @@ func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *Role
 	}
 	runAs, err := h.env.ResolveRunAs(ctx, req, cfg, r)
 	if err != nil {
-		if cfg.RunAs == "" {
+		// Only a missing identity (403) may fall back to the config's user: a
+		// settings error (400, e.g. an identity source with a config password)
+		// would fail every later checkout, so it is refused now.
+		var coded logical.HTTPCodedError
+		if cfg.RunAs == "" || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return err
 		}
 		runAs = cfg.RunAs // e.g. an operator without an entity writing an identity-based role

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -244,6 +246,9 @@ func NewTLSServer(w *World) *Server {
 		panic(fmt.Sprintf("pstest: %v", err))
 	}
 	s.hs = httptest.NewUnstartedServer(s)
+	// Clients that reject the certificate (tests of TLS verification) would
+	// otherwise print a handshake error on stderr for every attempt.
+	s.hs.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s.hs.StartTLS()
 	s.caPEM = certPEM
