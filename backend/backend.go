@@ -63,6 +63,7 @@ type Backend struct {
 	events   events      // Vault events, sent in the background
 	locks    [requestLocks]sync.Mutex
 	secret   *framework.Secret
+	ttls     ttlCache // the mount's lease TTLs (see ttl.go)
 }
 
 var _ paths.Env = (*Backend)(nil)
@@ -77,6 +78,9 @@ func Factory(ctx context.Context, conf *logical.BackendConfig) (logical.Backend,
 func NewFactory(version string) logical.Factory {
 	return func(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 		b := New(version)
+		if err := b.applyMountOptions(conf.Config); err != nil {
+			return nil, err
+		}
 		if err := b.Setup(ctx, conf); err != nil {
 			return nil, err
 		}
@@ -95,6 +99,7 @@ func New(version string) *Backend {
 		pendingClaimWindow: time.Hour,
 		sweepEvery:         time.Hour,
 		cache:              newCache(),
+		ttls:               ttlCache{maxAge: defaultTTLCacheFor},
 	}
 	b.resolveRunAs = b.defaultResolveRunAs
 	b.sessions = newSessions(func() hclog.Logger { return b.Logger() }, defaultMaxSessions)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -198,4 +199,31 @@ func keysOfPaths(doc *framework.OASDocument) []string {
 		ks = append(ks, k)
 	}
 	return ks
+}
+
+// The wal_rollback_min_age mount option shortens WAL rollback for tests and
+// demos; values that would race a running checkout are refused.
+func TestMountOptionWALRollbackMinAge(t *testing.T) {
+	cases := []struct {
+		opts    map[string]string
+		want    time.Duration
+		wantErr bool
+	}{
+		{nil, walRollbackMinAge, false},
+		{map[string]string{"wal_rollback_min_age": ""}, walRollbackMinAge, false},
+		{map[string]string{"wal_rollback_min_age": "45s"}, 45 * time.Second, false},
+		{map[string]string{"wal_rollback_min_age": "1h"}, time.Hour, false},
+		{map[string]string{"wal_rollback_min_age": "29s"}, 0, true},
+		{map[string]string{"wal_rollback_min_age": "soon"}, 0, true},
+	}
+	for _, tc := range cases {
+		b := New("v1.0.0")
+		err := b.applyMountOptions(tc.opts)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("%v: err %v, want error %v", tc.opts, err, tc.wantErr)
+		}
+		if err == nil && b.Backend.WALRollbackMinAge != tc.want {
+			t.Fatalf("%v: min age %s, want %s", tc.opts, b.Backend.WALRollbackMinAge, tc.want)
+		}
+	}
 }

@@ -67,7 +67,7 @@ func (b *Backend) Checkout(ctx context.Context, req *logical.Request, in paths.C
 	if err != nil {
 		return nil, err
 	}
-	lt, err := paths.ComputeLifetime(b.System(), in.TTL, role.TTL, role.MaxTTL, role.AccountMaxMinutes)
+	lt, err := paths.ComputeLifetime(b.leaseSystem(), in.TTL, role.TTL, role.MaxTTL, role.AccountMaxMinutes)
 	if err != nil {
 		return logical.ErrorResponse("cannot compute the lease lifetime: %s", err), nil
 	}
@@ -528,6 +528,11 @@ func (co *checkout) waitForApproval(ctx context.Context) (map[string]interface{}
 	wait := co.role.ApprovalWait
 	if wait > maxApprovalWait {
 		wait = maxApprovalWait
+	}
+	// Rollback must never race a checkout still waiting: with a shortened
+	// wal_rollback_min_age (tests, demos) the wait shrinks with it.
+	if limit := co.b.Backend.WALRollbackMinAge * 2 / 3; wait > limit { // 10m at the default 15m
+		wait = limit
 	}
 	polls := int((wait + time.Second - 1) / time.Second)
 	err := error(&client.Error{Op: "GET Credentials", StatusCode: http.StatusForbidden, Code: client.CodeNotApproved})

@@ -145,7 +145,7 @@ func (b *Backend) renew(_ context.Context, req *logical.Request, _ *framework.Fi
 		ttl = req.Secret.Increment
 	}
 	if ttl <= 0 {
-		ttl = b.System().DefaultLeaseTTL()
+		ttl = b.leaseSystem().DefaultLeaseTTL()
 	}
 	if ttl > left {
 		ttl = left

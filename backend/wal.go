@@ -20,6 +20,27 @@ const walKindRequest = "passwordsafe-request"
 // so rollback never races a checkout that is still running.
 const walRollbackMinAge = 15 * time.Minute
 
+// minWALRollbackMinAge is the least the wal_rollback_min_age mount option
+// accepts. A value below walRollbackMinAge is for tests and demos: rollback
+// could then race a checkout still waiting for approval or a slow upstream.
+const minWALRollbackMinAge = 30 * time.Second
+
+// applyMountOptions reads the mount's options (vault secrets enable
+// -options=K=V), which Vault hands to the factory in conf.Config.
+func (b *Backend) applyMountOptions(opts map[string]string) error {
+	v, ok := opts["wal_rollback_min_age"]
+	if !ok || v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < minWALRollbackMinAge {
+		return fmt.Errorf("mount option wal_rollback_min_age=%q: want a duration of at least %s (default %s)",
+			v, minWALRollbackMinAge, walRollbackMinAge)
+	}
+	b.Backend.WALRollbackMinAge = d
+	return nil
+}
+
 // rollbackSlack widens the search window of a WAL entry whose request ID
 // never arrived, for clock skew between Vault and Password Safe.
 const rollbackSlack = 2 * time.Minute
