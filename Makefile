@@ -43,7 +43,7 @@ bench: build vault ## benchmarks; rewrites BENCHMARKS.md
 	bash scripts/bench.sh
 
 soak: build vault ## longer fault and load tests
-	$(GO) test -count=1 -timeout 60m -tags 'e2e soak' ./e2e/...
+	$(GO) test -count=1 -timeout 60m -tags 'e2e soak' -run '^TestSoak' -v ./e2e/...
 
 fuzz: ## each fuzz target for FUZZTIME
 	bash scripts/fuzz.sh $(FUZZTIME)
