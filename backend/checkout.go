@@ -298,7 +298,7 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 		co.expiresAt = rec.ExpiresAt
 	}
 	co.rotates = rec.Rotates
-	rec.Holders[co.w.ID] = &holder{EntityID: co.req.EntityID, Since: b.now()}
+	rec.Holders[co.w.ID] = newHolder(co.req, b.now())
 	return co.b.storeRecord(ctx, co.s, rec)
 }
 
@@ -361,8 +361,12 @@ func (co *checkout) othersAreCaller() bool {
 	if len(co.others) == 0 {
 		return false
 	}
+	token := callerToken(co.req)
+	if co.req.EntityID == "" && token == "" {
+		return false // nothing tells this caller apart from any other
+	}
 	for _, h := range co.others {
-		if h.Pending || h.EntityID != co.req.EntityID {
+		if h.Pending || h.EntityID != co.req.EntityID || h.Token != token {
 			return false
 		}
 	}
@@ -569,7 +573,7 @@ func (co *checkout) pending(ctx context.Context, status string) (*logical.Respon
 	if err == nil {
 		h := rec.Holders[co.w.ID]
 		if h == nil {
-			h = &holder{EntityID: co.req.EntityID, Since: b.now()}
+			h = newHolder(co.req, b.now())
 			rec.Holders[co.w.ID] = h
 		}
 		h.Pending, h.TTL, h.MaxTTL = true, co.lt.TTL, co.lt.MaxTTL

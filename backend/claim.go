@@ -27,7 +27,7 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 	if err != nil {
 		return nil, err
 	}
-	hid, h, err := claimable(rec, id, req.EntityID)
+	hid, h, err := claimable(rec, id, req)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,8 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 }
 
 // claimable finds the caller's pending hold on request id.
-func claimable(rec *record, id int, entityID string) (string, *holder, error) {
+func claimable(rec *record, id int, req *logical.Request) (string, *holder, error) {
+	token := callerToken(req)
 	if rec == nil {
 		return "", nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
 			"no pending Password Safe request %d was made through this mount", id))
@@ -96,7 +97,7 @@ func claimable(rec *record, id int, entityID string) (string, *holder, error) {
 		if !h.Pending || h.Orphan {
 			continue
 		}
-		if h.EntityID == entityID {
+		if h.EntityID == req.EntityID && h.Token == token {
 			c := *h
 			return k, &c, nil
 		}
@@ -104,7 +105,7 @@ func claimable(rec *record, id int, entityID string) (string, *holder, error) {
 	}
 	if others {
 		return "", nil, logical.CodedError(http.StatusForbidden, fmt.Sprintf(
-			"Password Safe request %d was made by another Vault entity; only that entity may read its credential", id))
+			"Password Safe request %d was made by another Vault entity (or, without one, another token); only that caller may read its credential", id))
 	}
 	return "", nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
 		"Password Safe request %d is not waiting to be claimed", id))

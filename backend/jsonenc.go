@@ -140,6 +140,11 @@ func appendHolder(b []byte, h *holder) []byte {
 		b = appendString(b, h.EntityID)
 		first = false
 	}
+	if h.Token != "" {
+		b = appendKey(b, first, "token")
+		b = appendString(b, h.Token)
+		first = false
+	}
 	b = appendKey(b, first, "since")
 	b = appendTime(b, h.Since)
 	for _, f := range [...]struct {

@@ -35,6 +35,7 @@ func TestJSONEncodersMatch(t *testing.T) {
 			DomainName: "EXAMPLE", Ended: true, Rotates: true, Holders: map[string]*holder{
 				"b": {Since: now, Pending: true, Orphan: true, TTL: time.Minute, MaxTTL: time.Hour, RoleTTL: 3, CredentialTypes: []string{"password", odd}},
 				"a": {EntityID: odd, Since: now},
+				"d": {Token: "0123abcd", Since: now},
 				"c": nil,
 			}},
 		{Holders: map[string]*holder{}},

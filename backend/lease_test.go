@@ -372,3 +372,44 @@ func TestMountTTLCache(t *testing.T) {
 	}
 	te.mustRevoke(tuned)
 }
+
+// Callers without an entity (root, orphan tokens) all have an empty entity
+// ID: they are told apart by token, so one token's read never cuts short a
+// request another token's lease holds, while the same token (an Agent) still
+// gets its hand-over.
+func TestHandoverTokensWithoutEntity(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("shared", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "ttl": "15m", "max_ttl": "1h", "conflict_option": "reuse"})
+	read := func(accessor string) *logical.Response {
+		t.Helper()
+		r := te.req(logical.ReadOperation, "creds/shared", nil)
+		r.ClientTokenAccessor = accessor
+		resp, err := te.do(r)
+		te.remember(resp)
+		return te.mustOK(resp, err)
+	}
+	cases := []struct {
+		name         string
+		first, again string
+		handover     bool
+	}{
+		{"another token", "accessor-a", "accessor-b", false},
+		{"the same token", "accessor-a", "accessor-a", true},
+		{"no token to tell them apart", "", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			old := read(tc.first)
+			te.srv.Advance(55 * time.Minute)
+			again := read(tc.again)
+			if handedOver := requestIDOf(again) != requestIDOf(old); handedOver != tc.handover {
+				t.Fatalf("hand-over %v, want %v", handedOver, tc.handover)
+			}
+			if !tc.handover && (again.Secret.MaxTTL != 5*time.Minute || te.status(requestIDOf(old)) != pstest.StatusActive) {
+				t.Fatalf("shared request cut short or not capped: max %s, old request %s", again.Secret.MaxTTL, te.status(requestIDOf(old)))
+			}
+			te.mustRevoke(old)
+			te.mustRevoke(again)
+		})
+	}
+}

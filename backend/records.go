@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -51,8 +52,12 @@ type record struct {
 }
 
 type holder struct {
-	EntityID string    `json:"entity_id,omitempty"`
-	Since    time.Time `json:"since"`
+	EntityID string `json:"entity_id,omitempty"`
+	// Token identifies a caller without an entity (root, orphan tokens):
+	// a hash of its token accessor, since every such caller has the same
+	// empty EntityID.
+	Token string    `json:"token,omitempty"`
+	Since time.Time `json:"since"`
 	// Pending: recorded while approval is pending; Claim turns it into a
 	// lease. The fields below are what that lease needs.
 	Pending         bool          `json:"pending,omitempty"`
@@ -229,4 +234,20 @@ func newID() (string, error) {
 		return "", fmt.Errorf("generating an ID: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// callerToken is what a holder keeps to tell apart callers that have no
+// entity: a short hash of the token accessor (not a secret, but it need not
+// sit in storage in the clear). Empty for callers with an entity.
+func callerToken(req *logical.Request) string {
+	if req.EntityID != "" || req.ClientTokenAccessor == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(req.ClientTokenAccessor))
+	return hex.EncodeToString(sum[:12])
+}
+
+// newHolder is a holder for the caller of req.
+func newHolder(req *logical.Request, since time.Time) *holder {
+	return &holder{EntityID: req.EntityID, Token: callerToken(req), Since: since}
 }

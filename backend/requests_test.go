@@ -533,3 +533,31 @@ func TestRequestsForwardedFromStandby(t *testing.T) {
 		te.mustOK(te.do(te.req(logical.ListOperation, p, nil)))
 	}
 }
+
+// A pending request made by a token without an entity can be claimed by
+// that token only.
+func TestClaimTokenWithoutEntity(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("pg", pgRole)
+	mk := te.req(logical.UpdateOperation, "requests", map[string]interface{}{"role": "pg"})
+	mk.ClientTokenAccessor = "accessor-a"
+	resp := te.mustOK(te.do(mk))
+	if !strings.Contains(strings.Join(resp.Warnings, " "), "only this same token") {
+		t.Fatalf("warnings: %v", resp.Warnings)
+	}
+	claim := func(accessor string) (*logical.Response, error) {
+		r := te.req(logical.ReadOperation, "requests/"+strconv.Itoa(requestIDOf(resp))+"/creds", nil)
+		r.ClientTokenAccessor = accessor
+		out, err := te.do(r)
+		te.remember(out)
+		return out, err
+	}
+	calls := te.srv.Calls(pstest.EndpointCredentials)
+	r, err := claim("accessor-b")
+	te.mustFail(r, err, http.StatusForbidden, "another token")
+	if te.srv.Calls(pstest.EndpointCredentials) != calls {
+		t.Fatalf("a refused claim reached Password Safe")
+	}
+	lease := te.mustOK(claim("accessor-a"))
+	te.mustRevoke(lease)
+}

@@ -527,9 +527,13 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 	if id > 0 {
 		h.reportStatus(ctx, req, role, id, resp)
 	}
-	if req.EntityID == "" {
+	switch {
+	case req.EntityID == "" && req.ClientTokenAccessor == "":
 		resp.AddWarning("this token has no Vault identity entity: any other token without an entity may read " +
 			"the request's credential; log in through an auth method so the request is yours alone")
+	case req.EntityID == "":
+		resp.AddWarning("this token has no Vault identity entity: only this same token can read the request's " +
+			"credential; log in through an auth method to collect it from any of your sessions")
 	}
 	return resp, nil
 }
