@@ -97,6 +97,7 @@ func (e *env) vault() *vault {
 // the config that points it at the simulator.
 func (e *env) setup(v *vault) {
 	e.t.Helper()
+	v.enableAudit()
 	v.registerPlugin()
 	v.enable(mount)
 	e.writeConfig(v)
@@ -313,6 +314,9 @@ func (e *env) scanLogs() {
 	files := append([]string{}, e.logs...)
 	for _, v := range e.vaults {
 		files = append(files, v.logPath)
+		if v.audit {
+			files = append(files, v.auditPath())
+		}
 	}
 	secrets := make(map[string]string, len(e.secrets))
 	for s, what := range e.secrets {

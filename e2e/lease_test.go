@@ -19,6 +19,7 @@ func TestCLILifecycle(t *testing.T) {
 	e := newEnv(t)
 	v := startDevVault(t, "lifecycle")
 	e.addVault(v)
+	v.enableAudit()
 
 	// Registration by SHA-256 and version, and a versioned mount.
 	v.registerPlugin()
@@ -139,8 +140,38 @@ func TestCLILifecycle(t *testing.T) {
 	if err == nil || !(strings.Contains(strings.ToLower(err.Error()), "conflict") || strings.Contains(err.Error(), "409")) {
 		t.Fatalf("second checkout of db: want a conflict error, got %v", err)
 	}
+	// Renewal never goes past the lease's max TTL (10m), whatever is asked.
+	var capped secret
+	v.mustJSON(&capped, []string{"lease", "renew"}, "-increment=2h", first.LeaseID)
+	if capped.LeaseDuration > 600 || capped.LeaseDuration < 500 {
+		t.Fatalf("renew -increment=2h gave %ds, want the rest of max_ttl (about 600s)", capped.LeaseDuration)
+	}
 	v.must("lease", "revoke", first.LeaseID)
 	e.waitStatus(e.requestOf(first.LeaseID), "checkedin", 10*time.Second)
+
+	// A per-call ttl (vault write creds/<role>).
+	w := e.creds("", "db", "ttl=30s", "reason=e2e per-call ttl")
+	if w.LeaseDuration != 30 {
+		t.Fatalf("write creds/db ttl=30s: lease duration %d", w.LeaseDuration)
+	}
+	if r, _ := e.sim.Request(e.requestOf(w.LeaseID)); r.Reason != "e2e per-call ttl" {
+		t.Fatalf("the request's reason is %q, want the per-call reason", r.Reason)
+	}
+	v.must("lease", "revoke", w.LeaseID)
+	e.waitStatus(e.requestOf(w.LeaseID), "checkedin", 10*time.Second)
+
+	// The mount's tuned max lease TTL caps the role's max_ttl, and with it
+	// the request's duration in Password Safe.
+	v.must("secrets", "tune", "-max-lease-ttl=2m", mount)
+	// The engine caches the mount's TTLs for up to 5s (a gRPC round trip
+	// saved on every checkout); a tune applies within that.
+	time.Sleep(6 * time.Second)
+	tuned := e.creds("", "db")
+	if r, _ := e.sim.Request(e.requestOf(tuned.LeaseID)); r.DurationMinutes != 2 || tuned.LeaseDuration > 120 {
+		t.Fatalf("with the mount's max lease TTL at 2m: request duration %d min, lease %ds; want 2 min and at most 120s", r.DurationMinutes, tuned.LeaseDuration)
+	}
+	v.must("lease", "revoke", tuned.LeaseID)
+	e.waitStatus(e.requestOf(tuned.LeaseID), "checkedin", 10*time.Second)
 }
 
 func keysOf(m map[string]any) []string {
@@ -223,5 +254,54 @@ func TestSecretsDisable(t *testing.T) {
 	v.mustJSON(&mounts, []string{"secrets", "list"})
 	if _, ok := mounts[mount+"/"]; ok {
 		t.Fatalf("mount still listed after disable")
+	}
+}
+
+// TestReuseSharedAcrossTokens: with conflict_option=reuse two callers (two
+// tokens) share one Password Safe request; it is checked in when the last
+// lease on it ends, and one caller's read never ends the other's request
+// early, even near the request's end, where the engine replaces an expiring
+// request for the same caller (the Agent hand-over). The tokens here have no
+// identity entity, as tokens made with `vault token create` do.
+func TestReuseSharedAcrossTokens(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	v := e.devVault()
+	e.writeRole("shared", "system_name=db-prod-01", "account_name=postgres", "ttl=1m", "max_ttl=10m", "conflict_option=reuse")
+	e.writeRole("short", "system_name=db-prod-01", "account_name=app_user", "ttl=30s", "max_ttl=60s", "conflict_option=reuse")
+	a := e.limitedToken(v, "passwordsafe/creds/*")
+	b := e.limitedToken(v, "passwordsafe/creds/*")
+
+	// A long request: shared, checked in with the last lease.
+	sa := e.creds(a, "shared")
+	sb := e.creds(b, "shared")
+	rid := e.requestOf(sa.LeaseID)
+	if e.requestOf(sb.LeaseID) != rid {
+		t.Fatalf("reuse made a second request (%d) instead of sharing %d", e.requestOf(sb.LeaseID), rid)
+	}
+	v.must("lease", "revoke", sa.LeaseID)
+	time.Sleep(time.Second)
+	e.waitStatus(rid, "active", time.Second) // B still holds it
+	v.must("lease", "revoke", sb.LeaseID)
+	e.waitStatus(rid, "checkedin", 10*time.Second)
+
+	// Near the request's end (a one-minute request is always near it):
+	// B's read must not end A's request, whose lease is still live.
+	pw := e.sim.Password(12)
+	sa = e.creds(a, "short")
+	ra := e.requestOf(sa.LeaseID)
+	sb = e.creds(b, "short")
+	if r, _ := e.sim.Request(ra); r.Status != "active" {
+		t.Errorf("another token's read ended request %d (now %s) while token A's lease on it is live; "+
+			"the hand-over must only replace a request all of whose holders are the caller itself "+
+			"(with no entity, compare the token, not the empty entity ID)", ra, r.Status)
+	}
+	if e.sim.Password(12) != pw {
+		t.Errorf("the password of account 12 rotated under token A's live lease")
+	}
+	v.must("lease", "revoke", sa.LeaseID)
+	v.must("lease", "revoke", sb.LeaseID)
+	for _, s := range []secret{sa, sb} {
+		e.waitStatus(e.requestOf(s.LeaseID), "checkedin", 10*time.Second)
 	}
 }

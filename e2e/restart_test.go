@@ -58,20 +58,20 @@ func TestRestartPersistentStorage(t *testing.T) {
 	e.waitStatus(e.requestOf(s.LeaseID), "checkedin", 10*time.Second)
 }
 
-// TestPluginKilled: the plugin process is SIGKILLed, once between requests
-// and once in the middle of a revocation (its check-in call to Password Safe
-// in flight). Vault starts the plugin again on the next request, the lease
-// made before the kills still renews and revokes, and the interrupted
-// revocation is retried by Vault until the request is checked in: nothing
-// leaks. (A kill in the middle of a checkout is left to WAL rollback, which
-// takes Vault 15 minutes or more: make soak, TestSoakPluginKilledMidCheckout.)
+// TestPluginKilled: the plugin process is SIGKILLed between requests and in
+// the middle of a revocation (the check-in call in flight); then the
+// operator reloads it. Vault starts the plugin again on the next request
+// each time; the lease made before all that still renews and revokes; the
+// interrupted revocation is retried by Vault until the request is checked
+// in: nothing leaks. (A kill in the middle of a checkout, rolled back by the
+// engine's WAL: TestPluginKilledMidCheckout.)
 func TestPluginKilled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	v := e.devVault()
-	e.writeRole("db", "system_name=db-prod-01", "account_name=postgres", "ttl=5m")
-	e.writeRole("app", "system_name=db-prod-01", "account_name=app_user", "ttl=5m")
-	e.writeRole("deploy", "system_name=web-01", "account_name=deploy", "ttl=5m")
+	e.writeRole("db", "system_name=db-prod-01", "account_name=postgres", "ttl=10m")
+	e.writeRole("app", "system_name=db-prod-01", "account_name=app_user", "ttl=10m")
+	e.writeRole("deploy", "system_name=web-01", "account_name=deploy", "ttl=10m")
 
 	held := e.creds("", "db")
 	killPlugin(t, v)
@@ -83,8 +83,8 @@ func TestPluginKilled(t *testing.T) {
 	v.must("lease", "revoke", s.LeaseID)
 	e.waitStatus(e.requestOf(s.LeaseID), "checkedin", 10*time.Second)
 
-	// Mid-flight: the check-in of a revocation hangs in Password Safe, and
-	// the plugin dies while waiting for it.
+	// Mid-revocation: the check-in hangs in Password Safe, and the plugin
+	// dies while waiting for it.
 	d := e.creds("", "deploy")
 	rid := e.requestOf(d.LeaseID)
 	pwBefore := e.sim.Password(22)
@@ -109,7 +109,13 @@ func TestPluginKilled(t *testing.T) {
 		t.Fatalf("password of account 22 did not rotate on the retried check-in")
 	}
 
-	// The lease made before both kills is still good.
+	// An operator's plugin reload (a new process, same catalog entry).
+	v.must("plugin", "reload", "-plugin="+pluginName)
+	s = e.creds("", "app")
+	v.must("lease", "revoke", s.LeaseID)
+	e.waitStatus(e.requestOf(s.LeaseID), "checkedin", 10*time.Second)
+
+	// The lease made before the kills and the reload is still good.
 	v.must("lease", "renew", held.LeaseID)
 	v.must("lease", "revoke", held.LeaseID)
 	e.waitStatus(e.requestOf(held.LeaseID), "checkedin", 10*time.Second)

@@ -32,6 +32,7 @@ type vault struct {
 	mu    sync.Mutex
 	token string // root token
 	proc  *proc
+	audit bool // a file audit device writes auditPath
 }
 
 // vaultOpts describe a server that is not in dev mode.
@@ -318,6 +319,17 @@ func (v *vault) unseal(key string) {
 // pluginSHA256 is the SHA-256 of the plugin binary, as `vault plugin register` wants it.
 func pluginSHA256(t testing.TB) string { return pluginSum }
 
+// enableAudit turns on a file audit device. Vault HMACs request and
+// response values in it, but not error messages or warnings: the log scan
+// reads it to catch a secret in those.
+func (v *vault) enableAudit() {
+	v.t.Helper()
+	v.must("audit", "enable", "file", "file_path="+v.auditPath())
+	v.audit = true
+}
+
+func (v *vault) auditPath() string { return filepath.Join(v.dir, "audit.log") }
+
 // registerPlugin registers the plugin by SHA-256 and version, as operators
 // do; extra flags (-env=K=V) go before the type.
 func (v *vault) registerPlugin(extra ...string) {
@@ -326,10 +338,12 @@ func (v *vault) registerPlugin(extra ...string) {
 	v.must(append(args, "secret", pluginName)...)
 }
 
-// enable mounts the plugin at path.
-func (v *vault) enable(path string) {
+// enable mounts the plugin at path; extra flags (-options=K=V) go before
+// the plugin name.
+func (v *vault) enable(path string, extra ...string) {
 	v.t.Helper()
-	v.must("secrets", "enable", "-path="+path, "-plugin-version="+pluginVersion, pluginName)
+	args := append([]string{"secrets", "enable", "-path=" + path, "-plugin-version=" + pluginVersion}, extra...)
+	v.must(append(args, pluginName)...)
 }
 
 // pluginPIDs are the plugin processes of this server (its own plugin copy).

@@ -10,7 +10,7 @@
 # that combination does not compile.
 #
 # Nothing is done when bin/vault already reports the wanted version. The
-# first build fetches about 4-5 GB of modules and compiles for 7-15 minutes on
+# first build fetches about 4-5 GB of modules and compiles for 15-25 minutes on
 # 2 cores; after that Go's module and build caches make a rebuild (a fresh
 # clone, another version already built once) a matter of a minute or two.
 set -euo pipefail
@@ -61,8 +61,10 @@ start=$(date +%s)
 phase="$tmp/phase"
 setphase() { printf '%s' "$*" >"$phase"; say "$*"; }
 # Progress every minute whatever the phase, so nobody thinks it hung.
+# (sleep's output goes nowhere: an orphaned sleep must not hold the
+# caller's pipe open after the script ends.)
 (
-  while sleep 60; do
+  while sleep 60 >/dev/null 2>&1; do
     say "still working: $(cat "$phase" 2>/dev/null) ($(( $(date +%s) - start ))s so far)"
   done
 ) &
@@ -82,7 +84,7 @@ if [ "$want" != "$pinned" ]; then
   [ -f "$vmod" ] || die "no go.mod for github.com/hashicorp/vault@$want"
   sdk=${VAULT_SDK_VERSION:-$(awk '$1 == "github.com/hashicorp/vault/sdk" && $2 ~ /^v/ { print $2; exit }' "$vmod")}
   api=${VAULT_API_VERSION:-$(awk '$1 == "github.com/hashicorp/vault/api" && $2 ~ /^v/ { print $2; exit }' "$vmod")}
-  [ -n "$sdk" ] && [ -n "$api" ] || die "cannot tell which vault/sdk and vault/api $want requires"
+  if [ -z "$sdk" ] || [ -z "$api" ]; then die "cannot tell which vault/sdk and vault/api $want requires"; fi
   {
     echo "module github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/scripts/vault"
     echo
@@ -113,7 +115,7 @@ if [ ! -s go.sum ]; then
   setphase "Vault $want: resolving modules (go mod tidy -e; about 4-5 GB of downloads the first time)"
   if ! go mod tidy -e >"$tmp/tidy.log" 2>&1; then
     tail -n 20 "$tmp/tidy.log" >&2
-    die "go mod tidy failed"
+    die "go mod tidy failed for Vault $want (above: often a module the Go module proxy does not serve here)"
   fi
 fi
 
@@ -132,15 +134,26 @@ if [ "$dl" -ne 0 ]; then
   grep -v '^#' "$tmp/download.log" | tail -n 5 >&2 || true
 fi
 
-setphase "Vault $want: compiling (7-15 minutes on 2 cores the first time, about a minute from Go's build cache)"
+setphase "Vault $want: compiling (15-25 minutes on 2 cores the first time; under a minute from Go's build cache)"
 mkdir -p "$root/bin"
 bintmp=$(mktemp "$root/bin/.vault.XXXXXX")
 # -s -w: no symbol table or DWARF: a third smaller and quicker to link (a
 # rebuild from the build cache is mostly linking). The -X flags matter only
 # for Vault versions whose version package is not embedded from a file.
-if ! go build -ldflags "-s -w -X github.com/hashicorp/vault/version.Version=${want#v} -X github.com/hashicorp/vault/version.VersionPrerelease=" \
-  -o "$bintmp" github.com/hashicorp/vault; then
+set +e
+go build -ldflags "-s -w -X github.com/hashicorp/vault/version.Version=${want#v} -X github.com/hashicorp/vault/version.VersionPrerelease=" \
+  -o "$bintmp" github.com/hashicorp/vault 2>"$tmp/build.log"
+rc=$?
+set -e
+if [ "$rc" -ne 0 ]; then
   rm -f "$bintmp"
+  { grep -v '^go: downloading' "$tmp/build.log" || true; } | tail -n 30 >&2
+  if grep -q -e 'verifying go.mod' -e 'not available' -e '404 Not Found' -e '410 Gone' "$tmp/build.log"; then
+    die "Vault $want needs modules the Go module proxy does not serve here (above)"
+  fi
+  if [ "$want" != "$pinned" ]; then
+    die "compiling Vault $want with vault/sdk $sdk and vault/api $api failed; Vault builds its own sdk and api folders, which need not match any tag: try another VAULT_SDK_VERSION / VAULT_API_VERSION (the pinned $pinned builds)"
+  fi
   die "compiling Vault $want failed"
 fi
 have=$(version_of "$bintmp")

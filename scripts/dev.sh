@@ -22,7 +22,7 @@ case "${1:-}" in
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-plugin=vault-plugin-secrets-passwordsafe
+plugin="vault-plugin-secrets-passwordsafe"
 version=${PLUGIN_VERSION:-v0.1.0}
 mount=passwordsafe
 approver=passwordsafe-approver
@@ -36,7 +36,13 @@ show() {
   local a line=
   for a in "$@"; do
     a=${a#"$root/bin/"}
-    if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then line+=" $a"; else line+=" $(printf '%q' "$a")"; fi
+    if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
+      line+=" $a"
+    elif [[ $a =~ ^([a-z_]+)=([^\"\$\`\\]*)$ ]]; then
+      line+=" ${BASH_REMATCH[1]}=\"${BASH_REMATCH[2]}\""
+    else
+      line+=" $(printf '%q' "$a")"
+    fi
   done
   printf '$%s\n' "$line"
   "$@"
@@ -91,8 +97,8 @@ trap 'exit 141' PIPE
 # free_port finds a loopback port p with p and p+1 free (Vault's dev server
 # puts its cluster listener on the API port + 1).
 free_port() {
-  local p i
-  for i in $(seq 200); do
+  local p
+  for _ in $(seq 200); do
     p=$(( (RANDOM * 32768 + RANDOM) % 25000 + 30000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
       ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
@@ -103,9 +109,9 @@ free_port() {
   die "no free port on 127.0.0.1"
 }
 
-wait_for() { # what, tries(0.1s), command...
-  local what=$1 tries=$2
-  shift 2
+wait_for() { # tries (of 0.1s), command...
+  local tries=$1
+  shift
   for _ in $(seq "$tries"); do
     "$@" >/dev/null 2>&1 && return 0
     sleep 0.1
@@ -117,7 +123,7 @@ wait_for() { # what, tries(0.1s), command...
 step "Starting the Password Safe simulator (demo world)"
 setsid "$sim" -listen 127.0.0.1:0 -ready-file "$work/sim.ready" >"$work/sim.log" 2>&1 &
 sim_pid=$!
-wait_for sim 100 test -s "$work/sim.ready" || { tail -n 20 "$work/sim.log" >&2; die "the simulator did not start (log: $work/sim.log)"; }
+wait_for 100 test -s "$work/sim.ready" || { tail -n 20 "$work/sim.log" >&2; die "the simulator did not start (log: $work/sim.log)"; }
 sim_url=$(head -n 1 "$work/sim.ready")
 sim_url=${sim_url%/}
 sim_url=${sim_url%/BeyondTrust/api/public/v3}
@@ -125,7 +131,9 @@ api_url="$sim_url/BeyondTrust/api/public/v3"
 # The world's credentials: PSSIM_API_KEY (the registration that needs no
 # password), PSSIM_RUN_AS, ... (our own tool, shell-quoted).
 eval "$("$sim" -print-env)"
-[ -n "${PSSIM_API_KEY:-}" ] && [ -n "${PSSIM_RUN_AS:-}" ] || die "passwordsafe-sim -print-env gave no API key or run-as user"
+if [ -z "${PSSIM_API_KEY:-}" ] || [ -z "${PSSIM_RUN_AS:-}" ]; then
+  die "passwordsafe-sim -print-env gave no API key or run-as user"
+fi
 echo "simulator: $sim_url (API $api_url)"
 
 # --- Vault ------------------------------------------------------------------
@@ -142,7 +150,7 @@ unset VAULT_NAMESPACE VAULT_CACERT VAULT_CAPATH VAULT_CLIENT_CERT VAULT_CLIENT_K
 HOME="$work" setsid "$vault" server -dev -dev-root-token-id="$token" -dev-listen-address="127.0.0.1:$port" \
   -dev-no-store-token -config="$work/vault.hcl" -log-level=debug >"$work/vault.log" 2>&1 &
 vault_pid=$!
-wait_for vault 300 curl -fsS "$VAULT_ADDR/v1/sys/health" || { tail -n 20 "$work/vault.log" >&2; die "Vault did not start (log: $work/vault.log)"; }
+wait_for 300 curl -fsS "$VAULT_ADDR/v1/sys/health" || { tail -n 20 "$work/vault.log" >&2; die "Vault did not start (log: $work/vault.log)"; }
 echo "vault: $VAULT_ADDR"
 
 step "Registering the plugin by SHA-256 and version, mounting it at $mount/"
@@ -243,7 +251,7 @@ after=$(sim_get accounts/11/password | field password)
 echo "request $rid: $status"
 echo "password of db-prod-01/postgres after:  $after"
 [ "$status" = checkedin ] || die "request $rid is $status, not checked in"
-[ -n "$after" ] && [ "$after" != "$before" ] || die "the password did not rotate"
+if [ -z "$after" ] || [ "$after" = "$before" ]; then die "the password did not rotate"; fi
 
 step "A new checkout gets the new password"
 show "$vault" read -field=password "$mount/creds/db"
