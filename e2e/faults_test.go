@@ -19,6 +19,7 @@ import (
 // cleanup then checks that no request is active without a live lease and
 // that no secret reached a log).
 func TestFaultsThroughVault(t *testing.T) {
+	t.Parallel() // its own simulator and Vault: nothing shared with other tests
 	e := newEnv(t)
 	v := e.devVault()
 	v.must("write", mount+"/config", "request_timeout=2s", "max_retries=1")
