@@ -248,9 +248,42 @@ func (c *Client) redact(s, authorization string) string {
 	return redactOne(s, c.currentToken())
 }
 
+// secretPieceLen: any piece of a secret this long is redacted too, so a
+// server or proxy echoing part of a key cannot leak most of it. It runs on
+// error paths only.
+const secretPieceLen = 12
+
 func redactOne(s, secret string) string {
-	if len(secret) >= minSecretLen && strings.Contains(s, secret) {
-		return strings.ReplaceAll(s, secret, "[redacted]")
+	if len(secret) < minSecretLen {
+		return s
+	}
+	if strings.Contains(s, secret) {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	for i := 0; i+secretPieceLen <= len(secret); i++ {
+		if piece := secret[i : i+secretPieceLen]; strings.Contains(s, piece) {
+			s = strings.ReplaceAll(s, piece, "[redacted]")
+		}
 	}
 	return s
+}
+
+// TransportError is a call that got no usable answer (connection refused or
+// reset, TLS failure, a malformed response). Its text is fit for a log line:
+// net/http may quote whatever the server sent (a malformed header line in
+// full), so the text is redacted, cleaned and capped like a server message.
+// Unwrap gives the original error for errors.Is and errors.As (net.Error,
+// timeouts, x509 errors).
+type TransportError struct {
+	Op  string
+	msg string
+	err error
+}
+
+func (e *TransportError) Error() string { return "password safe: " + e.Op + ": " + e.msg }
+func (e *TransportError) Unwrap() error { return e.err }
+
+func (c *Client) newTransportError(cl *call, err error) error {
+	msg := capString(cleanMessage(c.redact(err.Error(), cl.authorization)), maxMessageRunes)
+	return &TransportError{Op: cl.op, msg: msg, err: err}
 }

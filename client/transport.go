@@ -113,7 +113,7 @@ func (c *Client) do(ctx context.Context, cl *call) (result, error) {
 		}
 		if err != nil {
 			putBuf(buf)
-			return result{}, fmt.Errorf("password safe: %s: %w", cl.op, err)
+			return result{}, c.newTransportError(cl, err)
 		}
 		e := c.newError(cl, status, buf.Bytes())
 		putBuf(buf)
