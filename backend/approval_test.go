@@ -98,7 +98,9 @@ func TestApprovalDuringWait(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
 			for _, r := range te.srv.Requests() {
-				if r.AccountID == 31 && r.Status == pstest.StatusPending {
+				// Approve only once the engine has been told 4034, so the
+				// read really waits (else it would find the request approved).
+				if r.AccountID == 31 && r.Status == pstest.StatusPending && te.srv.Calls(pstest.EndpointCredentials) >= 1 {
 					approved <- bob.Approve(context.Background(), r.ID, "approved while Vault waits")
 					return
 				}
