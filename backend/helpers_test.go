@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,27 +17,10 @@ import (
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/testlog"
 )
 
 const testMount = "passwordsafe/"
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testEnv is a backend on in-memory storage against a running simulator,
 // sharing the simulator's clock.
@@ -48,7 +30,7 @@ type testEnv struct {
 	s      logical.Storage
 	srv    *pstest.Server
 	sys    *logical.StaticSystemView
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	events *logical.MockEventSender
 
 	mu      *sync.Mutex
@@ -98,7 +80,7 @@ func newTestBackend(t testing.TB, opts ...opt) *testEnv {
 	srv := pstest.NewServer(w)
 	t.Cleanup(srv.Close)
 
-	te := &testEnv{t: t, srv: srv, logs: &syncBuffer{}, events: logical.NewMockEventSender(), secrets: map[string]bool{}, mu: &sync.Mutex{}}
+	te := &testEnv{t: t, srv: srv, logs: &testlog.Buffer{}, events: logical.NewMockEventSender(), secrets: map[string]bool{}, mu: &sync.Mutex{}}
 	te.s = o.storage
 	if te.s == nil {
 		te.s = &logical.InmemStorage{}

@@ -1,15 +1,15 @@
 package pstest
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/testlog"
 )
 
 // ctl calls the /_pstest/ API.
@@ -142,27 +142,9 @@ func TestControlAPI(t *testing.T) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestLogsHoldNoSecrets(t *testing.T) {
 	s := newDemo(t)
-	var buf syncBuffer
+	var buf testlog.Buffer
 	s.SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
 
 	u := newUser(t, s, "alice")
