@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
 
@@ -50,7 +51,7 @@ func TestApprovalPendingThenClaim(t *testing.T) {
 		t.Fatalf("status %s, WAL %d", te.status(id), te.walCount())
 	}
 	rec := te.record(id)
-	if rec == nil || rec.pendingHolders() != 1 {
+	if rec == nil || te.pendingHolders(id) != 1 {
 		t.Fatalf("pending not recorded: %+v", rec)
 	}
 
@@ -188,13 +189,17 @@ func TestPendingReconciliation(t *testing.T) {
 	}
 }
 
-// Checking in a request that was never approved answers 403 4034: done.
-func TestCheckinNeverApprovedIsDone(t *testing.T) {
+// Checking in a request that was never approved answers 403 4034: it is
+// NOT done (an approver can still approve it). A checkout that fails while
+// its request waits for approval keeps it as an orphan, which the periodic
+// func checks in once approved.
+func TestCheckinNeverApprovedIsNotDone(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("fin", withWait("0s"))
 	id := requestIDOf(te.mustOK(te.creds("fin", nil)))
-	if err := te.b.checkin(context.Background(), te.s, pstest.DemoUserSvcVault, id, "test"); err != nil {
-		t.Fatalf("4034 on check-in is an error: %v", err)
+	err := te.b.checkin(context.Background(), te.s, pstest.DemoUserSvcVault, id, "test")
+	if !client.IsNotApproved(err) {
+		t.Fatalf("check-in of a pending request = %v, want 4034", err)
 	}
 	if te.srv.Calls(pstest.EndpointCheckin) != 1 {
 		t.Fatalf("no check-in call")
@@ -202,5 +207,46 @@ func TestCheckinNeverApprovedIsDone(t *testing.T) {
 	te.srv.Advance(3 * time.Hour) // lapses; the periodic func forgets it
 	if err := te.rollback(false); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Failure 1 (pending forgotten): a checkout whose request waits for
+// approval fails afterwards; once an approver approves, the request must be
+// checked in, not left active with nothing to end it.
+func TestPendingCheckoutFailureNotForgotten(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+	te.writeRole("fin", withWait("2s"))
+	// The first GET Credentials says 4034; the next poll fails with 503.
+	var polls int
+	te.srv.SetFaultFunc(func(endpoint string, r *http.Request) *pstest.Fault {
+		if endpoint != pstest.EndpointCredentials {
+			return nil
+		}
+		polls++
+		if polls == 2 {
+			return &pstest.Fault{Status: http.StatusServiceUnavailable}
+		}
+		return nil
+	})
+	te.b.approvalPoll = time.Millisecond
+	resp, err := te.creds("fin", map[string]interface{}{})
+	te.mustFail(resp, err, http.StatusBadGateway)
+	te.srv.SetFaultFunc(nil)
+	reqs := te.srv.Requests()
+	if len(reqs) != 1 || reqs[0].Status != pstest.StatusPending {
+		t.Fatalf("requests: %+v", reqs)
+	}
+	id := reqs[0].ID
+	if te.record(id) == nil || te.pendingHolders(id) != 1 {
+		t.Fatalf("the pending request was forgotten: record %+v", te.record(id))
+	}
+	if err := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob).Approve(context.Background(), id, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(id) != pstest.StatusCheckedIn || te.record(id) != nil {
+		t.Fatalf("approved orphan: %s, record %+v", te.status(id), te.record(id))
 	}
 }

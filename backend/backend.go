@@ -15,8 +15,10 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
@@ -54,16 +56,23 @@ type Backend struct {
 	lastSweep  time.Time
 	sweepMu    sync.Mutex
 
+	// clientOptions, when set, adjusts every upstream client's config before
+	// it is built (tests: an HTTP client that can fail like a crashed
+	// process, fast retries).
+	clientOptions func(*client.Config)
+
 	// resolveRunAs is the single hook that decides the run-as user (see runas.go).
 	resolveRunAs func(ctx context.Context, req *logical.Request, cfg *paths.Config, role *paths.Role) (string, error)
 
-	cache    *cache      // config and roles
-	sessions *sessions   // upstream sessions per (config generation, run-as)
-	records  recordCache // decoded records of live requests
-	events   events      // Vault events, sent in the background
-	locks    [requestLocks]sync.Mutex
-	secret   *framework.Secret
-	ttls     ttlCache // the mount's lease TTLs (see ttl.go)
+	cache    *cache    // config and roles
+	sessions *sessions // upstream sessions per (config generation, run-as)
+	events   events    // Vault events, sent in the background
+	// locks guard each request's record and holders; accountLocks keep a
+	// renew checkout from racing other checkouts of the same account.
+	locks        []*locksutil.LockEntry
+	accountLocks []*locksutil.LockEntry
+	secret       *framework.Secret
+	ttls         ttlCache // the mount's lease TTLs (see ttl.go)
 }
 
 var _ paths.Env = (*Backend)(nil)
@@ -99,6 +108,8 @@ func New(version string) *Backend {
 		pendingClaimWindow: time.Hour,
 		sweepEvery:         time.Hour,
 		cache:              newCache(),
+		locks:              locksutil.CreateLocks(),
+		accountLocks:       locksutil.CreateLocks(),
 		ttls:               ttlCache{maxAge: defaultTTLCacheFor},
 	}
 	b.resolveRunAs = b.defaultResolveRunAs
@@ -109,6 +120,7 @@ func New(version string) *Backend {
 		BackendType: logical.TypeLogical,
 		PathsSpecial: &logical.Paths{
 			SealWrapStorage: []string{paths.ConfigKey},
+			LocalStorage:    localPrefixes,
 		},
 		// creds first: the framework tries path patterns in order, and
 		// creds/ is the hot path.
@@ -131,6 +143,11 @@ func New(version string) *Backend {
 	return b
 }
 
+// lockAccount is the lock of one run-as user's checkouts of one account.
+func (b *Backend) lockAccount(runAs string, accountID int) *locksutil.LockEntry {
+	return locksutil.LockForKey(b.accountLocks, strings.ToLower(runAs)+"/"+strconv.Itoa(accountID))
+}
+
 // Logger, System and Now make Backend a paths.Env.
 func (b *Backend) Now() time.Time { return b.now() }
 
@@ -141,10 +158,6 @@ func (b *Backend) invalidate(ctx context.Context, key string) {
 		b.sessions.reset(ctx)
 	case strings.HasPrefix(key, paths.RolePrefix):
 		b.cache.dropRole(strings.TrimPrefix(key, paths.RolePrefix))
-	case strings.HasPrefix(key, recordPrefix):
-		if id, err := strconv.Atoi(strings.TrimPrefix(key, recordPrefix)); err == nil {
-			b.records.drop(id)
-		}
 	}
 }
 

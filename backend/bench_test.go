@@ -37,7 +37,7 @@ func BenchmarkLeaseLife(b *testing.B) {
 	ctx := context.Background()
 
 	b.Run("backend", func(b *testing.B) {
-		read := &logical.Request{Operation: logical.ReadOperation, Path: "creds/pg", Storage: te.s, MountPoint: testMount}
+		read := &logical.Request{Operation: logical.ReadOperation, Path: "creds/pg", Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "bench-accessor"}
 		b.ReportAllocs()
 		defer reportCPU(b)()
 		p50 := newP50(b)

@@ -48,14 +48,43 @@ type checkout struct {
 	id        int
 	created   bool
 	expiresAt time.Time
-	others    []*holder // other holders of a reused request, when we joined
-	rotates   bool      // the record says rotation on check-in is ensured
+	others    int  // how many others held the request when we joined
+	rotates   bool // the record says rotation on check-in is ensured
 	warnings  []string
+	// postWindow bounds how long POST Requests and its retries can take.
+	postWindow time.Duration
+}
+
+// postWindow is the longest POST Requests can take with its retries under
+// cfg: the time during which it may have created a request.
+func postWindow(cfg *paths.Config) time.Duration {
+	t := cfg.RequestTimeout
+	if t <= 0 {
+		t = client.DefaultTimeout
+	}
+	n := cfg.MaxRetries
+	if n < 0 {
+		n = 0
+	}
+	return time.Duration(n+1)*(t+2*time.Second) + 2*time.Minute // attempts, backoff, sign-ins
+}
+
+// newWAL is the WAL entry of a checkout about to POST with conflict.
+func (co *checkout) newWAL(conflict string) walRequest {
+	now := co.b.now()
+	return walRequest{
+		RunAs: co.runAs, Role: co.role.Name,
+		SystemID: co.role.SystemID, AccountID: co.role.AccountID, AliasID: co.role.AliasID,
+		ConflictOption: conflict, StartedAt: now, PostUntil: now.Add(co.postWindow),
+	}
 }
 
 // Checkout is paths.Env.Checkout: creds/:role read and write.
 func (b *Backend) Checkout(ctx context.Context, req *logical.Request, in paths.CheckoutInput) (*logical.Response, error) {
 	role := in.Role
+	if err := boundCaller(req); err != nil {
+		return nil, err
+	}
 	cfg, err := b.Config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
@@ -75,18 +104,28 @@ func (b *Backend) Checkout(ctx context.Context, req *logical.Request, in paths.C
 	if err != nil {
 		return nil, paths.UpstreamError("connect to Password Safe", err)
 	}
-	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt}
+	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg)}
 	co.warnings = append(co.warnings, lt.Warnings...)
 	return co.run(ctx)
 }
 
 func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 	b, role := co.b, co.role
-	co.w = walRequest{
-		RunAs: co.runAs, Role: role.Name,
-		SystemID: role.SystemID, AccountID: role.AccountID, AliasID: role.AliasID,
-		ConflictOption: role.ConflictOption, StartedAt: b.now(),
+	if role.ConflictOption == paths.ConflictRenew {
+		// A renew ends the run-as user's open request on the account:
+		// only when it is the caller's own (see guardRenew).
+		lock := b.lockAccount(co.runAs, role.AccountID)
+		lock.Lock()
+		defer lock.Unlock()
+		if err := co.guardRenew(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		lock := b.lockAccount(co.runAs, role.AccountID)
+		lock.RLock()
+		defer lock.RUnlock()
 	}
+	co.w = co.newWAL(role.ConflictOption)
 	if err := putWAL(ctx, co.s, &co.w); err != nil {
 		return nil, err
 	}
@@ -95,29 +134,18 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 		return co.postFailed(ctx, &co.w, err)
 	}
 	co.id, co.created = id, created
-	var data map[string]interface{}
-	if created && !co.in.NoWait {
-		// A new request's record and its first credential read do not
-		// depend on each other: overlap the storage write (a round trip to
-		// Vault) with the upstream call. Both finish before anything else.
-		held := make(chan error, 1)
-		go func() { held <- co.hold(ctx, id, created) }()
-		data, err = co.credentials(ctx)
-		if herr := <-held; herr != nil {
-			return co.fail(ctx, herr)
-		}
-	} else {
-		if err := co.hold(ctx, id, created); err != nil {
-			return co.fail(ctx, err)
-		}
-		if co.in.NoWait {
-			return co.pending(ctx, "submitted")
-		}
+	if err := co.hold(ctx, id, created); err != nil {
+		return co.fail(ctx, err)
+	}
+	if co.in.NoWait {
+		return co.pending(ctx, "submitted")
+	}
+	if !created {
 		if err := co.reused(ctx); err != nil {
 			return co.fail(ctx, err)
 		}
-		data, err = co.credentials(ctx)
 	}
+	data, err := co.credentials(ctx)
 	if client.IsNotApproved(err) {
 		data, err = co.waitForApproval(ctx)
 		if client.IsNotApproved(err) {
@@ -171,6 +199,8 @@ func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error
 	if in.Reason == "" {
 		in.Reason = fmt.Sprintf("vault: %screds/%s", co.req.MountPoint, role.Name)
 	}
+	// The tag lets recovery recognise this request as ours, and only it.
+	in.Reason = paths.CutReason(in.Reason, paths.MaxReasonLen-len(co.w.Tag)-1) + " " + co.w.Tag
 	if in.TicketNumber == "" {
 		in.TicketNumber = role.TicketNumber
 	}
@@ -234,7 +264,7 @@ func (co *checkout) conflictMessage(ctx context.Context) string {
 				continue
 			}
 			msg += fmt.Sprintf("The open request is %d (%s). ", r.RequestID, strings.ToLower(r.Status))
-			if rec, err := co.b.loadRecord(ctx, co.s, r.RequestID); err == nil && rec != nil && rec.Role != "" {
+			if rec, err := getRecord(ctx, co.s, r.RequestID); err == nil && rec != nil && rec.Role != "" {
 				holder = rec.Role
 			}
 			break
@@ -249,14 +279,54 @@ func (co *checkout) conflictMessage(ctx context.Context) string {
 	return msg + "To share an open request set conflict_option=reuse on the role; to replace it, conflict_option=renew"
 }
 
-// hold records this checkout as a holder (keyed by its WAL entry's ID) in
-// the request's record. A reused request's ID also goes into the WAL entry
-// first: rollback could not find it by its creation time. A created one is
-// found that way (created after the entry's StartedAt, holder = entry ID),
-// which saves a storage write on every checkout.
-//
-// It runs concurrently with the first credential read: it must not touch
-// what credentials() reads (co.cl, co.role, co.id).
+// guardRenew keeps a conflict_option=renew checkout from ending a request
+// someone else holds: Password Safe's renew ends the run-as user's open
+// requests on the account, whoever made them. Only a request of this mount
+// held solely by the caller's own leases (or by nobody) may be replaced; a
+// request made outside this mount, or held by another caller, is a 409.
+func (co *checkout) guardRenew(ctx context.Context) error {
+	reqs, err := co.cl.ListRequests(ctx, "all", "")
+	if err != nil {
+		return paths.UpstreamError("look up the open requests a renew would replace", err)
+	}
+	for _, r := range reqs {
+		if r.SystemID != co.role.SystemID || r.AccountID != co.role.AccountID {
+			continue
+		}
+		lock := co.b.lockRequest(r.RequestID)
+		lock.RLock()
+		rec, err := getRecord(ctx, co.s, r.RequestID)
+		var hs map[string]*holder
+		if err == nil && rec != nil && rec.Count <= maxHandoverHolders {
+			hs, err = holdersOf(ctx, co.s, r.RequestID)
+		}
+		lock.RUnlock()
+		if err != nil {
+			return err
+		}
+		mine := rec != nil && rec.Count <= maxHandoverHolders
+		for _, h := range hs {
+			mine = mine && !h.Pending && h.sameCaller(co.req)
+		}
+		if !mine {
+			who := "was not made through this mount (a person, or another Vault, using the same run-as user)"
+			if rec != nil {
+				who = "is held by another caller's lease or pending claim"
+			}
+			return logical.CodedError(http.StatusConflict, fmt.Sprintf(
+				"role %q has conflict_option=renew, which would end the open Password Safe request %d for %s/%s; that request %s, "+
+					"and the engine never ends a request under its holder. Wait until it ends, or revoke its lease",
+				co.role.Name, r.RequestID, co.role.SystemName, co.role.AccountName, who))
+		}
+	}
+	return nil
+}
+
+// hold records this checkout as a holder (keyed by its WAL entry's ID) of
+// the request. A reused request's ID also goes into the WAL entry first:
+// rollback could not recognise it by its tag (its Reason is not ours). A
+// created one carries the tag, which saves a storage write on every
+// checkout.
 func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 	b := co.b
 	if !created {
@@ -272,8 +342,12 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 	var rec *record
 	if !created {
 		var err error
-		if rec, err = co.b.loadRecord(ctx, co.s, id); err != nil {
+		if rec, err = getRecord(ctx, co.s, id); err != nil {
 			return err
+		}
+		// Held again: a check-in queued for it must not end it now.
+		if err := co.s.Delete(ctx, queueKey(id)); err != nil {
+			return fmt.Errorf("dropping the queued check-in of request %d: %w", id, err)
 		}
 	}
 	if rec == nil {
@@ -281,13 +355,9 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 			RequestID: id, RunAs: co.runAs, Role: co.role.Name,
 			SystemID: co.role.SystemID, AccountID: co.role.AccountID, AliasID: co.role.AliasID,
 			SystemName: co.role.SystemName, AccountName: co.role.AccountName, DomainName: co.role.DomainName,
-			Holders: map[string]*holder{},
 		}
 	}
-	co.others = co.others[:0]
-	for _, h := range rec.Holders {
-		co.others = append(co.others, h)
-	}
+	co.others = rec.Count
 	if created {
 		rec.Created = true
 		rec.Rotates = co.role.RotateOnCheckin
@@ -298,8 +368,7 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 		co.expiresAt = rec.ExpiresAt
 	}
 	co.rotates = rec.Rotates
-	rec.Holders[co.w.ID] = newHolder(co.req, b.now())
-	return co.b.storeRecord(ctx, co.s, rec)
+	return addHolder(ctx, co.s, rec, co.w.ID, newHolder(co.req, b.now()))
 }
 
 // handoverThreshold is the least remaining life a reused request must have
@@ -336,7 +405,7 @@ func (co *checkout) reused(ctx context.Context) error {
 	}
 	co.expiresAt = exp
 	left := exp.Sub(b.now())
-	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.othersAreCaller() {
+	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.othersAreCaller(ctx) {
 		ok, err := co.handover(ctx)
 		if err != nil || ok {
 			return err
@@ -355,23 +424,30 @@ func (co *checkout) reused(ctx context.Context) error {
 }
 
 // othersAreCaller reports whether every other holder of the reused request
-// is a live lease of the caller's own entity (an Agent's previous lease):
-// only then may a hand-over end the old request early.
-func (co *checkout) othersAreCaller() bool {
-	if len(co.others) == 0 {
+// is a live lease of the caller's own entity or token (an Agent's previous
+// lease): only then may a hand-over end the old request early. A request
+// with many holders is shared, not an Agent's: no hand-over.
+func (co *checkout) othersAreCaller(ctx context.Context) bool {
+	if co.others == 0 || co.others > maxHandoverHolders {
 		return false
 	}
-	token := callerToken(co.req)
-	if co.req.EntityID == "" && token == "" {
-		return false // nothing tells this caller apart from any other
+	lock := co.b.lockRequest(co.id)
+	lock.Lock()
+	hs, err := holdersOf(ctx, co.s, co.id)
+	lock.Unlock()
+	if err != nil {
+		return false
 	}
-	for _, h := range co.others {
-		if h.Pending || h.EntityID != co.req.EntityID || h.Token != token {
+	for hid, h := range hs {
+		if hid != co.w.ID && (h.Pending || !h.sameCaller(co.req)) {
 			return false
 		}
 	}
 	return true
 }
+
+// maxHandoverHolders: an Agent overlaps at most a couple of its own leases.
+const maxHandoverHolders = 4
 
 // handover replaces the nearly expired reused request by a new one (POST
 // with conflict_option=renew, which ends the old one upstream). It is a
@@ -383,11 +459,7 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	b := co.b
 	old := co.w
 	oldID := co.id
-	co.w = walRequest{
-		RunAs: co.runAs, Role: co.role.Name,
-		SystemID: co.role.SystemID, AccountID: co.role.AccountID, AliasID: co.role.AliasID,
-		ConflictOption: paths.ConflictRenew, StartedAt: b.now(),
-	}
+	co.w = co.newWAL(paths.ConflictRenew)
 	if err := putWAL(ctx, co.s, &co.w); err != nil {
 		co.w = old
 		return false, err
@@ -404,12 +476,12 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 			return false, nil
 		}
 		// The renew may or may not have happened: its WAL entry stays for
-		// rollback; let go of the old request.
+		// rollback (which recognises its tag); let go of the old request.
 		b.Logger().Warn("the outcome of the hand-over POST Requests is unknown; WAL rollback will check in anything it created",
 			"role", co.role.Name, "error", err)
 		newW := co.w
 		co.w = old
-		co.release(ctx, true) // our hold on the old request, and its WAL entry
+		co.release(ctx)
 		co.w = newW
 		co.id = 0 // nothing else to release: newW stays for rollback
 		return false, err
@@ -418,17 +490,11 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	if err := co.hold(ctx, id, created); err != nil {
 		return false, err
 	}
-	// Let go of the old request: it has been ended upstream by the renew.
-	lock := b.lockRequest(oldID)
-	lock.Lock()
-	rec, err := co.b.loadRecord(ctx, co.s, oldID)
-	if err == nil && rec != nil {
-		delete(rec.Holders, old.ID)
-		rec.Ended = oldID != id
-		err = co.b.saveOrDelete(ctx, co.s, rec, false)
+	// Let go of the old request: the renew has ended it upstream.
+	if oldID != id {
+		co.setRecord(ctx, oldID, func(r *record) { r.Ended = true })
 	}
-	lock.Unlock()
-	if err != nil {
+	if err := b.release(ctx, co.s, oldID, old.ID, "vault: replaced by a new request (hand-over)", false); err != nil {
 		b.Logger().Warn("could not update the record of a replaced request", "request_id", oldID, "error", err)
 	} else if derr := deleteWAL(ctx, co.s, &old); derr != nil {
 		b.Logger().Warn("could not delete WAL entry of a replaced request", "error", derr)
@@ -450,10 +516,10 @@ func (co *checkout) setRecord(ctx context.Context, id int, f func(*record)) {
 	lock := co.b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()
-	rec, err := co.b.loadRecord(ctx, co.s, id)
+	rec, err := getRecord(ctx, co.s, id)
 	if err == nil && rec != nil {
 		f(rec)
-		err = co.b.storeRecord(ctx, co.s, rec)
+		err = putRecord(ctx, co.s, rec)
 	}
 	if err != nil {
 		co.b.Logger().Warn("could not update the record of a request", "request_id", id, "error", err)
@@ -566,19 +632,14 @@ func (co *checkout) pending(ctx context.Context, status string) (*logical.Respon
 	b := co.b
 	lock := b.lockRequest(co.id)
 	lock.Lock()
-	rec, err := co.b.loadRecord(ctx, co.s, co.id)
-	if err == nil && rec == nil {
-		err = fmt.Errorf("record of request %d vanished", co.id)
+	h, err := getHolder(ctx, co.s, co.id, co.w.ID)
+	if err == nil && h == nil {
+		err = fmt.Errorf("the hold on request %d vanished", co.id)
 	}
 	if err == nil {
-		h := rec.Holders[co.w.ID]
-		if h == nil {
-			h = newHolder(co.req, b.now())
-			rec.Holders[co.w.ID] = h
-		}
 		h.Pending, h.TTL, h.MaxTTL = true, co.lt.TTL, co.lt.MaxTTL
 		h.CredentialTypes = co.role.CredentialTypes
-		if err = co.b.storeRecord(ctx, co.s, rec); err == nil {
+		if err = putHolder(ctx, co.s, co.id, co.w.ID, h); err == nil {
 			err = markPendingIndex(ctx, co.s, co.id)
 		}
 	}
@@ -613,10 +674,11 @@ func (co *checkout) pending(ctx context.Context, status string) (*logical.Respon
 }
 
 // fail ends a checkout that will not hand out a lease: this checkout's hold
-// goes, and the request is checked in unless others hold it. If the
-// check-in fails, the hold and the WAL entry stay for WALRollback.
+// goes, and the request is checked in unless others hold it (or queued, or
+// kept as an orphan while it waits for approval). If even that fails, the
+// WAL entry stays for rollback.
 func (co *checkout) fail(ctx context.Context, cause error) (*logical.Response, error) {
-	co.release(ctx, true)
+	co.release(ctx)
 	what := "read the credential of Password Safe request " + strconv.Itoa(co.id)
 	if co.id == 0 {
 		what = "check out from Password Safe"
@@ -624,40 +686,18 @@ func (co *checkout) fail(ctx context.Context, cause error) (*logical.Response, e
 	return nil, paths.UpstreamError(what, cause)
 }
 
-// release drops this checkout's hold on co.id (see fail). deleteEntry says
-// whether to delete the WAL entry once the request is safe.
-func (co *checkout) release(ctx context.Context, deleteEntry bool) {
+// release drops this checkout's hold on co.id, then its WAL entry.
+func (co *checkout) release(ctx context.Context) {
 	b := co.b
 	if co.id == 0 {
 		return
 	}
-	lock := b.lockRequest(co.id)
-	lock.Lock()
-	defer lock.Unlock()
-	rec, err := co.b.loadRecord(ctx, co.s, co.id)
-	if err != nil {
-		b.Logger().Warn("could not read the record of a failed checkout; WAL rollback will finish it", "request_id", co.id, "error", err)
+	if err := b.release(ctx, co.s, co.id, co.w.ID, "vault: checkout failed before the credential was handed out", false); err != nil {
+		b.Logger().Warn("could not release the request of a failed checkout; WAL rollback will", "request_id", co.id, "error", err)
 		return
 	}
-	if rec != nil {
-		delete(rec.Holders, co.w.ID)
-	}
-	if rec == nil || (len(rec.Holders) == 0 && !rec.Ended) {
-		if err := b.checkin(ctx, co.s, co.runAs, co.id, "vault: checkout failed before the credential was handed out"); err != nil {
-			b.Logger().Warn("could not check in the request of a failed checkout; WAL rollback will retry", "request_id", co.id, "error", err)
-			return
-		}
-	}
-	if rec != nil {
-		if err := co.b.saveOrDelete(ctx, co.s, rec, false); err != nil {
-			b.Logger().Warn("could not update the record of a failed checkout", "request_id", co.id, "error", err)
-			return
-		}
-	}
-	if deleteEntry {
-		if err := deleteWAL(ctx, co.s, &co.w); err != nil {
-			b.Logger().Warn("could not delete WAL entry of a failed checkout", "error", err)
-		}
+	if err := deleteWAL(ctx, co.s, &co.w); err != nil {
+		b.Logger().Warn("could not delete WAL entry of a failed checkout", "error", err)
 	}
 }
 

@@ -20,14 +20,21 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 	if id <= 0 {
 		return logical.ErrorResponse("request ID must be a positive integer"), nil
 	}
+	if err := boundCaller(req); err != nil {
+		return nil, err
+	}
 	lock := b.lockRequest(id)
 	lock.Lock()
-	rec, err := b.loadRecord(ctx, req.Storage, id)
+	rec, err := getRecord(ctx, req.Storage, id)
+	var hs map[string]*holder
+	if err == nil && rec != nil {
+		hs, err = holdersOf(ctx, req.Storage, id)
+	}
 	lock.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	hid, h, err := claimable(rec, id, req)
+	hid, h, err := claimable(rec, hs, id, req)
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +67,14 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 
 	lock.Lock()
 	defer lock.Unlock()
-	rec, err = b.loadRecord(ctx, req.Storage, id)
+	rec, err = getRecord(ctx, req.Storage, id)
+	if err == nil && rec != nil {
+		h, err = getHolder(ctx, req.Storage, id, hid)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if rec == nil || rec.Holders[hid] == nil || !rec.Holders[hid].Pending {
+	if rec == nil || h == nil || !h.Pending {
 		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("Password Safe request %d was claimed already", id))
 	}
 	resp, err := b.leaseResponse(leaseSpec{
@@ -74,10 +84,12 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 	if err != nil {
 		return nil, err
 	}
-	rec.Holders[hid].Pending = false
-	rec.Holders[hid].Since = b.now()
+	h.Pending, h.Since = false, b.now()
+	if err := putHolder(ctx, req.Storage, id, hid, h); err != nil {
+		return nil, err
+	}
 	rec.ExpiresAt = exp
-	if err := b.saveOrDelete(ctx, req.Storage, rec, true); err != nil {
+	if err := putRecord(ctx, req.Storage, rec); err != nil {
 		return nil, err
 	}
 	b.emit(ctx, eventCheckout, "request_id", strconv.Itoa(id), "role", rec.Role,
@@ -86,18 +98,17 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 }
 
 // claimable finds the caller's pending hold on request id.
-func claimable(rec *record, id int, req *logical.Request) (string, *holder, error) {
-	token := callerToken(req)
+func claimable(rec *record, hs map[string]*holder, id int, req *logical.Request) (string, *holder, error) {
 	if rec == nil {
 		return "", nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
 			"no pending Password Safe request %d was made through this mount", id))
 	}
 	others := false
-	for k, h := range rec.Holders {
+	for k, h := range hs {
 		if !h.Pending || h.Orphan {
 			continue
 		}
-		if h.EntityID == req.EntityID && h.Token == token {
+		if h.sameCaller(req) {
 			c := *h
 			return k, &c, nil
 		}
@@ -113,15 +124,8 @@ func claimable(rec *record, id int, req *logical.Request) (string, *holder, erro
 
 // forgetHolder drops a hold on a request that has ended upstream.
 func (b *Backend) forgetHolder(ctx context.Context, s logical.Storage, id int, hid string) {
-	lock := b.lockRequest(id)
-	lock.Lock()
-	defer lock.Unlock()
-	rec, err := b.loadRecord(ctx, s, id)
-	if err == nil && rec != nil {
-		delete(rec.Holders, hid)
-		err = b.saveOrDelete(ctx, s, rec, true)
-	}
-	if err != nil {
+	b.markEnded(ctx, s, id)
+	if err := b.release(ctx, s, id, hid, "", false); err != nil {
 		b.Logger().Warn("could not forget an ended request", "request_id", id, "error", err)
 	}
 }

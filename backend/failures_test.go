@@ -80,7 +80,7 @@ func TestLostPOSTAnswerRolledBack(t *testing.T) {
 	if te.status(active[0].ID) != pstest.StatusCheckedIn || te.walCount() != 0 {
 		t.Fatalf("after rollback: %s, WAL %d", te.status(active[0].ID), te.walCount())
 	}
-	if st, _ := te.srv.Request(active[0].ID); !strings.Contains(st.CheckinReason, "answer was lost") {
+	if st, _ := te.srv.Request(active[0].ID); !strings.Contains(st.CheckinReason, "rolling back an unfinished checkout") {
 		t.Fatalf("check-in reason %q", st.CheckinReason)
 	}
 }
@@ -122,7 +122,7 @@ func TestLostAnswerPendingOrphan(t *testing.T) {
 			id = r.ID
 		}
 	}
-	if rec := te.record(id); rec == nil || rec.pendingHolders() != 1 || te.walCount() != 0 {
+	if rec := te.record(id); rec == nil || te.pendingHolders(id) != 1 || te.walCount() != 0 {
 		t.Fatalf("orphan not recorded: %+v", rec)
 	}
 	r, err := te.claim(id, "")
@@ -150,7 +150,9 @@ func TestCredentialReadFailsChecksInAtOnce(t *testing.T) {
 	}
 }
 
-func TestCleanupCheckinFailsThenRollback(t *testing.T) {
+// A failed checkout whose clean-up check-in fails too: the check-in is
+// queued (the WAL entry is done with), and the periodic func finishes it.
+func TestCleanupCheckinFailsThenQueue(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
 	te.writeRole("pg", pgRole)
 	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusInternalServerError, Count: 1})
@@ -158,33 +160,39 @@ func TestCleanupCheckinFailsThenRollback(t *testing.T) {
 	resp, err := te.creds("pg", nil)
 	te.mustFail(resp, err, http.StatusBadGateway)
 	id := te.srv.Requests()[0].ID
-	if te.status(id) != pstest.StatusActive || te.walCount() != 1 || te.record(id) == nil {
-		t.Fatalf("the failed clean-up must leave the WAL entry and record")
+	if te.status(id) != pstest.StatusActive || te.walCount() != 0 || te.queued(id) == nil {
+		t.Fatalf("the failed clean-up must queue the check-in: %s, WAL %d", te.status(id), te.walCount())
 	}
-	if err := te.rollback(true); err != nil {
-		t.Fatal(err)
-	}
-	if te.status(id) != pstest.StatusCheckedIn || te.walCount() != 0 || te.record(id) != nil {
-		t.Fatalf("after rollback: %s WAL %d", te.status(id), te.walCount())
+	te.drain()
+	if te.status(id) != pstest.StatusCheckedIn || te.queued(id) != nil || te.record(id) != nil {
+		t.Fatalf("after the queue: %s", te.status(id))
 	}
 }
 
-func TestRevoke5xxRetried(t *testing.T) {
+// Failure 5 (Password Safe down): a revoke Password Safe does not take is
+// queued and succeeds, so Vault never gives up on it; the periodic func
+// checks the request in once Password Safe answers.
+func TestRevoke5xxQueued(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
 	id := requestIDOf(resp)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Count: 1})
-	err := te.revoke(resp)
-	if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
-		t.Fatalf("revoke error = %v, want the 503 so Vault retries", err)
+	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable})
+	if err := te.revoke(resp); err != nil {
+		t.Fatalf("revoke while Password Safe fails = %v, want it queued", err)
 	}
-	if te.status(id) != pstest.StatusActive || te.record(id) == nil {
-		t.Fatalf("a failed revoke lost track of the request")
+	q := te.queued(id)
+	if te.status(id) != pstest.StatusActive || q == nil || !strings.Contains(q.LastError, "503") {
+		t.Fatalf("not queued: %+v", q)
 	}
-	te.mustRevoke(resp) // Vault's retry
-	if te.status(id) != pstest.StatusCheckedIn {
-		t.Fatalf("not checked in on retry")
+	te.drain() // still failing: stays queued, with a later next try
+	if q2 := te.queued(id); q2 == nil || q2.Tries != 1 || !q2.NextTry.After(q.NextTry) {
+		t.Fatalf("failed retry: %+v", q2)
+	}
+	te.srv.ClearFaults()
+	te.drain()
+	if te.status(id) != pstest.StatusCheckedIn || te.queued(id) != nil {
+		t.Fatalf("not checked in once Password Safe answered: %s", te.status(id))
 	}
 }
 
@@ -288,7 +296,7 @@ func TestRollbackKeepsOtherHolders(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := requestIDOf(live)
-	if te.status(id) != pstest.StatusActive || len(te.record(id).Holders) != 1 {
+	if te.status(id) != pstest.StatusActive || len(te.holders(id)) != 1 {
 		t.Fatalf("rollback broke the live lease: %s", te.status(id))
 	}
 	te.mustRevoke(live)

@@ -2,10 +2,8 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,6 +181,9 @@ func (te *testEnv) assertSettled(t testing.TB, live map[int]bool) {
 	if n := te.walCount(); n != 0 {
 		t.Errorf("%d WAL entries left", n)
 	}
+	if q, err := te.s.List(ctx, queuePrefix); err != nil || len(q) != 0 {
+		t.Errorf("queued check-ins left: %v %v", q, err)
+	}
 	for _, r := range te.srv.ActiveRequests() {
 		if !live[r.ID] {
 			t.Errorf("LEAK: request %d (account %d) is active upstream without a live lease", r.ID, r.AccountID)
@@ -268,19 +269,23 @@ func TestFault5xxBurstDuringCheckin(t *testing.T) {
 		live.add(te.mustCreds(r, nil))
 	}
 	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Rate: 1})
-	// Every revoke fails (Vault would retry), and none loses track of its request.
+	// Every revoke succeeds for Vault: the check-in is queued, and none
+	// loses track of its request.
 	for _, r := range live.all() {
 		var err error
 		timed(t, "revoke", func() { err = te.revoke(r) })
-		if err == nil || !strings.Contains(err.Error(), "HTTP 503") {
-			t.Fatalf("revoke during a check-in outage = %v, want the 503 so Vault retries", err)
+		if err != nil {
+			t.Fatalf("revoke during a check-in outage = %v, want it queued", err)
+		}
+		if q := te.queued(requestIDOf(r)); q == nil || !strings.Contains(q.LastError, "HTTP 503") {
+			t.Fatalf("check-in of request %d not queued: %+v", requestIDOf(r), q)
 		}
 	}
-	te.assertSettled(t, live.ids())
-	te.srv.ClearFaults()
-	if n := te.revokeAll(t, live, 1); n != 0 {
-		t.Fatalf("%d revokes failed once Password Safe answered again", n)
+	if n := len(te.srv.ActiveRequests()); n != len(roles) {
+		t.Fatalf("active upstream = %d, want %d", n, len(roles))
 	}
+	te.srv.ClearFaults()
+	te.drain()
 	te.assertSettled(t, nil)
 }
 
@@ -317,21 +322,17 @@ func TestFaultSlowUpstreamBeyondTimeout(t *testing.T) {
 		te.assertSettled(t, nil)
 	}
 
-	// A slow check-in: revoke fails in time, keeps its record, and works
-	// once Password Safe is fast again.
-	live := newLeaseSet()
-	live.add(te.mustCreds(roles[1], nil))
+	// A slow check-in: revoke ends in time with the check-in queued, which
+	// lands once Password Safe is fast again.
+	lease := te.mustCreds(roles[1], nil)
 	slow(pstest.EndpointCheckin)
 	var err error
-	timed(t, "revoke against a slow check-in", func() { err = te.revoke(live.all()[0]) })
-	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("revoke against a slow check-in = %v, want a deadline error", err)
+	timed(t, "revoke against a slow check-in", func() { err = te.revoke(lease) })
+	if q := te.queued(requestIDOf(lease)); err != nil || q == nil || !strings.Contains(q.LastError, "deadline") {
+		t.Fatalf("revoke against a slow check-in = %v, queued %+v; want it queued after the deadline", err, q)
 	}
-	te.assertSettled(t, live.ids())
 	te.srv.ClearFaults()
-	if n := te.revokeAll(t, live, 1); n != 0 {
-		t.Fatal("revoke failed once Password Safe was fast again")
-	}
+	te.drain()
 	te.assertSettled(t, nil)
 
 	// Vault's own request deadline, shorter than request_timeout, also ends
@@ -444,6 +445,9 @@ func TestFaultSessionsExpireUnderLoad(t *testing.T) {
 	te.assertSettled(t, nil)
 }
 
+// Password Safe down for longer than Vault retries a revoke: Vault never
+// has to give up (each revoke succeeds once its check-in is queued), and
+// the engine checks every request in once Password Safe is back.
 func TestFaultUpstreamDownLongerThanRevokeRetries(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 1}))
 	roles := te.loadRoles(4, map[string]interface{}{"ttl": "1h", "max_ttl": "2h"})
@@ -453,43 +457,51 @@ func TestFaultUpstreamDownLongerThanRevokeRetries(t *testing.T) {
 	}
 	// Password Safe unreachable: every connection dropped.
 	te.srv.InjectFault(pstest.Fault{Drop: true, Rate: 1})
-	// Vault's expiration manager tries a revoke 6 times, then marks the
-	// lease irrevocable and stops.
-	const vaultRevokeAttempts = 6
-	if n := te.revokeAll(t, live, vaultRevokeAttempts); n != len(roles) {
+	// Vault's expiration manager would try a revoke 6 times, then mark the
+	// lease irrevocable: none needs a second try.
+	if n := te.revokeAll(t, live, 1); n != 0 {
 		t.Fatalf("%d of %d revokes failed while Password Safe was down", n, len(roles))
 	}
-	te.assertSettled(t, live.ids())
-	te.srv.ClearFaults()
-
-	// Half the leases: an operator's later `vault lease revoke` succeeds.
-	all := live.all()
-	sort.Slice(all, func(i, j int) bool { return requestIDOf(all[i]) < requestIDOf(all[j]) })
-	for _, r := range all[:2] {
-		te.mustRevoke(r)
-		live.remove(r)
-	}
-	te.assertSettled(t, live.ids())
-
-	// The other half are never revoked again: their requests end upstream at
-	// their duration (the lease's max TTL), and the periodic sweep forgets
-	// the records. Nothing outlives the lease's max TTL upstream.
-	te.srv.Advance(2*time.Hour + time.Minute)
-	for _, r := range live.all() {
-		if st := te.status(requestIDOf(r)); st != pstest.StatusExpired {
-			t.Fatalf("request %d is %s after its duration", requestIDOf(r), st)
+	// Still down: the queue keeps trying, one call per tick.
+	for i := 0; i < 3; i++ {
+		before := te.srv.Calls(pstest.EndpointCheckin)
+		te.drain()
+		if n := te.srv.Calls(pstest.EndpointCheckin) - before; n > 2 { // one try, one retry
+			t.Fatalf("a tick during the outage made %d check-in calls, want the pass to stop at the first", n)
 		}
 	}
-	te.srv.Advance(sweepGrace)
-	if err := te.rollback(false); err != nil {
-		t.Fatal(err)
+	if n := len(te.srv.ActiveRequests()); n != len(roles) {
+		t.Fatalf("active upstream = %d during the outage", n)
+	}
+	te.srv.ClearFaults()
+	te.drain()
+	te.assertSettled(t, nil)
+	for _, r := range live.all() {
+		if st := te.status(requestIDOf(r)); st != pstest.StatusCheckedIn {
+			t.Fatalf("request %d is %s, want checked in", requestIDOf(r), st)
+		}
+	}
+}
+
+// A queued check-in outlived by its request (Password Safe down until past
+// the request's expiry) is dropped: Password Safe has ended the request.
+func TestQueuedCheckinDroppedAfterExpiry(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+	roles := te.loadRoles(1, map[string]interface{}{"ttl": "10m", "max_ttl": "30m"})
+	lease := te.mustCreds(roles[0], nil)
+	id := requestIDOf(lease)
+	te.srv.InjectFault(pstest.Fault{Drop: true, Rate: 1})
+	te.mustRevoke(lease)
+	te.srv.Advance(30*time.Minute + queueExpiryGrace)
+	te.drain()
+	if te.queued(id) != nil {
+		t.Fatalf("queued check-in kept past the request's expiry")
+	}
+	te.srv.ClearFaults()
+	if st := te.status(id); st != pstest.StatusExpired {
+		t.Fatalf("request %d is %s", id, st)
 	}
 	te.assertSettled(t, nil)
-	// A late revoke of an irrevocable lease (vault lease revoke -force does
-	// not call the engine; a plain one does) is a no-op, not an error.
-	for _, r := range live.all() {
-		te.mustRevoke(r)
-	}
 }
 
 func TestFaultLostPOSTAnswersUnderLoad(t *testing.T) {

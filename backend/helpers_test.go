@@ -130,7 +130,7 @@ func newTestBackend(t testing.TB, opts ...opt) *testEnv {
 func (te *testEnv) req(op logical.Operation, path string, data map[string]interface{}) *logical.Request {
 	return &logical.Request{
 		Operation: op, Path: path, Data: data, Storage: te.s,
-		MountPoint: testMount, ID: "test-request",
+		MountPoint: testMount, ID: "test-request", ClientTokenAccessor: "test-token-accessor",
 	}
 }
 
@@ -321,6 +321,45 @@ func (te *testEnv) record(id int) *record {
 	return r
 }
 
+// queued is the queued check-in of request id, nil when none.
+func (te *testEnv) queued(id int) *queued {
+	te.t.Helper()
+	q, err := getQueued(context.Background(), te.s, id)
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	return q
+}
+
+// drain lets the check-in queue's backoff pass and runs the periodic func.
+func (te *testEnv) drain() {
+	te.t.Helper()
+	te.srv.Advance(queueBackoffCap + time.Second)
+	if err := te.rollback(false); err != nil {
+		te.t.Logf("periodic: %v", err)
+	}
+}
+
+// holders is every holder of request id, from storage.
+func (te *testEnv) holders(id int) map[string]*holder {
+	te.t.Helper()
+	hs, err := holdersOf(context.Background(), te.s, id)
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	return hs
+}
+
+func (te *testEnv) pendingHolders(id int) int {
+	n := 0
+	for _, h := range te.holders(id) {
+		if h.Pending {
+			n++
+		}
+	}
+	return n
+}
+
 func (te *testEnv) status(id int) string {
 	st, ok := te.srv.Request(id)
 	if !ok {
@@ -371,6 +410,9 @@ func (te *testEnv) assertNoLeak() {
 	for _, r := range te.srv.ActiveRequests() {
 		if rec, _ := getRecord(ctx, te.s, r.ID); rec != nil {
 			continue
+		}
+		if q, _ := te.s.Get(ctx, queueKey(r.ID)); q != nil {
+			continue // the check-in queue ends it
 		}
 		covered := false
 		for _, w := range wals {
@@ -426,4 +468,11 @@ func mustJSONEntry(t testing.TB, key string, v interface{}) *logical.StorageEntr
 		t.Fatal(err)
 	}
 	return e
+}
+
+// reasonIs reports whether a request's Reason is want followed by the
+// checkout's recovery tag.
+func reasonIs(got, want string) bool {
+	rest, ok := strings.CutPrefix(got, want+" [vault:")
+	return ok && len(rest) == 17 && strings.HasSuffix(rest, "]")
 }

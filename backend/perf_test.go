@@ -223,7 +223,7 @@ func BenchmarkThroughput(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("backend/c=%d", c), func(b *testing.B) {
 			runConcurrent(b, c, func(g int) error {
-				resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + roles[g], Storage: te.s, MountPoint: testMount})
+				resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + roles[g], Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "perf-accessor"})
 				if err != nil || resp == nil || resp.Secret == nil {
 					return fmt.Errorf("creds: %v %v", resp, err)
 				}
@@ -257,7 +257,7 @@ func TestUpstreamEconomy(t *testing.T) {
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
 		role := roles[i%len(roles)]
-		resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + role, Storage: te.s, MountPoint: testMount})
+		resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + role, Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "perf-accessor"})
 		if err != nil || resp == nil || resp.Secret == nil {
 			t.Fatalf("creds/%s: %v %v", role, resp, err)
 		}
@@ -319,7 +319,7 @@ func TestStorageBytesPerLease(t *testing.T) {
 			defer wg.Done()
 			defer func() { <-sem }()
 			resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation,
-				Path: fmt.Sprintf("creds/st-%05d", i), Storage: te.s, MountPoint: testMount})
+				Path: fmt.Sprintf("creds/st-%05d", i), Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "perf-accessor"})
 			if err != nil || resp == nil || resp.Secret == nil {
 				t.Errorf("creds %d: %v %v", i, resp, err)
 				return
@@ -409,7 +409,7 @@ func BenchmarkLeaseLifePaired(b *testing.B) {
 		}
 		return cl.Checkin(ctx, id, "vault lease revoked: "+testMount+"creds/pg/bench")
 	}
-	read := &logical.Request{Operation: logical.ReadOperation, Path: "creds/pg", Storage: te.s, MountPoint: testMount}
+	read := &logical.Request{Operation: logical.ReadOperation, Path: "creds/pg", Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "bench-accessor"}
 	viaBackend := func() error {
 		resp, err := te.b.HandleRequest(ctx, read)
 		if err != nil || resp == nil || resp.Secret == nil {

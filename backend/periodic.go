@@ -3,10 +3,12 @@ package backend
 import (
 	"context"
 	"errors"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
@@ -16,14 +18,20 @@ import (
 // forgets it (Vault's own revocation normally removes it first).
 const sweepGrace = time.Hour
 
-// periodic runs on Vault's rollback tick (about once a minute) on the active
-// node: it reconciles requests recorded as pending and, now and then, sweeps
-// records of requests that have long expired.
+// periodic runs on Vault's rollback tick (about once a minute): it retries
+// queued check-ins, reconciles requests recorded as pending and, now and
+// then, sweeps records of requests that have long expired. It runs where
+// the mount's local state is writable: not on a performance standby (the
+// active node does it) nor a DR secondary.
 func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
-	if b.System() != nil && !b.WriteSafeReplicationState() {
-		return nil
+	if sys := b.System(); sys != nil {
+		st := sys.ReplicationState()
+		if st.HasState(consts.ReplicationPerformanceStandby) || st.HasState(consts.ReplicationDRSecondary) {
+			return nil
+		}
 	}
-	err := b.reconcilePending(ctx, req.Storage)
+	err := b.drainQueue(ctx, req.Storage)
+	err = errors.Join(err, b.reconcilePending(ctx, req.Storage))
 	b.sweepMu.Lock()
 	due := b.now().Sub(b.lastSweep) >= b.sweepEvery
 	if due {
@@ -37,10 +45,11 @@ func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
 }
 
 // reconcilePending looks at every request recorded as pending, with one
-// GET Requests per run-as user: ended ones (denied, expired, checked in) are
-// forgotten; approved ones nobody claimed within pendingClaimWindow of their
-// approval (or at once, for orphans found by rollback) are checked in;
-// still pending ones are left alone.
+// GET Requests per run-as user: holds on ended ones (denied, expired,
+// checked in) are forgotten; approved ones nobody claimed within
+// pendingClaimWindow of their approval (or at once, for orphans) are
+// released, which checks the request in when it was the last hold and this
+// mount created it; still pending ones are left alone.
 func (b *Backend) reconcilePending(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, pendingPrefix)
 	if err != nil {
@@ -52,18 +61,24 @@ func (b *Backend) reconcilePending(ctx context.Context, s logical.Storage) error
 		if err != nil {
 			continue
 		}
-		rec, err := b.loadRecord(ctx, s, id)
+		rec, err := getRecord(ctx, s, id)
 		if err != nil {
 			return err
 		}
-		if rec == nil || rec.pendingHolders() == 0 {
+		if rec == nil {
 			_ = s.Delete(ctx, pendingPrefix+k)
 			continue
 		}
 		byRunAs[rec.RunAs] = append(byRunAs[rec.RunAs], id)
 	}
+	runAses := make([]string, 0, len(byRunAs))
+	for r := range byRunAs {
+		runAses = append(runAses, r)
+	}
+	sort.Strings(runAses)
 	var errs []error
-	for runAs, ids := range byRunAs {
+	for _, runAs := range runAses {
+		ids := byRunAs[runAs]
 		cl, err := b.Client(ctx, s, runAs)
 		if err != nil {
 			errs = append(errs, err)
@@ -91,17 +106,20 @@ func (b *Backend) reconcilePending(ctx context.Context, s logical.Storage) error
 func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r client.Request, found bool) error {
 	lock := b.lockRequest(id)
 	lock.Lock()
-	defer lock.Unlock()
-	rec, err := b.loadRecord(ctx, s, id)
-	if err != nil || rec == nil {
+	hs, err := holdersOf(ctx, s, id)
+	lock.Unlock()
+	if err != nil {
 		return err
 	}
 	now := b.now()
 	var expired []string
-	for k, h := range rec.Holders {
+	orphan := map[string]bool{}
+	pending := 0
+	for k, h := range hs {
 		if !h.Pending {
 			continue
 		}
+		pending++
 		switch {
 		case !found:
 			expired = append(expired, k) // ended upstream: forget
@@ -114,27 +132,30 @@ func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r
 			}
 			if h.Orphan || now.Sub(since) >= b.pendingClaimWindow {
 				expired = append(expired, k)
+				orphan[k] = h.Orphan
 			}
 		}
 	}
-	if len(expired) == 0 {
-		return nil
+	sort.Strings(expired)
+	if !found {
+		b.markEnded(ctx, s, id)
 	}
 	for _, k := range expired {
-		delete(rec.Holders, k)
-	}
-	if len(rec.Holders) == 0 && found && !rec.Ended {
-		if err := b.checkin(ctx, s, rec.RunAs, id, "vault: approved request was never claimed"); err != nil {
+		// An orphan is the engine's own unfinished checkout: end it. An
+		// unclaimed hold on a request someone else made leaves it to them.
+		if err := b.release(ctx, s, id, k, "vault: approved request was never claimed", !orphan[k]); err != nil {
 			return err
 		}
-		b.Logger().Info("checked in an approved request nobody claimed", "request_id", id, "run_as", rec.RunAs)
 	}
-	return b.saveOrDelete(ctx, s, rec, true)
+	if pending == len(expired) {
+		return s.Delete(ctx, pendingKey(id))
+	}
+	return nil
 }
 
 // sweep forgets records of requests that expired more than sweepGrace ago
 // and hold no pending claim: Password Safe has ended them, and a lease on
-// them (if Vault still has one) revokes as "already ended" (404).
+// them (if Vault still has one) revokes as "already ended".
 func (b *Backend) sweep(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, recordPrefix)
 	if err != nil {
@@ -146,16 +167,32 @@ func (b *Backend) sweep(ctx context.Context, s logical.Storage) error {
 		if err != nil {
 			continue
 		}
-		lock := b.lockRequest(id)
-		lock.Lock()
-		rec, err := b.loadRecord(ctx, s, id)
-		if err == nil && rec != nil && !rec.ExpiresAt.IsZero() && rec.ExpiresAt.Before(cutoff) && rec.pendingHolders() == 0 {
-			err = b.dropRecord(ctx, s, id, true)
-		}
-		lock.Unlock()
-		if err != nil {
+		if err := b.sweepOne(ctx, s, id, cutoff); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (b *Backend) sweepOne(ctx context.Context, s logical.Storage, id int, cutoff time.Time) error {
+	lock := b.lockRequest(id)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err := getRecord(ctx, s, id)
+	if err != nil || rec == nil || rec.ExpiresAt.IsZero() || !rec.ExpiresAt.Before(cutoff) {
+		return err
+	}
+	if e, err := s.Get(ctx, pendingKey(id)); err != nil || e != nil {
+		return err // a pending claim: reconcilePending decides
+	}
+	keys, err := listHolders(ctx, s, id)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.Delete(ctx, holderKey(id, k)); err != nil {
+			return err
+		}
+	}
+	return deleteRecord(ctx, s, id)
 }

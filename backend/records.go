@@ -8,28 +8,39 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
-// Storage layout of live requests (besides config, roles/ and wal/):
+// Storage layout of live requests (besides config, roles/ and wal/). All of
+// it is local to the cluster (PathsSpecial.LocalStorage), like the leases
+// it backs.
 //
-//	leases/<request id>   record: the request and who holds it
-//	pending/<request id>  marker: the record has pending holders (approval);
-//	                      the periodic func walks only these
+//	leases/<request id>              record: the request, and how many hold it
+//	holders/<request id>/<holder id> one holder: a lease, or a pending claim
+//	pending/<request id>             marker: the request has pending holders;
+//	                                 the periodic func walks only these
+//	checkin/<request id>             a check-in Password Safe could not take
+//	                                 yet; the periodic func retries it
+//
+// A holder has a key of its own, so a checkout or revoke writes the same
+// amount whatever the number of holders of a shared (reuse) request.
 const (
 	recordPrefix  = "leases/"
+	holderPrefix  = "holders/"
 	pendingPrefix = "pending/"
+	queuePrefix   = "checkin/"
 )
 
+// localPrefixes are kept out of performance replication: leases, and the
+// state behind them, belong to the cluster that issued them.
+var localPrefixes = []string{"wal/", recordPrefix, holderPrefix, pendingPrefix, queuePrefix}
+
 // record is what the engine knows of one Password Safe request it holds.
-// Holders are keyed by holder ID (the ID of the WAL entry of the checkout
-// that added it; the lease carries it in its internal data). A request is
-// checked in when its last holder goes, so conflict_option=reuse can back
-// several leases with one request. Every change happens under the request's
-// lock (lockRequest).
+// Every change happens under the request's lock (lockRequest).
 type record struct {
 	RequestID   int       `json:"request_id"`
 	RunAs       string    `json:"run_as"`
@@ -42,13 +53,21 @@ type record struct {
 	DomainName  string    `json:"domain_name,omitempty"`
 	Created     bool      `json:"created"`    // this engine created it (201), not reused (200)
 	ExpiresAt   time.Time `json:"expires_at"` // zero while pending approval
-	// Ended: the request was ended upstream on purpose (replaced by a renew
-	// hand-over); its last holder leaving needs no check-in.
+	// Ended: the request was ended upstream on purpose (an operator's
+	// check-in through this mount, or a renew hand-over): its last holder
+	// leaving needs no check-in, and its leases cannot be renewed.
 	Ended bool `json:"ended,omitempty"`
 	// Rotates: rotation on check-in is known to be on (sent with the POST
 	// that created it, or ensured with PUT RotateOnCheckin when reused).
-	Rotates bool               `json:"rotates,omitempty"`
-	Holders map[string]*holder `json:"holders"`
+	Rotates bool `json:"rotates,omitempty"`
+	// Count is how many holder keys there are, never more: a key is written
+	// before the count goes up and the count goes down before the key is
+	// deleted, so a crash between the two only leaves it low. A positive
+	// count proves the request is held; zero is confirmed by listing.
+	Count int `json:"holder_count"`
+	// Legacy holds the holders of records written before holders had keys
+	// of their own; getRecord moves them out.
+	Legacy map[string]*holder `json:"holders,omitempty"`
 }
 
 type holder struct {
@@ -61,33 +80,25 @@ type holder struct {
 	// Pending: recorded while approval is pending; Claim turns it into a
 	// lease. The fields below are what that lease needs.
 	Pending         bool          `json:"pending,omitempty"`
-	Orphan          bool          `json:"orphan,omitempty"` // found by rollback: nobody may claim it
+	Orphan          bool          `json:"orphan,omitempty"` // left by a failed checkout: nobody may claim it
 	TTL             time.Duration `json:"ttl,omitempty"`
 	MaxTTL          time.Duration `json:"max_ttl,omitempty"`
 	RoleTTL         time.Duration `json:"role_ttl,omitempty"`
 	CredentialTypes []string      `json:"credential_types,omitempty"`
 }
 
-func (r *record) pendingHolders() int {
-	n := 0
-	for _, h := range r.Holders {
-		if h.Pending {
-			n++
-		}
-	}
-	return n
+func recordKey(id int) string           { return recordPrefix + strconv.Itoa(id) }
+func holdersKey(id int) string          { return holderPrefix + strconv.Itoa(id) + "/" }
+func holderKey(id int, h string) string { return holdersKey(id) + h }
+func pendingKey(id int) string          { return pendingPrefix + strconv.Itoa(id) }
+func queueKey(id int) string            { return queuePrefix + strconv.Itoa(id) }
+
+// lockRequest is the lock of one request's record and holders.
+func (b *Backend) lockRequest(id int) *locksutil.LockEntry {
+	return locksutil.LockForKey(b.locks, strconv.Itoa(id))
 }
 
-func recordKey(id int) string { return recordPrefix + strconv.Itoa(id) }
-
-// requestLocks stripes the per-request locks (cheaper than hashing a key
-// per lookup as locksutil does; a collision only serializes two requests).
-const requestLocks = 256
-
-func (b *Backend) lockRequest(id int) *sync.Mutex {
-	return &b.locks[uint(id)%requestLocks]
-}
-
+// getRecord reads the record of id (nil when none).
 func getRecord(ctx context.Context, s logical.Storage, id int) (*record, error) {
 	e, err := s.Get(ctx, recordKey(id))
 	if err != nil {
@@ -100,131 +111,149 @@ func getRecord(ctx context.Context, s logical.Storage, id int) (*record, error) 
 	if err := json.Unmarshal(e.Value, r); err != nil {
 		return nil, fmt.Errorf("decoding record of request %d: %w", id, err)
 	}
-	if r.Holders == nil {
-		r.Holders = map[string]*holder{}
+	if len(r.Legacy) > 0 {
+		if err := migrateRecord(ctx, s, r); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
+// migrateRecord gives each holder of an old record a key of its own.
+func migrateRecord(ctx context.Context, s logical.Storage, r *record) error {
+	for hid, h := range r.Legacy {
+		if err := putHolder(ctx, s, r.RequestID, hid, h); err != nil {
+			return err
+		}
+	}
+	r.Count, r.Legacy = len(r.Legacy), nil
+	return putRecord(ctx, s, r)
+}
+
 func putRecord(ctx context.Context, s logical.Storage, r *record) error {
-	if err := s.Put(ctx, &logical.StorageEntry{Key: recordKey(r.RequestID), Value: marshalRecord(r)}); err != nil {
+	e, err := logical.StorageEntryJSON(recordKey(r.RequestID), r)
+	if err != nil {
+		return fmt.Errorf("encoding record of request %d: %w", r.RequestID, err)
+	}
+	if err := s.Put(ctx, e); err != nil {
 		return fmt.Errorf("storing record of request %d: %w", r.RequestID, err)
 	}
 	return nil
 }
 
-// recordCache keeps decoded records of this node's live requests, so a
-// revoke reads no storage and decodes no JSON. Writes go through it
-// (storeRecord, dropRecord); Invalidate drops entries other nodes change.
-// Callers always get a copy: they modify records before deciding to store.
-type recordCache struct {
-	mu sync.Mutex
-	m  map[int]*record
-}
-
-// maxCachedRecords bounds the cache; past it the cache starts over (records
-// are then read from storage again).
-const maxCachedRecords = 20000
-
-func (c *recordCache) get(id int) (*record, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.m[id]
-	if !ok {
-		return nil, false
-	}
-	return r.clone(), true
-}
-
-// set caches r, taking ownership: the caller must not modify r afterwards
-// (every caller stores a record as its last use of it).
-func (c *recordCache) set(r *record) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedRecords {
-		c.m = map[int]*record{}
-	}
-	c.m[r.RequestID] = r
-}
-
-func (c *recordCache) drop(id int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, id)
-}
-
-func (r *record) clone() *record {
-	c := *r
-	c.Holders = make(map[string]*holder, len(r.Holders))
-	for k, h := range r.Holders {
-		hc := *h
-		c.Holders[k] = &hc
-	}
-	return &c
-}
-
-// loadRecord is the record of id (nil when none), through the cache.
-func (b *Backend) loadRecord(ctx context.Context, s logical.Storage, id int) (*record, error) {
-	if r, ok := b.records.get(id); ok {
-		return r, nil
-	}
-	r, err := getRecord(ctx, s, id)
-	if err != nil || r == nil {
-		return r, err
-	}
-	b.records.set(r.clone())
-	return r, nil
-}
-
-func (b *Backend) storeRecord(ctx context.Context, s logical.Storage, r *record) error {
-	if err := putRecord(ctx, s, r); err != nil {
-		b.records.drop(r.RequestID)
-		return err
-	}
-	b.records.set(r)
-	return nil
-}
-
-func (b *Backend) dropRecord(ctx context.Context, s logical.Storage, id int, pending bool) error {
-	b.records.drop(id)
-	return deleteRecord(ctx, s, id, pending)
-}
-
-// saveOrDelete stores r, or deletes it (and its pending marker) when it has
-// no holders left. clearPending also drops the pending marker when r has no
-// pending holder any more.
-func (b *Backend) saveOrDelete(ctx context.Context, s logical.Storage, r *record, clearPending bool) error {
-	if len(r.Holders) == 0 {
-		return b.dropRecord(ctx, s, r.RequestID, clearPending)
-	}
-	if err := b.storeRecord(ctx, s, r); err != nil {
-		return err
-	}
-	if clearPending && r.pendingHolders() == 0 {
-		if err := s.Delete(ctx, pendingPrefix+strconv.Itoa(r.RequestID)); err != nil {
-			return fmt.Errorf("deleting pending marker of request %d: %w", r.RequestID, err)
-		}
-	}
-	return nil
-}
-
-// deleteRecord deletes the record of id and, with pending, its pending
-// marker (pass true unless the record is known to have had no pending holder).
-func deleteRecord(ctx context.Context, s logical.Storage, id int, pending bool) error {
+// deleteRecord deletes the record of id and its pending marker.
+func deleteRecord(ctx context.Context, s logical.Storage, id int) error {
 	if err := s.Delete(ctx, recordKey(id)); err != nil {
 		return fmt.Errorf("deleting record of request %d: %w", id, err)
 	}
-	if !pending {
-		return nil
-	}
-	if err := s.Delete(ctx, pendingPrefix+strconv.Itoa(id)); err != nil {
+	if err := s.Delete(ctx, pendingKey(id)); err != nil {
 		return fmt.Errorf("deleting pending marker of request %d: %w", id, err)
 	}
 	return nil
 }
 
+func getHolder(ctx context.Context, s logical.Storage, id int, hid string) (*holder, error) {
+	if hid == "" {
+		return nil, nil
+	}
+	e, err := s.Get(ctx, holderKey(id, hid))
+	if err != nil {
+		return nil, fmt.Errorf("reading a holder of request %d: %w", id, err)
+	}
+	if e == nil {
+		return nil, nil
+	}
+	h := new(holder)
+	if err := json.Unmarshal(e.Value, h); err != nil {
+		return nil, fmt.Errorf("decoding a holder of request %d: %w", id, err)
+	}
+	return h, nil
+}
+
+func putHolder(ctx context.Context, s logical.Storage, id int, hid string, h *holder) error {
+	e, err := logical.StorageEntryJSON(holderKey(id, hid), h)
+	if err != nil {
+		return fmt.Errorf("encoding a holder of request %d: %w", id, err)
+	}
+	if err := s.Put(ctx, e); err != nil {
+		return fmt.Errorf("storing a holder of request %d: %w", id, err)
+	}
+	return nil
+}
+
+func listHolders(ctx context.Context, s logical.Storage, id int) ([]string, error) {
+	keys, err := s.List(ctx, holdersKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("listing holders of request %d: %w", id, err)
+	}
+	return keys, nil
+}
+
+// addHolder records h as a holder of rec's request (the record is stored).
+func addHolder(ctx context.Context, s logical.Storage, rec *record, hid string, h *holder) error {
+	if err := putHolder(ctx, s, rec.RequestID, hid, h); err != nil {
+		return err
+	}
+	rec.Count++
+	return putRecord(ctx, s, rec)
+}
+
+// removeHolder drops hid from rec's request (the record is stored).
+func removeHolder(ctx context.Context, s logical.Storage, rec *record, hid string) error {
+	if rec.Count > 0 {
+		rec.Count--
+		if err := putRecord(ctx, s, rec); err != nil {
+			return err
+		}
+	}
+	if err := s.Delete(ctx, holderKey(rec.RequestID, hid)); err != nil {
+		return fmt.Errorf("deleting a holder of request %d: %w", rec.RequestID, err)
+	}
+	return nil
+}
+
+// unheld reports whether nobody holds rec's request any more. A positive
+// count settles it at no cost; otherwise the holder keys are listed (one
+// key or none, except after a crash left the count low, which this repairs).
+func unheld(ctx context.Context, s logical.Storage, rec *record) (bool, error) {
+	if rec.Count > 0 {
+		return false, nil
+	}
+	keys, err := listHolders(ctx, s, rec.RequestID)
+	if err != nil {
+		return false, err
+	}
+	if len(keys) == 0 {
+		return true, nil
+	}
+	rec.Count = len(keys)
+	return false, putRecord(ctx, s, rec)
+}
+
+// holdersOf reads every holder of id (periodic work and small sets only).
+func holdersOf(ctx context.Context, s logical.Storage, id int) (map[string]*holder, error) {
+	keys, err := listHolders(ctx, s, id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*holder, len(keys))
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/") {
+			continue
+		}
+		h, err := getHolder(ctx, s, id, k)
+		if err != nil {
+			return nil, err
+		}
+		if h != nil {
+			out[k] = h
+		}
+	}
+	return out, nil
+}
+
 func markPendingIndex(ctx context.Context, s logical.Storage, id int) error {
-	return s.Put(ctx, &logical.StorageEntry{Key: pendingPrefix + strconv.Itoa(id), Value: []byte("{}")})
+	return s.Put(ctx, &logical.StorageEntry{Key: pendingKey(id), Value: []byte("{}")})
 }
 
 // newID returns a random 128-bit hex ID (WAL entries and holders).
@@ -247,7 +276,24 @@ func callerToken(req *logical.Request) string {
 	return hex.EncodeToString(sum[:12])
 }
 
+// boundCaller refuses a caller that nothing tells apart from other callers:
+// a token with neither an entity nor an accessor (a batch token). Such a
+// caller could not be kept from claiming another's request.
+func boundCaller(req *logical.Request) error {
+	if req.EntityID == "" && req.ClientTokenAccessor == "" {
+		return logical.CodedError(403, "this token has neither a Vault identity entity nor a token accessor (a batch token "+
+			"without an entity), so nothing ties a Password Safe request to its caller: log in through an auth method "+
+			"(tokens with an entity), or use a service token")
+	}
+	return nil
+}
+
 // newHolder is a holder for the caller of req.
 func newHolder(req *logical.Request, since time.Time) *holder {
 	return &holder{EntityID: req.EntityID, Token: callerToken(req), Since: since}
+}
+
+// sameCaller reports whether h was made by the caller of req.
+func (h *holder) sameCaller(req *logical.Request) bool {
+	return h.EntityID == req.EntityID && h.Token == callerToken(req) && (h.EntityID != "" || h.Token != "")
 }

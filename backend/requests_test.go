@@ -74,17 +74,17 @@ func TestRequestsApprovalStory(t *testing.T) {
 	if resp.Data["status"] != "pending" || st.Status != pstest.StatusPending || st.UserName != pstest.DemoUserAlice {
 		t.Fatalf("after submit: answer %v, upstream %+v", resp.Data, st)
 	}
-	if st.Reason != "quarter close" || st.TicketNumber != "CHG-42" || st.DurationMinutes != 120 {
+	if !reasonIs(st.Reason, "quarter close") || st.TicketNumber != "CHG-42" || st.DurationMinutes != 120 {
 		t.Fatalf("request fields: %+v", st)
 	}
 	if want := testMount + "requests/" + strconv.Itoa(id) + "/creds"; resp.Data["creds_path"] != want ||
 		!strings.Contains(resp.Data["message"].(string), "waiting for approval") {
 		t.Fatalf("answer does not say how to go on: %v", resp.Data)
 	}
-	if rec := te.record(id); rec == nil || len(rec.Holders) != 1 {
+	if rec := te.record(id); rec == nil || len(te.holders(id)) != 1 {
 		t.Fatalf("no pending record for the request: %+v", rec)
 	}
-	for _, h := range te.record(id).Holders {
+	for _, h := range te.holders(id) {
 		if h.EntityID != alice || !h.Pending {
 			t.Fatalf("holder %+v, want pending for alice's entity", h)
 		}

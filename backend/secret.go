@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -122,14 +123,52 @@ func intOf(v interface{}) (int, bool) {
 // renew extends the lease by its TTL (or the requested increment, which
 // Vault applies), never past the lease's max TTL and never past the
 // request's expiry: a lease never promises time the request does not have.
-// It costs no upstream call.
-func (b *Backend) renew(_ context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+// A lease whose request has ended cannot be renewed: the engine's record
+// says so when the end went through this mount (revoke, an operator's
+// check-in, a hand-over), and Password Safe says so otherwise (one GET
+// Requests: a check-in by a person in Password Safe). When Password Safe
+// cannot be asked, the record decides.
+func (b *Backend) renew(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	li, err := leaseInfoFrom(req.Secret)
 	if err != nil {
 		return nil, err
 	}
-	now := b.now()
+	ended := func(why string) error {
+		return logical.CodedError(http.StatusBadRequest, fmt.Sprintf(
+			"cannot renew: Password Safe request %d %s; read a new credential", li.RequestID, why))
+	}
+	lock := b.lockRequest(li.RequestID)
+	lock.RLock()
+	rec, err := getRecord(ctx, req.Storage, li.RequestID)
+	var h *holder
+	if err == nil && rec != nil && li.Holder != "" {
+		h, err = getHolder(ctx, req.Storage, li.RequestID, li.Holder)
+	}
+	lock.RUnlock()
+	switch {
+	case err != nil:
+		return nil, err
+	case rec == nil || (li.Holder != "" && h == nil):
+		return nil, ended("has ended (checked in, or released by this lease)")
+	case rec.Ended:
+		return nil, ended("was ended early (checked in by an operator, or replaced by a new request)")
+	}
 	end := li.ExpiresAt
+	if cl, err := b.Client(ctx, req.Storage, li.RunAs); err == nil {
+		if r, found, err := findRequest(ctx, cl, li.RequestID); err == nil {
+			if !found {
+				b.markEnded(ctx, req.Storage, li.RequestID)
+				return nil, ended("has ended in Password Safe (checked in there, or expired)")
+			}
+			if r.ExpiresDate != nil && r.ExpiresDate.Before(end) {
+				end = *r.ExpiresDate
+			}
+		} else {
+			b.Logger().Warn("could not ask Password Safe whether a renewed lease's request is still active; renewing on the engine's record",
+				"request_id", li.RequestID, "error", err)
+		}
+	}
+	now := b.now()
 	if li.MaxTTL > 0 {
 		if e := li.IssuedAt.Add(li.MaxTTL); e.Before(end) {
 			end = e
@@ -137,8 +176,7 @@ func (b *Backend) renew(_ context.Context, req *logical.Request, _ *framework.Fi
 	}
 	left := end.Sub(now).Truncate(time.Second)
 	if left <= 0 {
-		return nil, fmt.Errorf("cannot renew: Password Safe request %d ends at %s; read a new credential",
-			li.RequestID, li.ExpiresAt.UTC().Format(time.RFC3339))
+		return nil, ended("ends at " + li.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	ttl := li.TTL
 	if req.Secret.Increment > 0 {
@@ -156,69 +194,54 @@ func (b *Backend) renew(_ context.Context, req *logical.Request, _ *framework.Fi
 	return resp, nil
 }
 
+// findRequest looks request id up among the run-as user's open requests.
+func findRequest(ctx context.Context, cl *client.Client, id int) (client.Request, bool, error) {
+	reqs, err := cl.ListRequests(ctx, "all", "")
+	if err != nil {
+		return client.Request{}, false, err
+	}
+	for _, r := range reqs {
+		if r.RequestID == id {
+			return r, true, nil
+		}
+	}
+	return client.Request{}, false, nil
+}
+
+// markEnded notes that request id has ended upstream by other means than
+// this engine's check-in: its leases cannot be renewed, and its last
+// holder's revoke needs no check-in. Best effort.
+func (b *Backend) markEnded(ctx context.Context, s logical.Storage, id int) {
+	lock := b.lockRequest(id)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err := getRecord(ctx, s, id)
+	if err == nil && rec != nil && !rec.Ended {
+		rec.Ended = true
+		err = putRecord(ctx, s, rec)
+	}
+	if err == nil {
+		err = s.Delete(ctx, queueKey(id))
+	}
+	if err != nil {
+		b.Logger().Warn("could not note that a request has ended", "request_id", id, "error", err)
+	}
+}
+
 // revoke ends this lease's hold on its request and checks the request in
-// when it was the last holder. Idempotent and keyed by request ID: a second
-// revoke, or a request already ended upstream (404, or 4034 never
-// approved), is done; any other failure returns an error so Vault retries,
-// and the hold stays recorded until the check-in succeeds.
+// when it was the last holder (see release.go). Idempotent and keyed by
+// request ID: a second revoke, or a request already ended upstream, is
+// done. When Password Safe does not take the check-in, it is queued and
+// the revoke succeeds: the engine, not Vault, retries it.
 func (b *Backend) revoke(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
 	li, err := leaseInfoFrom(req.Secret)
 	if err != nil {
 		return nil, err
 	}
-	lock := b.lockRequest(li.RequestID)
-	lock.Lock()
-	defer lock.Unlock()
-
-	rec, err := b.loadRecord(ctx, req.Storage, li.RequestID)
-	if err != nil {
+	reason := "vault lease revoked: " + leaseName(req, li)
+	if err := b.release(ctx, req.Storage, li.RequestID, li.Holder, reason, false); err != nil {
 		return nil, err
 	}
-	if rec != nil {
-		_, mine := rec.Holders[li.Holder]
-		if len(rec.Holders) > 1 || (!mine && len(rec.Holders) > 0) {
-			// Others still hold the request (reuse): just let go.
-			if mine {
-				delete(rec.Holders, li.Holder)
-				if err := b.storeRecord(ctx, req.Storage, rec); err != nil {
-					return nil, err
-				}
-			}
-			b.Logger().Debug("lease released; request still held", "request_id", li.RequestID, "holders", len(rec.Holders))
-			return nil, nil
-		}
-		if rec.Ended {
-			return nil, b.dropRecord(ctx, req.Storage, li.RequestID, rec.pendingHolders() > 0)
-		}
-	}
-	reason := "vault lease revoked: " + leaseName(req, li)
-	if rec == nil {
-		if err := b.checkin(ctx, req.Storage, li.RunAs, li.RequestID, reason); err != nil {
-			return nil, err
-		}
-	} else {
-		// The last holder: check in and delete the record at once (the
-		// delete is a storage round trip). Under the request's lock nobody
-		// can join meanwhile. If the check-in fails the record is put back;
-		// if even that fails, Vault's retry of this revoke finds no record
-		// and checks in all the same.
-		dropped := make(chan error, 1)
-		go func() { dropped <- b.dropRecord(ctx, req.Storage, li.RequestID, rec.pendingHolders() > 0) }()
-		cerr := b.checkin(ctx, req.Storage, li.RunAs, li.RequestID, reason)
-		derr := <-dropped
-		if cerr != nil {
-			if derr == nil {
-				if perr := b.storeRecord(ctx, req.Storage, rec); perr != nil {
-					b.Logger().Warn("could not restore the record of a request whose check-in failed", "request_id", li.RequestID, "error", perr)
-				}
-			}
-			return nil, cerr
-		}
-		if derr != nil {
-			return nil, derr // checked in; the retry finds the record, gets 404 and deletes it
-		}
-	}
-	b.emit(ctx, eventCheckin, "request_id", strconv.Itoa(li.RequestID), "role", li.Role)
 	return nil, nil
 }
 
@@ -238,30 +261,4 @@ func leaseName(req *logical.Request, li *leaseInfo) string {
 		p += "creds/" + li.Role
 	}
 	return fmt.Sprintf("%s (request %d)", p, li.RequestID)
-}
-
-// checkin checks request id in as runAs. 204, 404 (already released or
-// expired) and 403 4034 (never approved) are done.
-func (b *Backend) checkin(ctx context.Context, s logical.Storage, runAs string, id int, reason string) error {
-	cl, err := b.Client(ctx, s, runAs)
-	if err != nil {
-		return fmt.Errorf("checking in Password Safe request %d: %w", id, err)
-	}
-	if len(reason) > 1000 {
-		reason = reason[:1000]
-	}
-	err = cl.Checkin(ctx, id, reason)
-	switch {
-	case err == nil:
-		if l := b.Logger(); l.IsDebug() {
-			l.Debug("checked in", "request_id", id, "run_as", runAs)
-		}
-		return nil
-	case client.IsNotFound(err), client.IsNotApproved(err):
-		b.Logger().Debug("request already ended upstream", "request_id", id, "status", client.StatusCode(err))
-		return nil
-	default:
-		b.Logger().Warn("check-in failed; Vault will retry", "request_id", id, "error", err)
-		return fmt.Errorf("checking in Password Safe request %d: %w", id, err)
-	}
 }

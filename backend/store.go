@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
@@ -102,9 +103,18 @@ func (b *Backend) DeleteConfig(ctx context.Context, s logical.Storage) error {
 // NewClient builds an unshared client for cfg as runAs. It uses the limiter
 // the next session generation will share (see sessions.stage).
 func (b *Backend) NewClient(cfg *paths.Config, runAs string) (*client.Client, error) {
-	cc := cfg.ClientConfig(runAs)
+	cc := b.clientConfig(cfg, runAs)
 	cc.Limiter = b.sessions.stage(cfg.MaxConcurrentRequests)
 	return client.New(cc)
+}
+
+// clientConfig is cfg's client config for runAs, with the test options.
+func (b *Backend) clientConfig(cfg *paths.Config, runAs string) client.Config {
+	cc := cfg.ClientConfig(runAs)
+	if b.clientOptions != nil {
+		b.clientOptions(&cc)
+	}
+	return cc
 }
 
 // sessionKey names the session of runAs (OAuth configs have one user).
@@ -126,7 +136,7 @@ func (b *Backend) Client(ctx context.Context, s logical.Storage, runAs string) (
 		return nil, errNotConfigured
 	}
 	return b.sessions.get(gen, sessionKey(cfg, runAs), cfg.MaxConcurrentRequests, func(l *client.Limiter) (*client.Client, error) {
-		cc := cfg.ClientConfig(runAs)
+		cc := b.clientConfig(cfg, runAs)
 		cc.Limiter = l
 		return client.New(cc)
 	})
@@ -182,4 +192,29 @@ func (b *Backend) DeleteRole(ctx context.Context, s logical.Storage, name string
 	}
 	b.cache.dropRole(name)
 	return nil
+}
+
+// Held is paths.Env.Held: it lists the mount's records, queued check-ins
+// and WAL entries (config writes only; its cost grows with them).
+func (b *Backend) Held(ctx context.Context, s logical.Storage) (paths.Held, error) {
+	var h paths.Held
+	recs, err := s.List(ctx, recordPrefix)
+	if err != nil {
+		return h, fmt.Errorf("listing held requests: %w", err)
+	}
+	q, err := s.List(ctx, queuePrefix)
+	if err != nil {
+		return h, fmt.Errorf("listing queued check-ins: %w", err)
+	}
+	w, err := framework.ListWAL(ctx, s)
+	if err != nil {
+		return h, fmt.Errorf("listing WAL entries: %w", err)
+	}
+	h.Requests, h.Queued, h.Unfinished = len(recs), len(q), len(w)
+	return h, nil
+}
+
+// EndedUpstream is paths.Env.EndedUpstream.
+func (b *Backend) EndedUpstream(ctx context.Context, s logical.Storage, id int) {
+	b.markEnded(ctx, s, id)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -46,10 +47,12 @@ func (b *Backend) applyMountOptions(opts map[string]string) error {
 const rollbackSlack = 2 * time.Minute
 
 // walRequest is written before POST Requests. Its ID is the holder ID in
-// the request's record. RequestID is set only for a reused request (one
-// that rollback cannot find by its creation time).
+// the request's record. Tag goes into the request's Reason, so recovery
+// recognises the request this checkout created, and nothing else. RequestID
+// is set only for a reused request (one whose Reason is not ours).
 type walRequest struct {
 	ID             string    `json:"id"`
+	Tag            string    `json:"tag"`
 	RunAs          string    `json:"run_as"`
 	Role           string    `json:"role"`
 	SystemID       int       `json:"system_id"`
@@ -57,18 +60,24 @@ type walRequest struct {
 	AliasID        int       `json:"alias_id,omitempty"`
 	ConflictOption string    `json:"conflict_option,omitempty"`
 	StartedAt      time.Time `json:"started_at"` // backend clock, before the POST
-	RequestID      int       `json:"request_id,omitempty"`
-	createdAt      int64     // the WAL entry's own time (framework format)
+	// PostUntil bounds when the POST's attempts could have created a request.
+	PostUntil time.Time `json:"post_until"`
+	RequestID int       `json:"request_id,omitempty"`
+	createdAt int64     // the WAL entry's own time (framework format)
 }
 
+// reasonTag is what a checkout appends to its request's Reason. It is
+// short (Password Safe keeps 1000 characters) and unique to the checkout.
+func reasonTag(walID string) string { return "[vault:" + walID[:16] + "]" }
+
 // putWAL writes w as a new WAL entry (framework.WALEntry format, so the
-// framework's rollback finds it) and sets w.ID.
+// framework's rollback finds it) and sets w.ID and w.Tag.
 func putWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
 	id, err := newID()
 	if err != nil {
 		return err
 	}
-	w.ID, w.createdAt = id, time.Now().UTC().Unix()
+	w.ID, w.Tag, w.createdAt = id, reasonTag(id), time.Now().UTC().Unix()
 	return writeWAL(ctx, s, w)
 }
 
@@ -80,7 +89,11 @@ func updateWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
 }
 
 func writeWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
-	if err := s.Put(ctx, &logical.StorageEntry{Key: framework.WALPrefix + w.ID, Value: marshalWAL(w)}); err != nil {
+	e, err := json.Marshal(&framework.WALEntry{Kind: walKindRequest, Data: w, CreatedAt: w.createdAt})
+	if err != nil {
+		return fmt.Errorf("encoding WAL entry: %w", err)
+	}
+	if err := s.Put(ctx, &logical.StorageEntry{Key: framework.WALPrefix + w.ID, Value: e}); err != nil {
 		return fmt.Errorf("writing WAL entry: %w", err)
 	}
 	return nil
@@ -106,8 +119,10 @@ func decodeWAL(data interface{}) (*walRequest, error) {
 }
 
 // walRollback finishes a checkout that never handed out its lease (crash,
-// timeout, storage failure, a failed clean-up check-in). Returning nil lets
-// the framework delete the entry; an error keeps it for the next rollback.
+// timeout, storage failure). Returning nil lets the framework delete the
+// entry; an error keeps it for the next rollback. It ends only what the
+// checkout provably created: a request whose Reason carries the entry's
+// tag, or (a reused request) the checkout's own hold on it.
 func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
 	if kind != walKindRequest {
 		b.Logger().Warn("dropping WAL entry of unknown kind", "kind", kind)
@@ -118,83 +133,18 @@ func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		b.Logger().Error("dropping undecodable WAL entry", "error", err)
 		return nil
 	}
+	const reason = "vault: rolling back an unfinished checkout"
 	if w.RequestID != 0 {
-		return b.rollbackKnown(ctx, req.Storage, w)
+		// Joined a request someone else made: let go of our hold only.
+		return b.rollbackHold(ctx, req.Storage, w.RequestID, w.ID, reason)
 	}
-	return b.rollbackUnknown(ctx, req.Storage, w)
-}
-
-// rollbackKnown drops the checkout's holder from the request's record and
-// checks the request in when nobody else holds it.
-func (b *Backend) rollbackKnown(ctx context.Context, s logical.Storage, w *walRequest) error {
-	lock := b.lockRequest(w.RequestID)
-	lock.Lock()
-	defer lock.Unlock()
-	rec, err := b.loadRecord(ctx, s, w.RequestID)
-	if err != nil {
-		return err
+	if w.Tag == "" {
+		// Written by a version without tags: nothing proves what it made.
+		b.Logger().Warn("dropping a WAL entry without a recovery tag; its request, if any, ends at its expiry",
+			"role", w.Role, "account_id", w.AccountID)
+		return nil
 	}
-	if rec != nil {
-		if h, ok := rec.Holders[w.ID]; ok && h.Pending {
-			return nil // recorded as pending: the periodic func owns it now
-		}
-		delete(rec.Holders, w.ID)
-		if len(rec.Holders) > 0 {
-			return b.saveOrDelete(ctx, s, rec, false)
-		}
-		if rec.Ended {
-			return b.dropRecord(ctx, s, rec.RequestID, true)
-		}
-	}
-	if err := b.checkin(ctx, s, w.RunAs, w.RequestID, "vault: rolling back an unfinished checkout"); err != nil {
-		return err
-	}
-	b.Logger().Info("rolled back an unfinished checkout", "request_id", w.RequestID, "run_as", w.RunAs)
-	if rec != nil {
-		return b.dropRecord(ctx, s, rec.RequestID, true)
-	}
-	return nil
-}
-
-// rollbackUnknown handles a checkout whose entry has no request ID: the
-// POST's answer never arrived, or the checkout created a request and died
-// before handing out its lease. It lists the run-as user's requests and
-// looks at those on the same account made since the WAL entry (minus clock
-// slack): one whose record names this entry as a holder is this checkout's;
-// one that no record and no other WAL entry accounts for was created by the
-// lost POST. Requests made after a younger WAL entry for the same account
-// are left to that entry.
-func (b *Backend) rollbackUnknown(ctx context.Context, s logical.Storage, w *walRequest) error {
-	from := w.StartedAt.Add(-rollbackSlack)
-	var until time.Time
-	claimed := map[int]bool{}
-	ids, err := framework.ListWAL(ctx, s)
-	if err != nil {
-		return fmt.Errorf("listing WAL: %w", err)
-	}
-	for _, id := range ids {
-		if id == w.ID {
-			continue
-		}
-		e, err := framework.GetWAL(ctx, s, id)
-		if err != nil || e == nil || e.Kind != walKindRequest {
-			continue
-		}
-		o, err := decodeWAL(e.Data)
-		if err != nil {
-			continue
-		}
-		if o.RequestID != 0 {
-			claimed[o.RequestID] = true
-			continue
-		}
-		if o.RunAs == w.RunAs && o.SystemID == w.SystemID && o.AccountID == w.AccountID &&
-			o.StartedAt.After(w.StartedAt) && (until.IsZero() || o.StartedAt.Before(until)) {
-			until = o.StartedAt
-		}
-	}
-
-	cl, err := b.Client(ctx, s, w.RunAs)
+	cl, err := b.Client(ctx, req.Storage, w.RunAs)
 	if err != nil {
 		return err
 	}
@@ -202,69 +152,72 @@ func (b *Backend) rollbackUnknown(ctx context.Context, s logical.Storage, w *wal
 	if err != nil {
 		return fmt.Errorf("listing requests of %q to roll back a checkout: %w", w.RunAs, err)
 	}
+	from, until := w.StartedAt.Add(-rollbackSlack), w.PostUntil.Add(rollbackSlack)
 	for _, r := range reqs {
-		if r.SystemID != w.SystemID || r.AccountID != w.AccountID || claimed[r.RequestID] {
+		if r.SystemID != w.SystemID || r.AccountID != w.AccountID || !strings.Contains(r.Reason, w.Tag) {
 			continue
 		}
-		if w.AliasID != 0 && r.AliasID != 0 && r.AliasID != w.AliasID {
+		if r.RequestReleaseDate != nil && (r.RequestReleaseDate.Before(from) || (!w.PostUntil.IsZero() && r.RequestReleaseDate.After(until))) {
 			continue
 		}
-		if r.RequestReleaseDate == nil || r.RequestReleaseDate.Before(from) ||
-			(!until.IsZero() && !r.RequestReleaseDate.Before(until)) {
-			continue
-		}
-		if err := b.rollbackFound(ctx, s, w, r); err != nil {
+		if err := b.rollbackFound(ctx, req.Storage, w, r, reason); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// rollbackFound ends this checkout's hold on one request found by
-// rollbackUnknown. A request whose record does not name this entry belongs
-// to someone else. One nobody records is checked in, or, while pending (it
-// cannot be checked in yet), recorded as an orphan that the periodic func
-// checks in once it is approved.
-func (b *Backend) rollbackFound(ctx context.Context, s logical.Storage, w *walRequest, r client.Request) error {
+// rollbackHold drops the checkout's hold on a request it joined; pending
+// holds are the periodic func's.
+func (b *Backend) rollbackHold(ctx context.Context, s logical.Storage, id int, hid, reason string) error {
+	lock := b.lockRequest(id)
+	lock.Lock()
+	h, err := getHolder(ctx, s, id, hid)
+	lock.Unlock()
+	if err != nil || h == nil || h.Pending {
+		return err
+	}
+	return b.release(ctx, s, id, hid, reason, true)
+}
+
+// rollbackFound ends the checkout's hold on request r, which carries its
+// tag: this checkout created it. If the record shows others hold it (reuse
+// checkouts joined it), they end it; if nothing recorded it, it is checked
+// in, or, while it waits for approval, kept as an orphan.
+func (b *Backend) rollbackFound(ctx context.Context, s logical.Storage, w *walRequest, r client.Request, reason string) error {
 	lock := b.lockRequest(r.RequestID)
 	lock.Lock()
-	defer lock.Unlock()
-	rec, err := b.loadRecord(ctx, s, r.RequestID)
+	rec, err := getRecord(ctx, s, r.RequestID)
+	var h *holder
+	if err == nil && rec != nil {
+		h, err = getHolder(ctx, s, r.RequestID, w.ID)
+	}
 	if err != nil {
+		lock.Unlock()
 		return err
 	}
 	if rec != nil {
-		h, ours := rec.Holders[w.ID]
-		if !ours || h.Pending {
-			return nil // someone else's, or recorded as pending: the periodic func owns it
+		lock.Unlock()
+		if h != nil && h.Pending {
+			return nil // recorded as pending: the periodic func owns it now
 		}
-		delete(rec.Holders, w.ID)
-		if len(rec.Holders) > 0 {
-			return b.saveOrDelete(ctx, s, rec, false)
-		}
-		if !rec.Ended {
-			if err := b.checkin(ctx, s, w.RunAs, r.RequestID, "vault: rolling back an unfinished checkout"); err != nil {
-				return err
-			}
-			b.Logger().Info("rolled back an unfinished checkout", "request_id", r.RequestID, "run_as", w.RunAs)
-		}
-		return b.dropRecord(ctx, s, r.RequestID, true)
+		return b.release(ctx, s, r.RequestID, w.ID, reason, false) // the tag proves we created it
+	}
+	defer lock.Unlock()
+	rec = &record{
+		RequestID: r.RequestID, RunAs: w.RunAs, Role: w.Role,
+		SystemID: r.SystemID, AccountID: r.AccountID, AliasID: r.AliasID, Created: true,
+		SystemName: r.SystemName, AccountName: r.AccountName, DomainName: r.DomainName,
+	}
+	if r.ExpiresDate != nil {
+		rec.ExpiresAt = *r.ExpiresDate
 	}
 	if isPendingStatus(r.Status) {
-		rec = &record{
-			RequestID: r.RequestID, RunAs: w.RunAs, Role: w.Role,
-			SystemID: r.SystemID, AccountID: r.AccountID, AliasID: r.AliasID, Created: true,
-			SystemName: r.SystemName, AccountName: r.AccountName, DomainName: r.DomainName,
-			Holders: map[string]*holder{w.ID: {Since: b.now(), Pending: true, Orphan: true}},
-		}
-		if err := b.storeRecord(ctx, s, rec); err != nil {
+		if err := putRecord(ctx, s, rec); err != nil {
 			return err
 		}
-		return markPendingIndex(ctx, s, r.RequestID)
+		return b.keepOrphan(ctx, s, rec)
 	}
-	if err := b.checkin(ctx, s, w.RunAs, r.RequestID, "vault: rolling back a checkout whose answer was lost"); err != nil {
-		return err
-	}
-	b.Logger().Info("checked in a request whose creation answer was lost", "request_id", r.RequestID, "run_as", w.RunAs)
-	return nil
+	b.Logger().Info("checking in a request whose checkout never finished", "request_id", r.RequestID, "run_as", w.RunAs)
+	return b.endRequest(ctx, s, rec, reason)
 }

@@ -36,6 +36,9 @@ type Config struct {
 
 	Timeout    time.Duration // per attempt; default 30s
 	MaxRetries int           // retries after the first attempt for retryable failures; default 3, <0 means none
+	// RetryBackoff is the first pause between retries (default 100ms); it
+	// doubles per retry up to 20 times itself, with jitter.
+	RetryBackoff time.Duration
 	// Limiter bounds concurrent calls; share one among clients to bound a
 	// whole process. Nil means a private limiter of DefaultMaxConcurrent.
 	Limiter *Limiter
@@ -173,6 +176,12 @@ func New(cfg Config) (*Client, error) {
 		userAgent:   cfg.UserAgent,
 		backoffBase: defaultBackoffBase,
 		backoffCap:  defaultBackoffCap,
+	}
+	if cfg.RetryBackoff < 0 {
+		return nil, fmt.Errorf("%w: RetryBackoff must not be negative", ErrInvalidInput)
+	}
+	if cfg.RetryBackoff > 0 {
+		c.backoffBase, c.backoffCap = cfg.RetryBackoff, 20*cfg.RetryBackoff
 	}
 	switch {
 	case cfg.APIKey != "" && cfg.ClientID != "":

@@ -96,6 +96,56 @@ func IsNotApproved(err error) bool  { return StatusCode(err) == 403 && SubCode(e
 // found before anything is sent. Such errors name the field, never its value.
 var ErrInvalidInput = errors.New("password safe: invalid input")
 
+// ErrOutcomeUnknown is wrapped by the error of a call that failed after an
+// attempt whose outcome is unknown (no answer, or a 5xx/408, which a proxy
+// may give after the server acted): whatever the last attempt said, the
+// call may have taken effect. A POST Requests that fails this way may have
+// created a request.
+var ErrOutcomeUnknown = errors.New("password safe: the outcome of an earlier attempt is unknown")
+
+// ErrNotSent is wrapped by the error of a call none of whose attempts
+// reached the server (the connection could not be made, or signing in
+// failed before the call): the call provably had no effect.
+var ErrNotSent = errors.New("password safe: the call never reached the server")
+
+// Outcome says what a failed call may have done upstream.
+type Outcome int
+
+const (
+	// OutcomeNone: the server refused it (a 4xx answer to every attempt that
+	// reached it) or it was never sent: it had no effect.
+	OutcomeNone Outcome = iota
+	// OutcomeUnknown: it may have taken effect.
+	OutcomeUnknown
+)
+
+// OutcomeOf says whether a failed call may have taken effect. Input errors,
+// calls that never reached the server and 4xx answers (with no earlier
+// attempt of unknown outcome) had none; everything else is unknown.
+func OutcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return OutcomeNone
+	case errors.Is(err, ErrOutcomeUnknown):
+		return OutcomeUnknown
+	case errors.Is(err, ErrInvalidInput), errors.Is(err, ErrNotSent):
+		return OutcomeNone
+	}
+	if code := StatusCode(err); code >= 400 && code < 500 && code != 408 {
+		return OutcomeNone
+	}
+	return OutcomeUnknown
+}
+
+// outcomeError wraps a call's final error with what its attempts tell.
+type outcomeError struct {
+	err  error
+	mark error // ErrOutcomeUnknown or ErrNotSent
+}
+
+func (e *outcomeError) Error() string   { return e.err.Error() }
+func (e *outcomeError) Unwrap() []error { return []error{e.err, e.mark} }
+
 // ErrUnexpectedResponse is wrapped when a success answer's body is not the
 // documented shape. Such errors never quote the body.
 var ErrUnexpectedResponse = errors.New("password safe: unexpected response")

@@ -73,12 +73,24 @@ func putBuf(b *bytes.Buffer) {
 func (c *Client) do(ctx context.Context, cl *call) (result, error) {
 	reauthed := false
 	retries := 0
+	// unknown: an attempt may have reached the server and acted without
+	// our knowing; sent: some attempt reached the server at all.
+	unknown, sent := false, false
+	fail := func(err error) (result, error) {
+		switch {
+		case unknown:
+			return result{}, &outcomeError{err: err, mark: ErrOutcomeUnknown}
+		case !sent && !errors.Is(err, ErrInvalidInput):
+			return result{}, &outcomeError{err: err, mark: ErrNotSent}
+		}
+		return result{}, err
+	}
 	for {
 		var gen uint64
 		if cl.session {
 			g, err := c.session(ctx)
 			if err != nil {
-				return result{}, err
+				return fail(err)
 			}
 			gen = g
 		}
@@ -87,9 +99,19 @@ func (c *Client) do(ctx context.Context, cl *call) (result, error) {
 		if err == nil && status >= 200 && status < 300 {
 			return result{status: status, buf: buf}, nil
 		}
+		switch {
+		case err != nil && neverSent(err):
+		case err != nil, status >= 500, status == http.StatusRequestTimeout:
+			sent, unknown = true, true
+		default:
+			sent = true
+		}
 		if ctx.Err() != nil {
 			putBuf(buf)
-			return result{}, fmt.Errorf("password safe: %s: %w", cl.op, ctx.Err())
+			if err != nil {
+				unknown = unknown || !neverSent(err)
+			}
+			return fail(fmt.Errorf("password safe: %s: %w", cl.op, ctx.Err()))
 		}
 		if err == nil && status == http.StatusUnauthorized && cl.session && !reauthed {
 			// The session expired (or was never valid): the server did not
@@ -99,7 +121,7 @@ func (c *Client) do(ctx context.Context, cl *call) (result, error) {
 			putBuf(buf)
 			reauthed = true
 			if _, _, err := c.signIn(ctx, gen, false); err != nil {
-				return result{}, err
+				return fail(err)
 			}
 			continue
 		}
@@ -107,17 +129,17 @@ func (c *Client) do(ctx context.Context, cl *call) (result, error) {
 			putBuf(buf)
 			retries++
 			if err := sleepCtx(ctx, c.backoff(retries, retryAfter)); err != nil {
-				return result{}, fmt.Errorf("password safe: %s: %w", cl.op, err)
+				return fail(fmt.Errorf("password safe: %s: %w", cl.op, err))
 			}
 			continue
 		}
 		if err != nil {
 			putBuf(buf)
-			return result{}, c.newTransportError(cl, err)
+			return fail(c.newTransportError(cl, err))
 		}
 		e := c.newError(cl, status, buf.Bytes())
 		putBuf(buf)
-		return result{}, e
+		return fail(e)
 	}
 }
 

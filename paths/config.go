@@ -204,7 +204,46 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 }
 
 func (h *configHandler) delete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	if err := h.refuseWhileHeld(ctx, req, "delete the config"); err != nil {
+		return nil, err
+	}
 	return nil, h.env.DeleteConfig(ctx, req.Storage)
+}
+
+// strandingChange names a change from old to cfg that would send the
+// check-ins of held requests elsewhere (another server, another user, or
+// credentials that cannot act as the user who made them); "" when none.
+func strandingChange(old, cfg *Config) string {
+	switch {
+	case !strings.EqualFold(strings.TrimRight(old.URL, "/"), strings.TrimRight(cfg.URL, "/")):
+		return "url"
+	case old.OAuth() != cfg.OAuth():
+		return "the sign-in method (API key or OAuth)"
+	case old.OAuth() && old.ClientID != cfg.ClientID:
+		return "client_id"
+	case !old.OAuth() && !strings.EqualFold(old.RunAs, cfg.RunAs):
+		return "run_as"
+	}
+	return ""
+}
+
+// refuseWhileHeld refuses doing what while the mount holds requests: their
+// check-ins need this config as it is.
+func (h *configHandler) refuseWhileHeld(ctx context.Context, req *logical.Request, what string) error {
+	held, err := h.env.Held(ctx, req.Storage)
+	if err != nil {
+		return err
+	}
+	if !held.Any() {
+		return nil
+	}
+	return logical.CodedError(http.StatusConflict, fmt.Sprintf(
+		"cannot %s: this mount holds Password Safe requests whose check-ins need the current config "+
+			"(%d with leases or pending claims, %d queued check-ins, %d unfinished checkouts); changing it now would "+
+			"strand them, still checked out, until they expire. End them first: vault lease revoke -prefix %screds/ "+
+			"(and %srequests/ for claimed approvals), deny or let pending approvals lapse, and let queued check-ins "+
+			"reach Password Safe; then try again",
+		what, held.Requests, held.Queued, held.Unfinished, req.MountPoint, req.MountPoint))
 }
 
 func (h *configHandler) write(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -257,6 +296,13 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	}
 	if err := validateConfig(&cfg); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
+	}
+	if old != nil {
+		if what := strandingChange(old, &cfg); what != "" {
+			if err := h.refuseWhileHeld(ctx, req, "change "+what); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	resp := &logical.Response{}

@@ -59,6 +59,13 @@ type Env interface {
 	// ready to return to the caller (logical.CodedError).
 	ResolveRunAs(ctx context.Context, req *logical.Request, cfg *Config, role *Role) (string, error)
 
+	// Held counts what this mount holds in Password Safe: requests with
+	// leases or pending claims, queued check-ins, unfinished checkouts.
+	Held(ctx context.Context, s logical.Storage) (Held, error)
+	// EndedUpstream notes that request id was ended through this mount
+	// (an operator's check-in): its leases can no longer be renewed.
+	EndedUpstream(ctx context.Context, s logical.Storage, id int)
+
 	// Checkout creates a Password Safe request for the role and returns the
 	// credential under a lease, or (approval pending) the request ID and how
 	// to fetch it later. With NoWait it only creates and records the request.
@@ -67,6 +74,16 @@ type Env interface {
 	// once approved; only the entity that made it may claim it.
 	Claim(ctx context.Context, req *logical.Request, requestID int) (*logical.Response, error)
 }
+
+// Held is what a mount holds in Password Safe.
+type Held struct {
+	Requests   int // requests backing leases or pending claims
+	Queued     int // check-ins waiting for Password Safe to answer
+	Unfinished int // checkouts a crash or a lost answer left for rollback
+}
+
+// Any reports whether anything is held.
+func (h Held) Any() bool { return h.Requests+h.Queued+h.Unfinished > 0 }
 
 // CheckoutInput is one creds read or write.
 type CheckoutInput struct {

@@ -60,14 +60,11 @@ func UpstreamError(what string, err error) error {
 	}
 }
 
-// Definite reports whether err is a definite refusal by Password Safe (an
-// HTTP 4xx answer, or input the client rejected before sending): the call
-// changed nothing upstream. Transport errors, timeouts and 5xx are not
-// definite: the request may have been carried out.
+// Definite reports whether err is a definite refusal by Password Safe (a
+// 4xx answer to every attempt that reached it), input the client rejected
+// before sending, or a call that never reached the server: the call changed
+// nothing upstream. No answer, timeouts and 5xx are not definite, nor is any
+// failure after an attempt whose outcome is unknown.
 func Definite(err error) bool {
-	if errors.Is(err, client.ErrInvalidInput) {
-		return true
-	}
-	code := client.StatusCode(err)
-	return code >= 400 && code < 500
+	return client.OutcomeOf(err) == client.OutcomeNone
 }

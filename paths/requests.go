@@ -624,6 +624,9 @@ func (a *requestAction) handle(ctx context.Context, req *logical.Request, d *fra
 	if err := a.do(ctx, cl, id, reason); err != nil {
 		return nil, a.refusal(id, runAs, err)
 	}
+	if a.name == "checkin" {
+		a.h.env.EndedUpstream(ctx, req.Storage, id)
+	}
 	a.h.env.Logger().Info("Password Safe request "+a.done, "request_id", id, "run_as", runAs, "entity_id", req.EntityID)
 	return nil, nil
 }

@@ -40,11 +40,28 @@ func (s *Server) InjectFault(f Fault) {
 	s.st.faults = append(s.st.faults, &faultState{Fault: f})
 }
 
-// ClearFaults removes every fault.
+// ClearFaults removes every fault (and the FaultFunc).
 func (s *Server) ClearFaults() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.st.faults = nil
+	s.st.faultFunc = nil
+}
+
+// FaultFunc decides, call by call, whether an API call misbehaves: it gets
+// the call's canonical endpoint and its HTTP request (headers, method; the
+// body is not read yet) and returns the fault to apply, or nil. Only
+// Status, Drop, AfterHandler and Latency are used. It runs under the
+// server's lock, in the order calls arrive, so a seeded decision function
+// makes a sequential test replayable: use it for deterministic simulation.
+type FaultFunc func(endpoint string, r *http.Request) *Fault
+
+// SetFaultFunc installs f (nil removes it). It is consulted before the
+// faults added by InjectFault.
+func (s *Server) SetFaultFunc(f FaultFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st.faultFunc = f
 }
 
 // pickFault returns the fault that fires for this call, if any.
@@ -316,7 +333,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.st.calls[rt.name]++
-	f := s.st.pickFault(rt.name)
+	var f *Fault
+	if s.st.faultFunc != nil {
+		f = s.st.faultFunc(rt.name, r)
+	}
+	if f == nil {
+		f = s.st.pickFault(rt.name)
+	}
 	s.mu.Unlock()
 
 	rec := &statusRecorder{ResponseWriter: w}

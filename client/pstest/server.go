@@ -125,8 +125,9 @@ type state struct {
 	openByUser map[string]map[int]*request
 	expiries   expiryHeap
 
-	calls  map[string]int
-	faults []*faultState
+	calls     map[string]int
+	faults    []*faultState
+	faultFunc FaultFunc
 
 	idle           time.Duration
 	licenseInvalid bool
