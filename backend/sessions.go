@@ -15,13 +15,22 @@ import (
 // run-as user); the least recently used one is signed out beyond it.
 const defaultMaxSessions = 64
 
-// signOutTimeout bounds each sign-out of a dropped session.
+// signOutTimeout bounds how long the backend waits for each dropped session
+// to finish its calls and sign out.
 const signOutTimeout = 5 * time.Second
 
 // sessions caches one *client.Client (one signed-in Password Safe session)
 // per run-as user of the current config generation. All of them share one
 // Limiter so the whole backend keeps max_concurrent_requests toward the
 // upstream. A config change (reset) drops and signs out all of them.
+//
+// A dropped client (evicted, reset away, or built for a stale generation)
+// may still be in use by a caller that got it from get just before, so it
+// is never signed out under that caller: it is retired (client.Retire),
+// which signs it out as soon as its last call in flight has returned, and
+// signs out again any session a later call on it makes. Without that the
+// caller's next call would get a 401, sign in again and leave that session
+// open upstream.
 type sessions struct {
 	log func() hclog.Logger
 	max int
@@ -36,7 +45,7 @@ type sessions struct {
 	// so the verifying client, adopted as a session, shares the new limiter.
 	staged  *client.Limiter
 	stagedN int
-	bg      sync.WaitGroup // background sign-outs of evicted sessions
+	bg      sync.WaitGroup // background retirements of evicted sessions
 }
 
 type session struct {
@@ -58,12 +67,18 @@ func (s *sessions) generation() uint64 {
 // get returns the session for key, building it with build (given the shared
 // limiter for maxConcurrent) when there is none. gen must be the generation
 // the caller read its config under; a stale caller gets an unshared client
-// rather than polluting the new generation's cache.
+// rather than polluting the new generation's cache, retired from the start
+// so each of its calls leaves no session behind.
 func (s *sessions) get(gen uint64, key string, maxConcurrent int, build func(*client.Limiter) (*client.Client, error)) (*client.Client, error) {
 	s.mu.Lock()
 	if gen != s.gen {
 		s.mu.Unlock()
-		return build(client.NewLimiter(maxConcurrent))
+		c, err := build(client.NewLimiter(maxConcurrent))
+		if err != nil {
+			return nil, err
+		}
+		s.retire(context.Background(), c) // not signed in yet: returns at once
+		return c, nil
 	}
 	if el, ok := s.byKey[key]; ok {
 		s.ll.MoveToFront(el)
@@ -78,7 +93,7 @@ func (s *sessions) get(gen uint64, key string, maxConcurrent int, build func(*cl
 	}
 	evicted := s.addLocked(key, c)
 	s.mu.Unlock()
-	s.signOutBackground(evicted)
+	s.retireBackground(evicted)
 	return c, nil
 }
 
@@ -99,11 +114,13 @@ func (s *sessions) stage(n int) *client.Limiter {
 }
 
 // put adopts an already signed-in client as the session of key (used after
-// a config write verified the config by signing in).
+// a config write verified the config by signing in). A client it refuses
+// (stale generation) is signed out.
 func (s *sessions) put(gen uint64, key string, c *client.Client) bool {
 	s.mu.Lock()
 	if gen != s.gen {
 		s.mu.Unlock()
+		s.retireBackground([]*client.Client{c})
 		return false
 	}
 	var evicted []*client.Client
@@ -114,7 +131,7 @@ func (s *sessions) put(gen uint64, key string, c *client.Client) bool {
 	}
 	evicted = append(evicted, s.addLocked(key, c)...)
 	s.mu.Unlock()
-	s.signOutBackground(evicted)
+	s.retireBackground(evicted)
 	return true
 }
 
@@ -138,9 +155,11 @@ func (s *sessions) len() int {
 	return s.ll.Len()
 }
 
-// reset drops every session (a new generation begins) and signs them out,
-// waiting at most signOutTimeout for each; also waits for background
-// sign-outs so Clean leaves nothing running.
+// reset drops every session (a new generation begins) and retires them,
+// waiting at most signOutTimeout for each to finish its calls in flight and
+// sign out; also waits for background retirements so Clean leaves nothing
+// running. A call still in flight after that signs its session out itself
+// when it returns.
 func (s *sessions) reset(ctx context.Context) {
 	s.mu.Lock()
 	s.gen++
@@ -159,27 +178,33 @@ func (s *sessions) reset(ctx context.Context) {
 		wg.Add(1)
 		go func(c *client.Client) {
 			defer wg.Done()
-			s.signOut(ctx, c)
+			s.retire(ctx, c)
 		}(c)
 	}
 	wg.Wait()
 	s.bg.Wait()
 }
 
-func (s *sessions) signOutBackground(cs []*client.Client) {
+func (s *sessions) retireBackground(cs []*client.Client) {
 	for _, c := range cs {
 		s.bg.Add(1)
 		go func(c *client.Client) {
 			defer s.bg.Done()
-			s.signOut(context.Background(), c)
+			s.retire(context.Background(), c)
 		}(c)
 	}
 }
 
-func (s *sessions) signOut(ctx context.Context, c *client.Client) {
+// retire retires a dropped client, waiting at most signOutTimeout for its
+// calls in flight to end and its session to be signed out.
+func (s *sessions) retire(ctx context.Context, c *client.Client) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), signOutTimeout)
 	defer cancel()
-	if err := c.SignOut(ctx); err != nil {
+	switch err := c.Retire(ctx); {
+	case err == nil:
+	case err == ctx.Err(): // Retire's documented "still in use" answer
+		s.log().Debug("a dropped Password Safe session is still in use; its last call signs it out")
+	default:
 		s.log().Warn("could not sign out of Password Safe", "error", err)
 	}
 }

@@ -156,6 +156,14 @@ type Client struct {
 	user   *User         // who the live session belongs to
 	flight *signInFlight // the sign-in in progress, shared by all callers
 
+	// Retirement (see Retire), also guarded by mu. inflight counts the
+	// session calls running; once retired, whoever brings it to 0 signs out.
+	inflight int
+	retired  bool
+	closing  chan struct{} // set while a retired client signs out; closed after
+	idle     chan struct{} // made by a waiting Retire; closed when the client is idle again
+	closeErr error         // outcome of the last sign-out of the retired client
+
 	tokMu    sync.Mutex
 	token    string    // cached OAuth access token; a secret
 	tokenExp time.Time // when to stop using token (a margin before expires_in)

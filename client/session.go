@@ -79,7 +79,14 @@ type signInFlight struct {
 // SignIn signs in now (normally done lazily by the first call) and returns the user.
 // It always starts a new session unless a sign-in is already under way, in
 // which case it shares that one.
+//
+// On a retired client (see Retire) the session SignIn makes is signed out
+// again before SignIn returns, unless other calls are still in flight.
 func (c *Client) SignIn(ctx context.Context) (*User, error) {
+	if err := c.enter(ctx); err != nil {
+		return nil, fmt.Errorf("password safe: %s: %w", opSignAppin, err)
+	}
+	defer c.leave(ctx)
 	_, u, err := c.signIn(ctx, c.gen.Load(), true)
 	if err != nil {
 		return nil, err
@@ -92,7 +99,8 @@ func (c *Client) SignIn(ctx context.Context) (*User, error) {
 // A session the server already dropped (401) counts as signed out. The local
 // session is forgotten even when the call fails, so the next call signs in
 // anew. A sign-in still under way when SignOut runs is not cancelled: call
-// SignOut after the calls that use the client have returned.
+// SignOut after the calls that use the client have returned, or use Retire
+// when other goroutines may still be using it.
 func (c *Client) SignOut(ctx context.Context) error {
 	c.mu.Lock()
 	if c.gen.Load() == 0 {
@@ -110,6 +118,101 @@ func (c *Client) SignOut(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// idleSignOutTimeout bounds the sign-out a retired client's last call runs
+// on its way out (the client's Timeout, when shorter, bounds it too).
+const idleSignOutTimeout = 10 * time.Second
+
+// Retire marks c as no longer wanted, for an owner that drops a client other
+// goroutines may still be using (a cache evicting it, say). From then on c
+// never keeps a session past its last call: when no call is in flight it
+// signs out at once; otherwise the last call in flight signs out before it
+// returns (bounded by the client's Timeout, at most idleSignOutTimeout).
+// Calls made after Retire still work: they sign in anew, and the last of
+// them signs that session out too. No call starts while a retired client
+// signs out, so a sign-in cannot race the sign-out and be left open.
+//
+// Retire waits until c is idle and signed out, and returns the error of
+// that sign-out (a session the server already dropped counts as signed
+// out). If ctx ends while calls are still in flight, Retire returns
+// ctx.Err() unwrapped and the last of those calls signs out as above; its
+// error is then dropped (the server expires the session in time anyway).
+// ctx also bounds a sign-out Retire runs itself. Retire may be called more
+// than once; a retired client cannot be un-retired.
+func (c *Client) Retire(ctx context.Context) error {
+	c.mu.Lock()
+	c.retired = true
+	for c.inflight > 0 || c.closing != nil {
+		if c.idle == nil {
+			c.idle = make(chan struct{})
+		}
+		idle := c.idle
+		c.mu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	return c.closeLocked(ctx)
+}
+
+// enter counts a session call in flight. While a retired client signs out
+// it waits for that first: a sign-in during the sign-out would have its
+// cookie cleared by it and be left open on the server.
+func (c *Client) enter(ctx context.Context) error {
+	c.mu.Lock()
+	for c.closing != nil {
+		closing := c.closing
+		c.mu.Unlock()
+		select {
+		case <-closing:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		c.mu.Lock()
+	}
+	c.inflight++
+	c.mu.Unlock()
+	return nil
+}
+
+// leave ends a call counted by enter. On a retired client the last call out
+// signs out before it returns.
+func (c *Client) leave(ctx context.Context) {
+	c.mu.Lock()
+	c.inflight--
+	if c.inflight > 0 || !c.retired {
+		c.mu.Unlock()
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(c.timeout, idleSignOutTimeout))
+	defer cancel()
+	_ = c.closeLocked(sctx) // reported to a waiting Retire through closeErr
+}
+
+// closeLocked runs with mu held on a retired client with no call in flight
+// and no sign-out under way. It signs out if there is a session, wakes a
+// waiting Retire, unlocks mu and returns the last sign-out's error.
+func (c *Client) closeLocked(ctx context.Context) error {
+	if c.gen.Load() != 0 {
+		closing := make(chan struct{})
+		c.closing = closing
+		c.mu.Unlock()
+		err := c.SignOut(ctx)
+		c.mu.Lock()
+		c.closing, c.closeErr = nil, err
+		close(closing)
+	}
+	if c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
+	err := c.closeErr
+	c.mu.Unlock()
+	return err
 }
 
 // session returns the live session's generation, signing in first when there

@@ -68,9 +68,16 @@ func putBuf(b *bytes.Buffer) {
 }
 
 // do runs a call: lazy sign-in, limiter, per-attempt timeout, one re-sign-in
-// on 401, and retries per the call's policy. A non-2xx answer comes back as
+// on 401, and retries per the call's policy. A session call counts as in
+// flight for Retire from start to end. A non-2xx answer comes back as
 // an *Error; the result is then empty.
 func (c *Client) do(ctx context.Context, cl *call) (result, error) {
+	if cl.session {
+		if err := c.enter(ctx); err != nil {
+			return result{}, fmt.Errorf("password safe: %s: %w", cl.op, err)
+		}
+		defer c.leave(ctx)
+	}
 	reauthed := false
 	retries := 0
 	// unknown: an attempt may have reached the server and acted without
