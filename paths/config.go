@@ -326,9 +326,16 @@ func validateConfig(cfg *Config) error {
 			return errors.New("run_as, password and run_as_source apply to api_key sign-in only; OAuth acts as the OAuth client's user")
 		}
 	}
-	for _, r := range cfg.APIKey + cfg.ClientID + cfg.ClientSecret {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("api_key, client_id and client_secret must not contain control characters")
+	for _, f := range []struct{ name, v string }{
+		{"api_key", cfg.APIKey}, {"password", cfg.Password}, {"client_id", cfg.ClientID}, {"client_secret", cfg.ClientSecret},
+	} {
+		if err := ValidateSecret(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if cfg.TLSServerName != "" {
+		if err := ValidateName("tls_server_name", cfg.TLSServerName); err != nil {
+			return err
 		}
 	}
 	if cfg.RunAs != "" {
