@@ -91,6 +91,7 @@ type Config struct {
 	CACert                string        `json:"ca_cert,omitempty"`
 	TLSServerName         string        `json:"tls_server_name,omitempty"`
 	InsecureTLS           bool          `json:"insecure_tls,omitempty"`
+	AllowPlainHTTP        bool          `json:"allow_plain_http,omitempty"`
 	RequestTimeout        time.Duration `json:"request_timeout"`
 	MaxRetries            int           `json:"max_retries"`
 	MaxConcurrentRequests int           `json:"max_concurrent_requests"`
