@@ -54,6 +54,11 @@ client_secret; Password Safe then acts as the OAuth client's user).
 Secrets (api_key, password, client_secret) are write-only: reading config
 reports only whether they are set. The config is stored seal-wrapped.
 
+With run_as_source taking the user from the caller's Vault identity, the
+config's own run_as is never accepted from an identity, and run_as_denied /
+run_as_allowed (case-insensitive glob patterns, e.g. corp\* or app-*) bound
+the names an identity may give.
+
 The url must be https, with no user info, query or fragment; a plain
 http:// url is accepted only with allow_plain_http=true (development only:
 every write and read of config then answers with a warning).
@@ -157,6 +162,19 @@ func configFields() map[string]*framework.FieldSchema {
 			Description:  "Skip TLS certificate verification. Development only: credentials can be intercepted.",
 			DisplayAttrs: &framework.DisplayAttributes{Name: "Skip TLS verification (insecure)", Group: "TLS"},
 		},
+		"run_as_allowed": {
+			Type: framework.TypeCommaStringSlice,
+			Description: "For run-as users taken from the caller's Vault identity (run_as_source other than fixed, on config or a role): " +
+				"glob patterns a derived user must match, case-insensitively ('*' any characters, '?' one; e.g. corp\\*, app-*). " +
+				"Empty: any user.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Run-as users allowed", Group: "Run as"},
+		},
+		"run_as_denied": {
+			Type: framework.TypeCommaStringSlice,
+			Description: "For run-as users taken from the caller's Vault identity: names or glob patterns a derived user must not match, " +
+				"case-insensitively, with or without its domain. Checked before run_as_allowed. The config's own run_as is always refused.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Run-as users denied", Group: "Run as"},
+		},
 		"allow_plain_http": {
 			Type: framework.TypeBool,
 			Description: "Accept a plain http:// url. The API key, passwords, the session cookie and every credential " +
@@ -219,11 +237,20 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 		"run_as_source":           cfg.RunAsSource,
 		"run_as_mount_accessor":   cfg.RunAsMountAccessor,
 		"run_as_metadata_key":     cfg.RunAsMetadataKey,
+		"run_as_allowed":          nonNil(cfg.RunAsAllowed),
+		"run_as_denied":           nonNil(cfg.RunAsDenied),
 	}}
 	for _, w := range configWarnings(cfg) {
 		resp.AddWarning(w)
 	}
 	return resp, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // configWarnings are the warnings every read and write of cfg carries.
@@ -283,6 +310,15 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	}
 	if v, ok := d.GetOk("insecure_tls"); ok {
 		cfg.InsecureTLS = v.(bool)
+	}
+	for field, dst := range map[string]*[]string{"run_as_allowed": &cfg.RunAsAllowed, "run_as_denied": &cfg.RunAsDenied} {
+		if v, ok := d.GetOk(field); ok {
+			list, err := ValidateRunAsPatterns(field, v.([]string))
+			if err != nil {
+				return logical.ErrorResponse(err.Error()), nil
+			}
+			*dst = list
+		}
 	}
 	if v, ok := d.GetOk("allow_plain_http"); ok {
 		cfg.AllowPlainHTTP = v.(bool)

@@ -98,6 +98,11 @@ type Config struct {
 	RunAsSource           string        `json:"run_as_source,omitempty"`
 	RunAsMountAccessor    string        `json:"run_as_mount_accessor,omitempty"`
 	RunAsMetadataKey      string        `json:"run_as_metadata_key,omitempty"`
+	// RunAsAllowed and RunAsDenied bound the users an identity-derived
+	// run-as may name (see MatchUserPattern); the config's own RunAs is
+	// never allowed to an identity.
+	RunAsAllowed []string `json:"run_as_allowed,omitempty"`
+	RunAsDenied  []string `json:"run_as_denied,omitempty"`
 }
 
 // OAuth reports whether the config signs in with OAuth client credentials

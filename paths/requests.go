@@ -288,7 +288,9 @@ func refuseRunAsOverride(req *logical.Request) *logical.Response {
 // discovery (aliases/, accounts/) falls back to the config's run_as when
 // the caller's identity gives no user, as role writes do (an operator
 // without an entity discovering what to put in a role); the answer then
-// carries a warning naming the user it ran as.
+// carries a warning naming the user it ran as. A caller whose identity
+// names a refused user (RunAsRefusedError) gets the 403, never the
+// fallback.
 func callerSession(ctx context.Context, env Env, req *logical.Request, discovery bool) (*client.Client, string, []string, error) {
 	cfg, err := env.Config(ctx, req.Storage)
 	if err != nil {
@@ -301,7 +303,7 @@ func callerSession(ctx context.Context, env Env, req *logical.Request, discovery
 	runAs, err := env.ResolveRunAs(ctx, req, cfg, nil)
 	if err != nil {
 		var coded logical.HTTPCodedError
-		if !discovery || cfg.RunAs == "" || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
+		if !discovery || cfg.RunAs == "" || IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return nil, "", nil, err
 		}
 		runAs = cfg.RunAs

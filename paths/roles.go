@@ -561,8 +561,9 @@ func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *Role
 		// Only a missing identity (403) may fall back to the config's user: a
 		// settings error (400, e.g. an identity source with a config password)
 		// would fail every later checkout, so it is refused now.
+		// A caller whose identity names a refused user gets the 403 too.
 		var coded logical.HTTPCodedError
-		if cfg.RunAs == "" || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
+		if cfg.RunAs == "" || IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return err
 		}
 		runAs = cfg.RunAs // e.g. an operator without an entity writing an identity-based role

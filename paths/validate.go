@@ -1,8 +1,10 @@
 package paths
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
@@ -214,6 +216,122 @@ func ValidateRunAsSettings(source, mountAccessor, metadataKey string) error {
 			RunAsFixed, RunAsEntityName, RunAsEntityAlias, RunAsEntityMetadata, source)
 	}
 	return nil
+}
+
+// ValidateRunAsPatterns checks the patterns of run_as_allowed or
+// run_as_denied: each at most MaxUserNameLen characters, no control
+// characters. Empty entries are dropped; the result is what to store.
+func ValidateRunAsPatterns(field string, patterns []string) ([]string, error) {
+	out := []string{}
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if err := checkChars(field+" pattern", p, MaxUserNameLen, ""); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// MatchUserPattern reports whether a Password Safe user name matches a
+// run_as_allowed or run_as_denied pattern: '*' matches any run of
+// characters (backslashes included: corp\* matches every CORP\user), '?'
+// any one character, every other character itself, ignoring case (Password
+// Safe user names are case-insensitive). There is no escaping.
+func MatchUserPattern(pattern, name string) bool {
+	p, n := []rune(pattern), []rune(name)
+	pi, ni, star, mark := 0, 0, -1, 0
+	for ni < len(n) {
+		switch {
+		case pi < len(p) && p[pi] == '*':
+			star, mark = pi, ni
+			pi++
+		case pi < len(p) && (p[pi] == '?' || foldEqual(p[pi], n[ni])):
+			pi++
+			ni++
+		case star >= 0:
+			pi, mark = star+1, mark+1
+			ni = mark
+		default:
+			return false
+		}
+	}
+	for pi < len(p) && p[pi] == '*' {
+		pi++
+	}
+	return pi == len(p)
+}
+
+// MatchAnyUserPattern reports whether name matches one of patterns.
+func MatchAnyUserPattern(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if MatchUserPattern(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// SameUser reports whether a and b may name the same Password Safe user:
+// equal ignoring case, or with equal account parts (the name without a
+// DOMAIN\ prefix and an @domain suffix), so svc-vault, CORP\SVC-VAULT and
+// svc-vault@corp.example are all the same user here. It errs on the side
+// of "same": it guards the engine's service account.
+func SameUser(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	pa, pb := AccountPart(a), AccountPart(b)
+	return pa != "" && strings.EqualFold(pa, pb)
+}
+
+// AccountPart is a user name without a DOMAIN\ prefix and an @domain
+// suffix.
+func AccountPart(name string) string {
+	if i := strings.LastIndex(name, "\\"); i >= 0 {
+		name = name[i+1:]
+	}
+	if i := strings.LastIndex(name, "@"); i >= 0 {
+		name = name[:i]
+	}
+	return name
+}
+
+// foldEqual reports whether a and b are equal under Unicode simple case
+// folding (as strings.EqualFold compares).
+func foldEqual(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
+		if r == b {
+			return true
+		}
+	}
+	return false
+}
+
+// RunAsRefusedError is the 403 for a caller whose Vault identity names a
+// Password Safe user the config does not allow (the engine's service
+// account, or a name refused by run_as_allowed or run_as_denied). Unlike a
+// missing identity, it never falls back to the config's run_as.
+type RunAsRefusedError struct{ Msg string }
+
+func (e *RunAsRefusedError) Error() string { return e.Msg }
+
+// Code makes it a logical.HTTPCodedError: 403.
+func (e *RunAsRefusedError) Code() int { return http.StatusForbidden }
+
+// IsRunAsRefused reports whether err is a RunAsRefusedError.
+func IsRunAsRefused(err error) bool {
+	var r *RunAsRefusedError
+	return errors.As(err, &r)
 }
 
 // RunAsFields are the run-as fields shared by config and roles.

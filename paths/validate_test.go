@@ -191,3 +191,73 @@ func TestFieldDescriptionsStateLimits(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchUserPattern(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*", "anyone", true},
+		{"*", "", true},
+		{"alice", "ALICE", true},
+		{"alice", "alice2", false},
+		{`corp\*`, `CORP\erin`, true},
+		{`corp\*`, `corp\`, true},
+		{`corp\*`, `corpx\erin`, false},
+		{`corp\*`, "erin", false},
+		{"app-*", "App-Billing", true},
+		{"app-*", "xapp-billing", false},
+		{"*-svc", "db-SVC", true},
+		{"a*b*c", "aXbYbZc", true},
+		{"a*b*c", "aXbYbZ", false},
+		{"car?l", "CAROL", true},
+		{"car?l", "carl", false},
+		{"?", "é", true},
+		{"ÉRIN", "érin", true},
+		{"svc-vault", "ſvc-vault", true}, // U+017F folds to s
+		{"[ab]", "a", false},             // no classes: '[' is literal
+		{"", "", true},
+		{"", "x", false},
+	} {
+		if got := MatchUserPattern(tc.pattern, tc.name); got != tc.want {
+			t.Errorf("MatchUserPattern(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
+		}
+	}
+	if !MatchAnyUserPattern([]string{"x", "b*"}, "BOB") || MatchAnyUserPattern(nil, "bob") {
+		t.Fatalf("MatchAnyUserPattern")
+	}
+}
+
+func TestSameUser(t *testing.T) {
+	for _, other := range []string{"svc-vault", "SVC-Vault", `CORP\svc-vault`, `corp\SVC-VAULT`, "svc-vault@corp.example", `X\svc-vault@y`} {
+		if !SameUser(other, "svc-vault") || !SameUser("svc-vault", other) {
+			t.Errorf("%q is not the same as svc-vault", other)
+		}
+	}
+	for _, other := range []string{"svc-vault2", "vault", `svc-vault\x`, "", "alice"} {
+		if SameUser(other, "svc-vault") {
+			t.Errorf("%q is the same as svc-vault", other)
+		}
+	}
+	if SameUser("", "") {
+		t.Errorf("empty names are the same user")
+	}
+}
+
+func TestValidateRunAsPatterns(t *testing.T) {
+	got, err := ValidateRunAsPatterns("run_as_allowed", []string{" a* ", "", `corp\*`})
+	if err != nil || strings.Join(got, "|") != `a*|corp\*` {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if got, err := ValidateRunAsPatterns("run_as_allowed", nil); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("empty: %#v, %v", got, err)
+	}
+	for _, bad := range []string{"a\x00", "b\nc", "a\u0085b", strings.Repeat("x", MaxUserNameLen+1), "\xff"} {
+		_, err := ValidateRunAsPatterns("run_as_denied", []string{"ok", bad})
+		if err == nil || !strings.Contains(err.Error(), "run_as_denied") {
+			t.Errorf("%.20q: %v", bad, err)
+			continue
+		}
+		noControl(t, err)
+	}
+}
