@@ -73,7 +73,7 @@ func TestConfigURLNormalized(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	te := newTestBackend(t, withoutConfig())
 	good := func(kv map[string]interface{}) map[string]interface{} {
-		m := map[string]interface{}{"url": te.srv.URL, "api_key": pstest.DemoAPIKey, "run_as": "svc-vault", "verify": false}
+		m := map[string]interface{}{"url": te.srv.URL, "api_key": pstest.DemoAPIKey, "run_as": "svc-vault", "verify": false, "allow_plain_http": true}
 		for k, v := range kv {
 			if v == nil {
 				delete(m, k)
@@ -94,8 +94,8 @@ func TestConfigValidation(t *testing.T) {
 		{"query", good(map[string]interface{}{"url": "https://x/?a=b"}), "query"},
 		{"no auth", good(map[string]interface{}{"api_key": nil}), "set api_key"},
 		{"both auths", good(map[string]interface{}{"client_id": "id", "client_secret": "s"}), "not both"},
-		{"oauth half", map[string]interface{}{"url": te.srv.URL, "client_id": "id"}, "both client_id and client_secret"},
-		{"oauth run_as", map[string]interface{}{"url": te.srv.URL, "client_id": "id", "client_secret": "s", "run_as": "x"}, "api_key sign-in only"},
+		{"oauth half", map[string]interface{}{"url": te.srv.URL, "client_id": "id", "allow_plain_http": true}, "both client_id and client_secret"},
+		{"oauth run_as", map[string]interface{}{"url": te.srv.URL, "client_id": "id", "client_secret": "s", "run_as": "x", "allow_plain_http": true}, "api_key sign-in only"},
 		{"no run_as", good(map[string]interface{}{"run_as": nil}), "needs run_as"},
 		{"run_as separator", good(map[string]interface{}{"run_as": "a;pwd=[x]"}), "';'"},
 		{"bad source", good(map[string]interface{}{"run_as_source": "ldap"}), "run_as_source must be one of"},
@@ -134,7 +134,7 @@ func TestConfigVerifyErrors(t *testing.T) {
 	deadURL := "http://" + ln.Addr().String()
 	ln.Close()
 
-	base := map[string]interface{}{"url": te.srv.URL, "api_key": pstest.DemoAPIKey, "run_as": "svc-vault", "request_timeout": "2s", "max_retries": 0}
+	base := map[string]interface{}{"url": te.srv.URL, "api_key": pstest.DemoAPIKey, "run_as": "svc-vault", "request_timeout": "2s", "max_retries": 0, "allow_plain_http": true}
 	with := func(kv map[string]interface{}) map[string]interface{} {
 		m := map[string]interface{}{}
 		for k, v := range base {
@@ -156,7 +156,7 @@ func TestConfigVerifyErrors(t *testing.T) {
 		{"unknown run_as", with(map[string]interface{}{"run_as": "mallory"}), nil, []string{"HTTP 401", `run_as "mallory"`}},
 		{"wrong password", with(map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword, "password": "wrong-Pw-9"}), nil, []string{"HTTP 401"}},
 		{"missing password", with(map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword}), nil, []string{"HTTP 401"}},
-		{"bad oauth secret", map[string]interface{}{"url": te.srv.URL, "client_id": pstest.DemoClientID, "client_secret": "nope-nope", "max_retries": 0}, nil, []string{"HTTP 401", "client_id or client_secret"}},
+		{"bad oauth secret", map[string]interface{}{"url": te.srv.URL, "client_id": pstest.DemoClientID, "client_secret": "nope-nope", "max_retries": 0, "allow_plain_http": true}, nil, []string{"HTTP 401", "client_id or client_secret"}},
 		{"licence", base, func() { te.srv.SetLicenseInvalid(true) }, []string{"HTTP 403", "licence"}},
 		{"api disabled", base, func() { te.srv.SetAPIDisabled(true) }, []string{"HTTP 410", "disabled"}},
 		{"no api there", with(map[string]interface{}{"url": te.srv.URL + "/nothing/api/public/v3"}), nil, []string{"HTTP 404", "check url"}},
@@ -191,7 +191,7 @@ func TestConfigVerifyErrors(t *testing.T) {
 
 func TestConfigVerifiedSessionIsReused(t *testing.T) {
 	te := newTestBackend(t, withoutConfig())
-	te.mustOK(te.write("config", map[string]interface{}{"url": te.srv.URL, "api_key": pstest.DemoAPIKey, "run_as": "svc-vault"}))
+	te.mustOK(te.write("config", map[string]interface{}{"url": te.srv.URL, "api_key": pstest.DemoAPIKey, "run_as": "svc-vault", "allow_plain_http": true}))
 	te.writeRole("pg", pgRole)
 	te.mustRevoke(te.mustCreds("pg", nil))
 	if n := te.srv.Calls(pstest.EndpointSignAppin); n != 1 {
@@ -201,7 +201,7 @@ func TestConfigVerifiedSessionIsReused(t *testing.T) {
 
 func TestConfigOAuth(t *testing.T) {
 	te := newTestBackend(t, withoutConfig())
-	te.mustOK(te.write("config", map[string]interface{}{"url": te.srv.URL, "client_id": pstest.DemoClientID, "client_secret": pstest.DemoClientSecret}))
+	te.mustOK(te.write("config", map[string]interface{}{"url": te.srv.URL, "client_id": pstest.DemoClientID, "client_secret": pstest.DemoClientSecret, "allow_plain_http": true}))
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
 	if st, _ := te.srv.Request(requestIDOf(resp)); st.UserName != pstest.DemoUserSvcVault {

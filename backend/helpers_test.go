@@ -114,10 +114,12 @@ func newTestBackend(t testing.TB, opts ...opt) *testEnv {
 
 	if !o.noConfig {
 		cfg := map[string]interface{}{
-			"url":     srv.URL,
+			"url":     srv.URL, // plain http: the simulator on loopback
 			"api_key": pstest.DemoAPIKey,
 			"run_as":  pstest.DemoUserSvcVault,
 			"verify":  false,
+
+			"allow_plain_http": true,
 		}
 		for k, v := range o.config {
 			cfg[k] = v

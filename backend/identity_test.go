@@ -291,7 +291,8 @@ func TestIdentityWithPassword(t *testing.T) {
 // used is signed out.
 func TestIdentitySessionBound(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"run_as_source": "entity_name"}))
-	users := []string{pstest.DemoUserAlice, pstest.DemoUserCarol, pstest.DemoUserDave, pstest.DemoUserSvcVault, pstest.DemoUserErin}
+	// Not svc-vault: the config's own run_as is never taken from an identity.
+	users := []string{pstest.DemoUserAlice, pstest.DemoUserCarol, pstest.DemoUserDave, pstest.DemoUserBob, pstest.DemoUserErin}
 	var ents []*logical.Entity
 	for _, u := range users {
 		ents = append(ents, person(u))
@@ -319,7 +320,7 @@ func TestIdentitySessionBound(t *testing.T) {
 	calls(2, 0)
 	list(ents[2]) // dave: carol (least recently used) is signed out
 	calls(3, 1)
-	list(ents[3]) // svc-vault: alice goes
+	list(ents[3]) // bob: alice goes
 	list(ents[4]) // erin: dave goes
 	calls(5, 3)
 	if n := te.b.sessions.len(); n != 2 {

@@ -106,7 +106,44 @@ func (b *Backend) defaultResolveRunAs(_ context.Context, req *logical.Request, c
 	if err := paths.ValidateUserName(from, name); err != nil {
 		return "", forbidden("cannot use %s as the Password Safe run-as user: %v", from, err)
 	}
+	if err := identityNameAllowed(cfg, role, fixed, name, from); err != nil {
+		return "", err
+	}
 	return name, nil
+}
+
+// identityNameAllowed is the policy on identity-derived run-as users.
+// Whoever controls an identity's name (an OIDC claim, a GitHub login, an
+// AppRole role_id...) would otherwise choose whom Password Safe sees:
+//
+//   - the config's run_as (the engine's service account) and the role's
+//     fixed run_as are never taken from an identity, in any case and with or
+//     without a domain (paths.SameUser);
+//   - a name matching run_as_denied (as a whole, or its account part
+//     without the domain) is refused;
+//   - when run_as_allowed is not empty, a name must match one of it.
+//
+// Refusals are 403 RunAsRefusedErrors: nothing falls back to the config's
+// run_as for them. name has passed ValidateUserName, so it may be quoted.
+func identityNameAllowed(cfg *paths.Config, role *paths.Role, fixed, name, from string) error {
+	refuse := func(format string, args ...interface{}) error {
+		return &paths.RunAsRefusedError{Msg: fmt.Sprintf("cannot use %s as the Password Safe run-as user: ", from) +
+			fmt.Sprintf(format, args...)}
+	}
+	if paths.SameUser(name, cfg.RunAs) {
+		return refuse("%q names the engine's service account (the config's run_as), which is never taken from a "+
+			"caller's Vault identity; the identity must name the caller's own Password Safe user", name)
+	}
+	if fixed != cfg.RunAs && paths.SameUser(name, fixed) {
+		return refuse("%q names the run_as user of %s, which is never taken from a caller's Vault identity", name, runAsScope(role))
+	}
+	if paths.MatchAnyUserPattern(cfg.RunAsDenied, name) || paths.MatchAnyUserPattern(cfg.RunAsDenied, paths.AccountPart(name)) {
+		return refuse("%q is not allowed by run_as_denied on the config", name)
+	}
+	if len(cfg.RunAsAllowed) > 0 && !paths.MatchAnyUserPattern(cfg.RunAsAllowed, name) {
+		return refuse("%q is not allowed by run_as_allowed on the config (it matches none of its patterns)", name)
+	}
+	return nil
 }
 
 // callerEntity is the caller's enabled Vault entity, or a 403 saying why

@@ -75,7 +75,7 @@ func benchSetup(tb testing.TB, name string, w *pstest.World) (*pstest.Server, *v
 	v.registerPlugin()
 	v.enable(mount)
 	v.must("write", mount+"/config", "url="+sim.APIURL, "api_key="+pstest.DemoAPIKey, "run_as="+pstest.DemoUserSvcVault,
-		"max_concurrent_requests=64")
+		"max_concurrent_requests=64", "allow_plain_http=true")
 	return sim, v, newVaultHTTP(v, 64)
 }
 

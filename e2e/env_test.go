@@ -109,6 +109,7 @@ func (e *env) writeConfig(v *vault) {
 		"url="+e.sim.APIURL,
 		"api_key="+pstest.DemoAPIKey,
 		"run_as="+pstest.DemoUserSvcVault,
+		"allow_plain_http=true", // the simulator serves plain http on loopback
 	)
 }
 

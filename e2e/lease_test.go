@@ -56,7 +56,7 @@ func TestCLILifecycle(t *testing.T) {
 		t.Fatalf("config read lacks url or run_as: %s", cfg)
 	}
 	// A config the upstream rejects is refused and changes nothing.
-	if _, err := v.cli("write", mount+"/config", "url="+e.sim.APIURL, "api_key=0000", "run_as=svc-vault"); err == nil {
+	if _, err := v.cli("write", mount+"/config", "url="+e.sim.APIURL, "api_key=0000", "run_as=svc-vault", "allow_plain_http=true"); err == nil {
 		t.Fatalf("config with a wrong API key was accepted")
 	}
 

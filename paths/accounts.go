@@ -103,15 +103,16 @@ func accountsQuery(d *framework.FieldData) (client.ManagedAccountsQuery, error) 
 		if s == "" {
 			continue
 		}
-		if err := validateName(f.name, s); err != nil {
+		if err := ValidateName(f.name, s); err != nil {
 			return q, err
 		}
 		*f.dst = s
 	}
 	// 0 means "not given" for system_id and limit, as in Password Safe.
 	if v, ok := d.GetOk("system_id"); ok {
-		if q.SystemID = v.(int); q.SystemID < 0 {
-			return q, fmt.Errorf("system_id must be a positive integer")
+		q.SystemID = v.(int)
+		if err := ValidateOptionalID("system_id", q.SystemID); err != nil {
+			return q, err
 		}
 	}
 	if v, ok := d.GetOk("limit"); ok {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -93,29 +91,6 @@ func AliasPaths(env Env) []*framework.Path {
 
 type aliasesHandler struct{ env Env }
 
-// validateName checks a name from a path or a filter before it reaches the
-// wire (the client escapes it; this refuses what no real name holds).
-func validateName(field, v string) error {
-	switch {
-	case v == "":
-		return fmt.Errorf("%s must not be empty", field)
-	case v == "." || v == "..":
-		return fmt.Errorf("%s must not be %q", field, v)
-	case !utf8.ValidString(v):
-		return fmt.Errorf("%s is not valid UTF-8", field)
-	case utf8.RuneCountInString(v) > client.MaxNameLength:
-		return fmt.Errorf("%s is longer than %d characters", field, client.MaxNameLength)
-	case strings.TrimSpace(v) == "":
-		return fmt.Errorf("%s must not be blank", field)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%s must not contain control characters", field)
-		}
-	}
-	return nil
-}
-
 // aliasData is the Vault view of an alias.
 func aliasData(a *client.Alias) map[string]interface{} {
 	mapped := make([]map[string]interface{}, 0, len(a.MappedAccounts))
@@ -174,7 +149,7 @@ func (h *aliasesHandler) list(ctx context.Context, req *logical.Request, _ *fram
 
 func (h *aliasesHandler) read(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	if err := validateName("alias name", name); err != nil {
+	if err := ValidateName("alias name", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	cl, runAs, warnings, err := callerSession(ctx, h.env, req, true)

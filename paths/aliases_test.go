@@ -10,12 +10,12 @@ import (
 
 func TestValidateName(t *testing.T) {
 	for _, ok := range []string{"prod-db-admin", "café", "with space", "EXAMPLE\\svc", "a.b", strings.Repeat("n", client.MaxNameLength)} {
-		if err := validateName("alias name", ok); err != nil {
+		if err := ValidateName("alias name", ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
 	for _, bad := range []string{"", ".", "..", " ", "a\x00b", "nl\n", "\t", "\u0085", "\xff", strings.Repeat("n", client.MaxNameLength+1)} {
-		err := validateName("alias name", bad)
+		err := ValidateName("alias name", bad)
 		if err == nil {
 			t.Errorf("%.20q accepted", bad)
 			continue

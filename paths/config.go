@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -30,6 +31,17 @@ const insecureTLSWarning = "insecure_tls is set: the engine does NOT verify Pass
 	"so anyone on the network path can read the API key and every credential. Use it for development only; " +
 	"set ca_cert instead."
 
+const plainHTTPWarning = "allow_plain_http is set and url is plain http: the API key, the run-as password or OAuth " +
+	"client secret, the session cookie and every credential checked out cross the network unencrypted, readable " +
+	"and changeable by anyone on the path. Use it for development only; use an https url (with ca_cert for a private CA)."
+
+const plainHTTPUnusedWarning = "allow_plain_http is set but url is https, so it has no effect; set allow_plain_http=false " +
+	"so that a later url change cannot fall back to plain http."
+
+const plainHTTPLegacyWarning = "url is plain http but allow_plain_http is not set (this config was stored before plain http " +
+	"was refused): the API key, the session cookie and every credential checked out cross the network unencrypted. " +
+	"Change url to https, or, for development only, write allow_plain_http=true; other config writes are refused until then."
+
 const configHelpSynopsis = "Configure how the engine reaches and signs in to Password Safe."
 
 const configHelpDescription = `
@@ -41,6 +53,15 @@ client_secret; Password Safe then acts as the OAuth client's user).
 
 Secrets (api_key, password, client_secret) are write-only: reading config
 reports only whether they are set. The config is stored seal-wrapped.
+
+With run_as_source taking the user from the caller's Vault identity, the
+config's own run_as is never accepted from an identity, and run_as_denied /
+run_as_allowed (case-insensitive glob patterns, e.g. corp\* or app-*) bound
+the names an identity may give.
+
+The url must be https, with no user info, query or fragment; a plain
+http:// url is accepted only with allow_plain_http=true (development only:
+every write and read of config then answers with a warning).
 
 Writing config signs in once to prove it works, unless verify=false, and
 names the cause when it does not (unreachable URL, 401 bad key, run-as or
@@ -141,6 +162,25 @@ func configFields() map[string]*framework.FieldSchema {
 			Description:  "Skip TLS certificate verification. Development only: credentials can be intercepted.",
 			DisplayAttrs: &framework.DisplayAttributes{Name: "Skip TLS verification (insecure)", Group: "TLS"},
 		},
+		"run_as_allowed": {
+			Type: framework.TypeCommaStringSlice,
+			Description: "For run-as users taken from the caller's Vault identity (run_as_source other than fixed, on config or a role): " +
+				"glob patterns a derived user must match, case-insensitively ('*' any characters, '?' one; e.g. corp\\*, app-*). " +
+				"Empty: any user.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Run-as users allowed", Group: "Run as"},
+		},
+		"run_as_denied": {
+			Type: framework.TypeCommaStringSlice,
+			Description: "For run-as users taken from the caller's Vault identity: names or glob patterns a derived user must not match, " +
+				"case-insensitively, with or without its domain. Checked before run_as_allowed. The config's own run_as is always refused.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Run-as users denied", Group: "Run as"},
+		},
+		"allow_plain_http": {
+			Type: framework.TypeBool,
+			Description: "Accept a plain http:// url. The API key, passwords, the session cookie and every credential " +
+				"checked out then cross the network unencrypted: development only. Answered with a warning on every write and read.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Allow plain HTTP (insecure)", Group: "TLS"},
+		},
 		"request_timeout": {
 			Type:         framework.TypeDurationSecond,
 			Default:      int(DefaultRequestTimeout / time.Second),
@@ -190,17 +230,45 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 		"ca_cert":                 cfg.CACert,
 		"tls_server_name":         cfg.TLSServerName,
 		"insecure_tls":            cfg.InsecureTLS,
+		"allow_plain_http":        cfg.AllowPlainHTTP,
 		"request_timeout":         int64(cfg.RequestTimeout / time.Second),
 		"max_retries":             cfg.MaxRetries,
 		"max_concurrent_requests": cfg.MaxConcurrentRequests,
 		"run_as_source":           cfg.RunAsSource,
 		"run_as_mount_accessor":   cfg.RunAsMountAccessor,
 		"run_as_metadata_key":     cfg.RunAsMetadataKey,
+		"run_as_allowed":          nonNil(cfg.RunAsAllowed),
+		"run_as_denied":           nonNil(cfg.RunAsDenied),
 	}}
-	if cfg.InsecureTLS {
-		resp.AddWarning(insecureTLSWarning)
+	for _, w := range configWarnings(cfg) {
+		resp.AddWarning(w)
 	}
 	return resp, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// configWarnings are the warnings every read and write of cfg carries.
+func configWarnings(cfg *Config) []string {
+	var ws []string
+	if cfg.InsecureTLS {
+		ws = append(ws, insecureTLSWarning)
+	}
+	plain := strings.HasPrefix(strings.ToLower(cfg.URL), "http://")
+	switch {
+	case cfg.AllowPlainHTTP && plain:
+		ws = append(ws, plainHTTPWarning)
+	case cfg.AllowPlainHTTP:
+		ws = append(ws, plainHTTPUnusedWarning)
+	case plain:
+		ws = append(ws, plainHTTPLegacyWarning)
+	}
+	return ws
 }
 
 func (h *configHandler) delete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
@@ -282,6 +350,18 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	if v, ok := d.GetOk("insecure_tls"); ok {
 		cfg.InsecureTLS = v.(bool)
 	}
+	for field, dst := range map[string]*[]string{"run_as_allowed": &cfg.RunAsAllowed, "run_as_denied": &cfg.RunAsDenied} {
+		if v, ok := d.GetOk(field); ok {
+			list, err := ValidateRunAsPatterns(field, v.([]string))
+			if err != nil {
+				return logical.ErrorResponse(err.Error()), nil
+			}
+			*dst = list
+		}
+	}
+	if v, ok := d.GetOk("allow_plain_http"); ok {
+		cfg.AllowPlainHTTP = v.(bool)
+	}
 	if v, ok := d.GetOk("request_timeout"); ok || old == nil {
 		if !ok {
 			v = d.Get("request_timeout")
@@ -306,9 +386,15 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	}
 
 	resp := &logical.Response{}
+	for _, w := range configWarnings(&cfg) {
+		resp.AddWarning(w)
+	}
 	if cfg.InsecureTLS {
-		resp.AddWarning(insecureTLSWarning)
 		h.env.Logger().Warn("config: insecure_tls is set; Password Safe's TLS certificate is not verified (development only)")
+	}
+	if cfg.AllowPlainHTTP && strings.HasPrefix(cfg.URL, "http://") {
+		h.env.Logger().Warn("config: allow_plain_http is set and url is plain http; the API key, session and credentials cross the network unencrypted (development only)",
+			"url", RedactURL(cfg.URL))
 	}
 	var verified *client.Client
 	if d.Get("verify").(bool) {
@@ -332,7 +418,7 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	if err := h.env.SaveConfig(ctx, req.Storage, &cfg, verified); err != nil {
 		return nil, err
 	}
-	h.env.Logger().Info("config written", "url", cfg.URL, "run_as", cfg.RunAs, "oauth", cfg.OAuth(), "verified", verified != nil)
+	h.env.Logger().Info("config written", "url", RedactURL(cfg.URL), "run_as", cfg.RunAs, "oauth", cfg.OAuth(), "verified", verified != nil)
 	if len(resp.Warnings) == 0 {
 		return nil, nil
 	}
@@ -344,12 +430,23 @@ func validateConfig(cfg *Config) error {
 	if cfg.URL == "" {
 		return errors.New("url is required (e.g. https://pws.example.com)")
 	}
+	// Credentials never go in the url, and no message quotes them: every
+	// message below quotes the url through RedactURL only.
+	if strings.Contains(cfg.URL, "@") {
+		return errors.New("url must not contain user info (user:password@host); the engine signs in with api_key " +
+			"(with run_as and password) or client_id and client_secret, never with credentials in the url")
+	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("url must be an http(s) address such as https://pws.example.com, got %q", cfg.URL)
+		return fmt.Errorf("url must be an http(s) address such as https://pws.example.com, got %q", RedactURL(cfg.URL))
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return errors.New("url must not carry a query, fragment or user info")
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.RawFragment != "" || strings.Contains(cfg.URL, "#") {
+		return fmt.Errorf("url must not carry a query or fragment, got %q", RedactURL(cfg.URL))
+	}
+	if u.Scheme == "http" && !cfg.AllowPlainHTTP {
+		return fmt.Errorf("url %q is plain http: the API key, passwords, the session cookie and every credential checked out "+
+			"would cross the network unencrypted. Use an https url (with ca_cert for a private CA), or, for development only, "+
+			"set allow_plain_http=true", RedactURL(cfg.URL))
 	}
 	p := strings.TrimRight(u.Path, "/")
 	if !strings.HasSuffix(strings.ToLower(p), apiRootSuffix) {
@@ -372,9 +469,16 @@ func validateConfig(cfg *Config) error {
 			return errors.New("run_as, password and run_as_source apply to api_key sign-in only; OAuth acts as the OAuth client's user")
 		}
 	}
-	for _, r := range cfg.APIKey + cfg.ClientID + cfg.ClientSecret {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("api_key, client_id and client_secret must not contain control characters")
+	for _, f := range []struct{ name, v string }{
+		{"api_key", cfg.APIKey}, {"password", cfg.Password}, {"client_id", cfg.ClientID}, {"client_secret", cfg.ClientSecret},
+	} {
+		if err := ValidateSecret(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if cfg.TLSServerName != "" {
+		if err := ValidateName("tls_server_name", cfg.TLSServerName); err != nil {
+			return err
 		}
 	}
 	if cfg.RunAs != "" {
@@ -419,7 +523,7 @@ func verifyError(cfg *Config, err error) string {
 	case errors.Is(err, client.ErrInvalidInput):
 		return fmt.Sprintf("invalid config: %v", err)
 	case code == 0:
-		return fmt.Sprintf("cannot reach Password Safe at %s: %v%s", cfg.URL, err, tail)
+		return fmt.Sprintf("cannot reach Password Safe at %s: %v%s", RedactURL(cfg.URL), err, tail)
 	case code == http.StatusUnauthorized:
 		return fmt.Sprintf("Password Safe refused the sign-in (HTTP 401): the %s is wrong, the user may not use this API registration, or the registration does not allow Vault's address%s", who, tail)
 	case code == http.StatusForbidden:
@@ -427,8 +531,49 @@ func verifyError(cfg *Config, err error) string {
 	case code == http.StatusGone:
 		return fmt.Sprintf("Password Safe refused the sign-in (HTTP 410): API version 3 is disabled on the server%s", tail)
 	case code == http.StatusNotFound:
-		return fmt.Sprintf("no Password Safe API at %s (HTTP 404): check url%s", cfg.URL, tail)
+		return fmt.Sprintf("no Password Safe API at %s (HTTP 404): check url%s", RedactURL(cfg.URL), tail)
 	default:
 		return fmt.Sprintf("signing in to Password Safe failed: %v%s", err, tail)
 	}
+}
+
+// maxQuotedURL caps a url quoted in a message.
+const maxQuotedURL = 256
+
+// RedactURL returns raw fit to quote in a message or a log line: any user
+// info (everything between "scheme://" and the last '@', so a password
+// holding '/', '?' or '#' is covered too) and any query or fragment are
+// replaced by REDACTED, and the result is capped. It does not parse, so it
+// works on a url that does not parse either. Quote the result with %q so
+// control characters are escaped.
+func RedactURL(raw string) string {
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "://"); i > 0 && isScheme(raw[:i]) {
+		prefix, rest = raw[:i+3], raw[i+3:]
+	}
+	if j := strings.LastIndex(rest, "@"); j >= 0 {
+		rest = "REDACTED@" + rest[j+1:]
+	}
+	if k := strings.IndexAny(rest, "?#"); k >= 0 {
+		rest = rest[:k] + "?REDACTED"
+	}
+	out := prefix + rest
+	if utf8.RuneCountInString(out) > maxQuotedURL {
+		out = CutReason(out, maxQuotedURL) + "..."
+	}
+	return out
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, '+', '-', '.').
+func isScheme(s string) bool {
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case i > 0 && (r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }

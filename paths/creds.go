@@ -2,6 +2,7 @@ package paths
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -67,12 +68,12 @@ func CredsPaths(env Env) []*framework.Path {
 			},
 			"reason": {
 				Type:         framework.TypeString,
-				Description:  "Reason recorded with the Password Safe request (at most 1000 characters); default the role's reason.",
+				Description:  fmt.Sprintf("Reason recorded with the Password Safe request (at most %d characters; newline and tab allowed, no other control characters); default the role's reason.", MaxRequestReasonLen),
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
 			},
 			"ticket_number": {
 				Type:         framework.TypeString,
-				Description:  "Ticket number for the request (at most 20 characters); default the role's ticket_number.",
+				Description:  fmt.Sprintf("Ticket number for the request (at most %d characters, no control characters); default the role's ticket_number.", MaxTicketNumberLen),
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number"},
 			},
 		},
@@ -117,14 +118,14 @@ func (h *credsHandler) checkout(ctx context.Context, req *logical.Request, d *fr
 	}
 	if v, ok := d.GetOk("reason"); ok {
 		in.Reason = v.(string)
-		if len(in.Reason) > MaxReasonLen {
-			return logical.ErrorResponse("reason is longer than %d characters", MaxReasonLen), nil
+		if err := ValidateReason("reason", in.Reason, MaxRequestReasonLen); err != nil {
+			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
 	if v, ok := d.GetOk("ticket_number"); ok {
 		in.TicketNumber = strings.TrimSpace(v.(string))
-		if len(in.TicketNumber) > MaxTicketNumberLen {
-			return logical.ErrorResponse("ticket_number is longer than %d characters", MaxTicketNumberLen), nil
+		if err := ValidateTicketNumber("ticket_number", in.TicketNumber); err != nil {
+			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
 	return h.env.Checkout(ctx, req, in)

@@ -108,12 +108,18 @@ type Config struct {
 	CACert                string        `json:"ca_cert,omitempty"`
 	TLSServerName         string        `json:"tls_server_name,omitempty"`
 	InsecureTLS           bool          `json:"insecure_tls,omitempty"`
+	AllowPlainHTTP        bool          `json:"allow_plain_http,omitempty"`
 	RequestTimeout        time.Duration `json:"request_timeout"`
 	MaxRetries            int           `json:"max_retries"`
 	MaxConcurrentRequests int           `json:"max_concurrent_requests"`
 	RunAsSource           string        `json:"run_as_source,omitempty"`
 	RunAsMountAccessor    string        `json:"run_as_mount_accessor,omitempty"`
 	RunAsMetadataKey      string        `json:"run_as_metadata_key,omitempty"`
+	// RunAsAllowed and RunAsDenied bound the users an identity-derived
+	// run-as may name (see MatchUserPattern); the config's own RunAs is
+	// never allowed to an identity.
+	RunAsAllowed []string `json:"run_as_allowed,omitempty"`
+	RunAsDenied  []string `json:"run_as_denied,omitempty"`
 }
 
 // OAuth reports whether the config signs in with OAuth client credentials

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -64,9 +62,6 @@ Examples:
     vault write passwordsafe/requests/1001/checkin reason="done"
 `
 
-// maxRequestID bounds request IDs in paths (Password Safe IDs are 32-bit).
-const maxRequestID = math.MaxInt32
-
 // idPattern captures a request ID: digits only, so "-1", "abc" and "1/2"
 // match no path at all; zero and overflow are refused by requestID.
 const idPattern = `(?P<id>\d+)`
@@ -91,7 +86,7 @@ func RequestPaths(env Env) []*framework.Path {
 	reasonField := map[string]*framework.FieldSchema{
 		"reason": {
 			Type:         framework.TypeString,
-			Description:  fmt.Sprintf("Reason recorded in Password Safe (at most %d characters); default names the Vault path.", MaxReasonLen),
+			Description:  fmt.Sprintf("Reason recorded in Password Safe (at most %d characters; newline and tab allowed, no other control characters); default names the Vault path.", MaxReasonLen),
 			DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
 		},
 	}
@@ -160,12 +155,12 @@ func RequestPaths(env Env) []*framework.Path {
 				},
 				"reason": {
 					Type:         framework.TypeString,
-					Description:  fmt.Sprintf("Write: reason recorded with the request (at most %d characters); default the role's reason.", MaxReasonLen),
+					Description:  fmt.Sprintf("Write: reason recorded with the request (at most %d characters; newline and tab allowed, no other control characters); default the role's reason.", MaxRequestReasonLen),
 					DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
 				},
 				"ticket_number": {
 					Type:         framework.TypeString,
-					Description:  fmt.Sprintf("Write: ticket number (at most %d characters); default the role's ticket_number.", MaxTicketNumberLen),
+					Description:  fmt.Sprintf("Write: ticket number (at most %d characters, no control characters); default the role's ticket_number.", MaxTicketNumberLen),
 					DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number"},
 				},
 			}),
@@ -293,7 +288,9 @@ func refuseRunAsOverride(req *logical.Request) *logical.Response {
 // discovery (aliases/, accounts/) falls back to the config's run_as when
 // the caller's identity gives no user, as role writes do (an operator
 // without an entity discovering what to put in a role); the answer then
-// carries a warning naming the user it ran as.
+// carries a warning naming the user it ran as. A caller whose identity
+// names a refused user (RunAsRefusedError) gets the 403, never the
+// fallback.
 func callerSession(ctx context.Context, env Env, req *logical.Request, discovery bool) (*client.Client, string, []string, error) {
 	cfg, err := env.Config(ctx, req.Storage)
 	if err != nil {
@@ -306,7 +303,7 @@ func callerSession(ctx context.Context, env Env, req *logical.Request, discovery
 	runAs, err := env.ResolveRunAs(ctx, req, cfg, nil)
 	if err != nil {
 		var coded logical.HTTPCodedError
-		if !discovery || cfg.RunAs == "" || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
+		if !discovery || cfg.RunAs == "" || IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return nil, "", nil, err
 		}
 		runAs = cfg.RunAs
@@ -322,27 +319,11 @@ func callerSession(ctx context.Context, env Env, req *logical.Request, discovery
 // requestID reads the id captured from the path: a positive 32-bit integer.
 func requestID(d *framework.FieldData) (int, *logical.Response) {
 	s, _ := d.Raw["id"].(string)
-	id, err := strconv.Atoi(s)
-	if err != nil || id <= 0 || id > maxRequestID {
-		return 0, logical.ErrorResponse("request ID must be a positive integer (at most %d)", maxRequestID)
+	id, err := ParseID("request ID", s)
+	if err != nil {
+		return 0, logical.ErrorResponse(err.Error())
 	}
 	return id, nil
-}
-
-// checkReason validates a reason before it reaches the wire.
-func checkReason(field, s string) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s is not valid UTF-8", field)
-	}
-	if n := utf8.RuneCountInString(s); n > MaxReasonLen {
-		return fmt.Errorf("%s is %d characters; at most %d are allowed", field, n, MaxReasonLen)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return fmt.Errorf("%s must not contain control characters", field)
-		}
-	}
-	return nil
 }
 
 // queueAndStatus reads the list filters.
@@ -496,7 +477,7 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 	}
 	in := CheckoutInput{Role: role, NoWait: true}
 	if role.Reason == "" {
-		in.Reason = fmt.Sprintf("vault: %srequests (role %s)", req.MountPoint, role.Name)
+		in.Reason = CutReason(fmt.Sprintf("vault: %srequests (role %s)", req.MountPoint, role.Name), MaxRequestReasonLen)
 	}
 	if v, ok := d.GetOk("ttl"); ok {
 		in.TTL = time.Duration(v.(int)) * time.Second
@@ -506,16 +487,13 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 	}
 	if v, ok := d.GetOk("reason"); ok {
 		in.Reason = v.(string)
-		if err := checkReason("reason", in.Reason); err != nil {
+		if err := ValidateReason("reason", in.Reason, MaxRequestReasonLen); err != nil {
 			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
 	if v, ok := d.GetOk("ticket_number"); ok {
 		in.TicketNumber = strings.TrimSpace(v.(string))
-		if utf8.RuneCountInString(in.TicketNumber) > MaxTicketNumberLen {
-			return logical.ErrorResponse("ticket_number is longer than %d characters", MaxTicketNumberLen), nil
-		}
-		if err := checkReason("ticket_number", in.TicketNumber); err != nil {
+		if err := ValidateTicketNumber("ticket_number", in.TicketNumber); err != nil {
 			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
@@ -610,7 +588,7 @@ func (a *requestAction) handle(ctx context.Context, req *logical.Request, d *fra
 	var reason string
 	if a.reason {
 		reason = d.Get("reason").(string)
-		if err := checkReason("reason", reason); err != nil {
+		if err := ValidateReason("reason", reason, MaxReasonLen); err != nil {
 			return logical.ErrorResponse(err.Error()), nil
 		}
 		if strings.TrimSpace(reason) == "" {
@@ -637,10 +615,7 @@ func defaultReason(req *logical.Request) string {
 	if req.EntityID != "" {
 		r += " (entity " + req.EntityID + ")"
 	}
-	if utf8.RuneCountInString(r) > MaxReasonLen {
-		r = string([]rune(r)[:MaxReasonLen])
-	}
-	return r
+	return CutReason(r, MaxReasonLen)
 }
 
 // refusal turns a failed action into an error whose message says, in the

@@ -183,7 +183,7 @@ func roleFields() map[string]*framework.FieldSchema {
 		},
 		"reason": {
 			Type:         framework.TypeString,
-			Description:  "Reason recorded with each request (at most 1000 characters); creds writes may override it.",
+			Description:  fmt.Sprintf("Reason recorded with each request (at most %d characters; newline and tab allowed, no other control characters); creds writes may override it.", MaxRequestReasonLen),
 			DisplayAttrs: &framework.DisplayAttributes{Name: "Reason", Group: "Request"},
 		},
 		"ticket_system_id": {
@@ -193,7 +193,7 @@ func roleFields() map[string]*framework.FieldSchema {
 		},
 		"ticket_number": {
 			Type:         framework.TypeString,
-			Description:  "Ticket number (at most 20 characters), for policies that require one; creds writes may override it.",
+			Description:  fmt.Sprintf("Ticket number (at most %d characters, no control characters), for policies that require one; creds writes may override it.", MaxTicketNumberLen),
 			DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number", Group: "Request"},
 		},
 		"access_policy_schedule_id": {
@@ -379,26 +379,35 @@ func parseTarget(d *framework.FieldData) (Role, bool, error) {
 		if t.SystemName == "" || t.AccountName == "" {
 			return t, true, errors.New("system_name and account_name go together: " + one)
 		}
+		if err := ValidateName("system_name", t.SystemName); err != nil {
+			return t, true, err
+		}
+		if err := ValidateName("account_name", t.AccountName); err != nil {
+			return t, true, err
+		}
 	case byID:
 		t.Target = TargetAccount
 		t.SystemID, t.AccountID = d.Get("system_id").(int), d.Get("account_id").(int)
 		if !given["system_id"] || !given["account_id"] {
 			return t, true, errors.New("system_id and account_id go together: " + one)
 		}
-		if t.SystemID <= 0 || t.AccountID <= 0 {
-			return t, true, errors.New("system_id and account_id must be positive integers")
+		if err := ValidateID("system_id", t.SystemID); err != nil {
+			return t, true, err
+		}
+		if err := ValidateID("account_id", t.AccountID); err != nil {
+			return t, true, err
 		}
 	case given["alias_name"]:
 		t.Target = TargetAlias
 		t.AliasName = strings.TrimSpace(d.Get("alias_name").(string))
-		if t.AliasName == "" {
-			return t, true, errors.New("alias_name must not be empty")
+		if err := ValidateName("alias_name", t.AliasName); err != nil {
+			return t, true, err
 		}
 	default:
 		t.Target = TargetAlias
 		t.AliasID = d.Get("alias_id").(int)
-		if t.AliasID <= 0 {
-			return t, true, errors.New("alias_id must be a positive integer")
+		if err := ValidateID("alias_id", t.AliasID); err != nil {
+			return t, true, err
 		}
 	}
 	return t, true, nil
@@ -473,8 +482,11 @@ func validateRole(r *Role) error {
 			return errors.New("application_id applies to access_type=App only")
 		}
 	case client.AccessApp:
-		if r.ApplicationID <= 0 {
-			return errors.New("access_type=App needs application_id (a positive integer)")
+		if r.ApplicationID == 0 {
+			return fmt.Errorf("access_type=App needs application_id (a positive integer, at most %d)", MaxID)
+		}
+		if err := ValidateID("application_id", r.ApplicationID); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("access_type must be View, RDP, SSH or App (got %q)", r.AccessType)
@@ -506,14 +518,17 @@ func validateRole(r *Role) error {
 	if r.MaxTTL > MaxDurationMinutes*time.Minute {
 		return fmt.Errorf("max_ttl must not be above %d minutes, the longest Password Safe request", MaxDurationMinutes)
 	}
-	if len(r.Reason) > MaxReasonLen {
-		return fmt.Errorf("reason is longer than %d characters", MaxReasonLen)
+	if err := ValidateReason("reason", r.Reason, MaxRequestReasonLen); err != nil {
+		return err
 	}
-	if len(r.TicketNumber) > MaxTicketNumberLen {
-		return fmt.Errorf("ticket_number is longer than %d characters", MaxTicketNumberLen)
+	if err := ValidateTicketNumber("ticket_number", r.TicketNumber); err != nil {
+		return err
 	}
-	if r.TicketSystemID < 0 || r.AccessPolicyScheduleID < 0 {
-		return errors.New("ticket_system_id and access_policy_schedule_id must not be negative")
+	if err := ValidateOptionalID("ticket_system_id", r.TicketSystemID); err != nil {
+		return err
+	}
+	if err := ValidateOptionalID("access_policy_schedule_id", r.AccessPolicyScheduleID); err != nil {
+		return err
 	}
 	switch r.ConflictOption {
 	case ConflictNone, ConflictReuse, ConflictRenew:
@@ -546,8 +561,9 @@ func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *Role
 		// Only a missing identity (403) may fall back to the config's user: a
 		// settings error (400, e.g. an identity source with a config password)
 		// would fail every later checkout, so it is refused now.
+		// A caller whose identity names a refused user gets the 403 too.
 		var coded logical.HTTPCodedError
-		if cfg.RunAs == "" || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
+		if cfg.RunAs == "" || IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return err
 		}
 		runAs = cfg.RunAs // e.g. an operator without an entity writing an identity-based role

@@ -159,7 +159,9 @@ show "$vault" plugin register -sha256="$sha" -version="$version" secret "$plugin
 show "$vault" secrets enable -path="$mount" -plugin-version="$version" "$plugin"
 
 step "Configuring it against the simulator (the API key goes in on stdin, not the command line)"
-printf '%s' "$PSSIM_API_KEY" | show "$vault" write "$mount/config" url="$api_url" api_key=- run_as="$PSSIM_RUN_AS"
+# The simulator serves plain http on loopback: allow_plain_http=true says so
+# (the engine refuses http:// without it, and warns on every config read).
+printf '%s' "$PSSIM_API_KEY" | show "$vault" write "$mount/config" url="$api_url" api_key=- run_as="$PSSIM_RUN_AS" allow_plain_http=true
 
 step "Writing demo roles"
 show "$vault" write "$mount/roles/db" system_name=db-prod-01 account_name=postgres ttl=15m max_ttl=1h
@@ -174,7 +176,7 @@ show "$vault" list "$mount/roles"
 # of the same plugin that acts as the approver bob.
 step "A second mount acting as the approver bob (for fin-sa's approvals)"
 show "$vault" secrets enable -path="$approver" -plugin-version="$version" "$plugin"
-printf '%s' "$PSSIM_API_KEY" | show "$vault" write "$approver/config" url="$api_url" api_key=- run_as=bob
+printf '%s' "$PSSIM_API_KEY" | show "$vault" write "$approver/config" url="$api_url" api_key=- run_as=bob allow_plain_http=true
 
 step "A checkout: a Password Safe release request under a Vault lease"
 show "$vault" read "$mount/creds/db"
