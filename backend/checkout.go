@@ -200,7 +200,7 @@ func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error
 		in.Reason = fmt.Sprintf("vault: %screds/%s", co.req.MountPoint, role.Name)
 	}
 	// The tag lets recovery recognise this request as ours, and only it.
-	in.Reason = paths.CutReason(in.Reason, paths.MaxReasonLen-len(co.w.Tag)-1) + " " + co.w.Tag
+	in.Reason = paths.CutReason(in.Reason, paths.MaxRequestReasonLen) + " " + co.w.Tag
 	if in.TicketNumber == "" {
 		in.TicketNumber = role.TicketNumber
 	}

@@ -379,14 +379,3 @@ func mergeFields(ms ...map[string]*framework.FieldSchema) map[string]*framework.
 	return out
 }
 
-// CutReason cuts s to at most max characters without splitting one.
-func CutReason(s string, max int) string {
-	n := 0
-	for i := range s {
-		if n == max {
-			return s[:i]
-		}
-		n++
-	}
-	return s
-}
