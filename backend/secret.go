@@ -209,23 +209,47 @@ func findRequest(ctx context.Context, cl *client.Client, id int) (client.Request
 }
 
 // markEnded notes that request id has ended upstream by other means than
-// this engine's check-in: its leases cannot be renewed, and its last
-// holder's revoke needs no check-in. Best effort.
+// this engine's check-in: its leases cannot be renewed, its pending claims
+// are void, and its last holder's revoke needs no check-in. Best effort.
 func (b *Backend) markEnded(ctx context.Context, s logical.Storage, id int) {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()
-	rec, err := getRecord(ctx, s, id)
-	if err == nil && rec != nil && !rec.Ended {
-		rec.Ended = true
-		err = putRecord(ctx, s, rec)
-	}
+	err := s.Delete(ctx, queueKey(id))
+	rec, gerr := getRecord(ctx, s, id)
 	if err == nil {
-		err = s.Delete(ctx, queueKey(id))
+		err = gerr
+	}
+	if err == nil && rec != nil {
+		rec.Ended = true
+		err = b.dropPending(ctx, s, rec)
 	}
 	if err != nil {
 		b.Logger().Warn("could not note that a request has ended", "request_id", id, "error", err)
 	}
+}
+
+// dropPending removes the pending holders of an ended request (under its
+// lock), and the record when nobody else holds it.
+func (b *Backend) dropPending(ctx context.Context, s logical.Storage, rec *record) error {
+	hs, err := holdersOf(ctx, s, rec.RequestID)
+	if err != nil {
+		return err
+	}
+	if err := putRecord(ctx, s, rec); err != nil {
+		return err
+	}
+	for hid, h := range hs {
+		if h.Pending {
+			if err := removeHolder(ctx, s, rec, hid); err != nil {
+				return err
+			}
+		}
+	}
+	if free, err := unheld(ctx, s, rec); err != nil || !free {
+		return err
+	}
+	return deleteRecord(ctx, s, rec.RequestID)
 }
 
 // revoke ends this lease's hold on its request and checks the request in

@@ -32,7 +32,7 @@ func waitCalls(t *testing.T, srv *pstest.Server, endpoint string, n int) {
 // 401, signed in again and left that new session open.
 func TestSessionEvictionInFlightNoLeak(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"run_as_source": "entity_name"}))
-	users := []string{pstest.DemoUserAlice, pstest.DemoUserCarol, pstest.DemoUserDave, pstest.DemoUserSvcVault, pstest.DemoUserErin}
+	users := []string{pstest.DemoUserAlice, pstest.DemoUserCarol, pstest.DemoUserDave, pstest.DemoUserBob, pstest.DemoUserErin}
 	var ents []*logical.Entity
 	for _, u := range users {
 		ents = append(ents, person(u))

@@ -1033,7 +1033,10 @@ func (s *sim) settle() {
 		}
 	}
 	s.logf("settle")
-	for round := 0; round < 12 && s.fail == ""; round++ {
+	// Rounds of a minute, and once a jump past the engine's claim window
+	// for approved requests nobody collects (a caller whose answer was lost
+	// to a crash never learns of its pending request).
+	for round := 0; round < 14 && s.fail == ""; round++ {
 		for _, r := range s.mountRequests(pstest.StatusPending) {
 			held := false
 			for _, p := range s.pending {
@@ -1043,7 +1046,11 @@ func (s *sim) settle() {
 				_ = s.approver.Approve(context.Background(), r.ID, "sim settle")
 			}
 		}
-		s.srv.Advance(time.Minute)
+		step := time.Minute
+		if round == 7 {
+			step = time.Hour + time.Minute
+		}
+		s.srv.Advance(step)
 		s.markExpired()
 		s.rollback(true)
 		s.vaultTick()
