@@ -378,4 +378,3 @@ func mergeFields(ms ...map[string]*framework.FieldSchema) map[string]*framework.
 	}
 	return out
 }
-
