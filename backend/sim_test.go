@@ -424,7 +424,7 @@ func (s *sim) setup() {
 	s.logs = &testlog.Buffer{}
 	s.hc = &http.Client{}
 	s.newBackend()
-	s.faultRate = []float64{0, 0.02, 0.05, 0.1}[s.rng.IntN(4)]
+	rate := []float64{0, 0.02, 0.05, 0.1}[s.rng.IntN(4)]
 
 	s.callers = []*simCaller{
 		{name: "ent-A", entity: "entity-a", accessor: "acc-a"},
@@ -437,11 +437,11 @@ func (s *sim) setup() {
 	var err error
 	s.approver, err = client.New(client.Config{BaseURL: s.srv.APIURL, APIKey: pstest.DemoAPIKey, RunAs: pstest.DemoUserBob})
 	if err != nil {
-		s.t.Fatal(err)
+		panic(err)
 	}
 	s.foreign, err = client.New(client.Config{BaseURL: s.srv.APIURL, APIKey: pstest.DemoAPIKey, RunAs: pstest.DemoUserSvcVault})
 	if err != nil {
-		s.t.Fatal(err)
+		panic(err)
 	}
 	s.writeConfig(s.srv.URL)
 	for _, r := range simRoles {
@@ -451,9 +451,12 @@ func (s *sim) setup() {
 		}
 		resp, err := s.do(s.req(logical.UpdateOperation, "roles/"+r.name, data, nil))
 		if err != nil || (resp != nil && resp.IsError()) {
-			s.t.Fatalf("seed %d: role %s: %v %v", s.seed, r.name, err, resp)
+			panic(fmt.Sprintf("seed %d: role %s: %v %v", s.seed, r.name, err, resp))
 		}
 	}
+	s.faultMu.Lock()
+	s.faultRate = rate // faults from the first operation on, not during setup
+	s.faultMu.Unlock()
 }
 
 // newBackend builds the plugin afresh on the durable storage (a start or a
@@ -467,7 +470,7 @@ func (s *sim) newBackend() {
 		Logger: logger, System: s.sys, StorageView: crashStorage{s.store, cp},
 		EventsSender: logical.NewMockEventSender(),
 	}); err != nil {
-		s.t.Fatal(err)
+		panic(err)
 	}
 	b.now = s.srv.Now
 	b.approvalPoll = time.Millisecond
