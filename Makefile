@@ -8,7 +8,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # Short fuzz runs in CI; longer locally with FUZZTIME=1m.
 FUZZTIME ?= 10s
 
-.PHONY: all build vault test unit compat e2e lint fmt bench soak fuzz dev demo clean
+.PHONY: all build vault test unit compat e2e lint fmt bench soak fuzz simulate dev demo clean
 
 all: build
 
@@ -46,6 +46,11 @@ bench: build vault ## benchmarks; rewrites BENCHMARKS.md
 
 soak: build vault ## longer fault and load tests
 	$(GO) test -count=1 -timeout 60m -tags 'e2e soak' -run '^TestSoak' -v ./e2e/...
+
+SIM_OPS ?= 200000
+SIM_BASE ?= 1
+simulate: ## the deterministic simulation with a large budget (SIM_OPS operations from seed SIM_BASE)
+	SIM_OPS=$(SIM_OPS) SIM_BASE=$(SIM_BASE) $(GO) test -count=1 -timeout 0 -run '^TestSimulation$$' -v ./backend/
 
 fuzz: ## each fuzz target for FUZZTIME
 	bash scripts/fuzz.sh $(FUZZTIME)

@@ -63,6 +63,23 @@ const simUserAgent = "vault-plugin-secrets-passwordsafe"
 
 type simStats struct {
 	ops, faults, crashes, checks, leases, settles, seeds atomic.Int64
+
+	mu      sync.Mutex
+	ignored map[string][]int64 // class -> seeds, for SIM_IGNORE runs
+}
+
+func (st *simStats) noteIgnored(class string, seed int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.ignored == nil {
+		st.ignored = map[string][]int64{}
+	}
+	for _, s := range st.ignored[class] {
+		if s == seed {
+			return
+		}
+	}
+	st.ignored[class] = append(st.ignored[class], seed)
 }
 
 func simEnvInt(name string, def int) int {
@@ -128,6 +145,16 @@ func TestSimulation(t *testing.T) {
 	t.Logf("simulation: %d seeds, %d operations, %d faults injected, %d crashes, %d leases, %d settles, %d invariant checks, %d violations, in %s",
 		st.seeds.Load(), st.ops.Load(), st.faults.Load(), st.crashes.Load(), st.leases.Load(), st.settles.Load(), st.checks.Load(),
 		len(failed), time.Since(start).Round(time.Millisecond))
+	classes := make([]string, 0, len(st.ignored))
+	for c := range st.ignored {
+		classes = append(classes, c)
+	}
+	sort.Strings(classes)
+	for _, c := range classes {
+		seeds := st.ignored[c]
+		sort.Slice(seeds, func(i, j int) bool { return seeds[i] < seeds[j] })
+		t.Logf("ignored %s in %d seeds: %v", c, len(seeds), seeds[:min(len(seeds), 12)])
+	}
 	sort.Strings(failed)
 	for _, f := range failed {
 		t.Error(f)
@@ -334,6 +361,9 @@ type sim struct {
 	lastBy   *simCaller
 	nLease   int
 	badURL   bool // config points at an unreachable url
+	// maxRetries is the config's max_retries, chosen per seed: with none, a
+	// single fault fails a call, which reaches more clean-up paths.
+	maxRetries int
 	noConfig bool
 	secrets  map[string]bool
 	trace    []string
@@ -401,6 +431,7 @@ func (s *sim) violate(class, format string, args ...interface{}) {
 	msg := "VIOLATION " + class + ": " + fmt.Sprintf(format, args...)
 	for _, c := range strings.Split(os.Getenv("SIM_IGNORE"), ",") {
 		if c == class {
+			s.stats.noteIgnored(class, s.seed)
 			if s.ignored[msg] {
 				return
 			}
@@ -423,6 +454,7 @@ func (s *sim) setup() {
 		PluginEnvironment: &logical.PluginEnvironment{VaultVersion: "1.21.0"}}
 	s.logs = &testlog.Buffer{}
 	s.hc = &http.Client{}
+	s.maxRetries = s.rng.IntN(3)
 	s.newBackend()
 	rate := []float64{0, 0.02, 0.05, 0.1}[s.rng.IntN(4)]
 
@@ -485,7 +517,7 @@ func (s *sim) newBackend() {
 func (s *sim) writeConfig(url string) bool {
 	resp, err := s.do(s.req(logical.UpdateOperation, "config", map[string]interface{}{
 		"url": url, "api_key": pstest.DemoAPIKey, "run_as": pstest.DemoUserSvcVault,
-		"verify": false, "max_retries": 2, "request_timeout": "10s", "allow_plain_http": true,
+		"verify": false, "max_retries": s.maxRetries, "request_timeout": "10s", "allow_plain_http": true,
 	}, nil))
 	ok := err == nil && (resp == nil || !resp.IsError())
 	s.logf("config url=%s -> ok=%v %v", url, ok, errText(resp, err))
