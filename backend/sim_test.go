@@ -364,11 +364,11 @@ type sim struct {
 	// maxRetries is the config's max_retries, chosen per seed: with none, a
 	// single fault fails a call, which reaches more clean-up paths.
 	maxRetries int
-	noConfig bool
-	secrets  map[string]bool
-	trace    []string
-	fail     string
-	ignored  map[string]bool
+	noConfig   bool
+	secrets    map[string]bool
+	trace      []string
+	fail       string
+	ignored    map[string]bool
 }
 
 func runSimSeed(t *testing.T, seed int64, steps int, st *simStats) (failure string) {
