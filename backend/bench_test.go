@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sort"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -130,4 +131,40 @@ func (p *p50) report() {
 	}
 	sort.Slice(p.d, func(i, j int) bool { return p.d[i] < p.d[j] })
 	p.b.ReportMetric(float64(p.d[len(p.d)/2].Nanoseconds())/1e3, "p50-us")
+}
+
+// BenchmarkReuseHolders: one checkout and one revoke of a conflict_option=
+// reuse role whose request already has n holders, against the simulator.
+// Besides ns/op it reports the storage work per checkout+revoke, which must
+// not grow with n (each holder has a key of its own):
+//
+//	go test -run x -bench ReuseHolders ./backend/
+func BenchmarkReuseHolders(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run("holders="+strconv.Itoa(n), func(b *testing.B) {
+			cs := &countingStorage{Storage: &logical.InmemStorage{}}
+			te := newTestBackend(b, withStorage(cs))
+			te.b.Backend.Setup(context.Background(), &logical.BackendConfig{ //nolint:errcheck // same config, quieter logger
+				Logger: hclog.New(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Info}), System: te.sys,
+				StorageView: te.s, EventsSender: te.events,
+			})
+			te.writeRole("shared", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres",
+				"conflict_option": "reuse", "ttl": "1h", "max_ttl": "24h"})
+			held := make([]*logical.Response, 0, n)
+			for i := 0; i < n; i++ {
+				held = append(held, te.mustCreds("shared", nil))
+			}
+			cs.reset()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				te.mustRevoke(te.mustCreds("shared", nil))
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cs.ops())/float64(b.N), "storage-ops/op")
+			b.ReportMetric(float64(cs.bytes.Load())/float64(b.N), "storage-bytes/op")
+			for _, r := range held {
+				te.mustRevoke(r)
+			}
+		})
+	}
 }

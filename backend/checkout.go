@@ -327,7 +327,7 @@ func (co *checkout) guardRenew(ctx context.Context) error {
 // rollback could not recognise it by its tag (its Reason is not ours). A
 // created one carries the tag, which saves a storage write on every
 // checkout.
-func (co *checkout) hold(ctx context.Context, id int, created bool) error {
+func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) {
 	b := co.b
 	if !created {
 		co.w.RequestID = id
@@ -341,21 +341,30 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 	// A request Password Safe has just created has no record yet: skip the read.
 	var rec *record
 	if !created {
-		var err error
 		if rec, err = getRecord(ctx, co.s, id); err != nil {
 			return err
 		}
-		// Held again: a check-in queued for it must not end it now.
-		if err := co.s.Delete(ctx, queueKey(id)); err != nil {
-			return fmt.Errorf("dropping the queued check-in of request %d: %w", id, err)
+		// Held again: a check-in queued for it must not end it now; the
+		// queue entry remembers whether this mount created it.
+		var q *queued
+		if q, err = getQueued(ctx, co.s, id); err != nil {
+			return err
 		}
+		if q != nil && rec == nil {
+			rec = co.newRecord(id)
+			rec.Created = q.Created
+		}
+		defer func() {
+			// Only once the hold is stored: until then the queue owns it.
+			if q != nil && err == nil {
+				if err = co.s.Delete(ctx, queueKey(id)); err != nil {
+					err = fmt.Errorf("dropping the queued check-in of request %d: %w", id, err)
+				}
+			}
+		}()
 	}
 	if rec == nil {
-		rec = &record{
-			RequestID: id, RunAs: co.runAs, Role: co.role.Name,
-			SystemID: co.role.SystemID, AccountID: co.role.AccountID, AliasID: co.role.AliasID,
-			SystemName: co.role.SystemName, AccountName: co.role.AccountName, DomainName: co.role.DomainName,
-		}
+		rec = co.newRecord(id)
 	}
 	co.others = rec.Count
 	if created {
@@ -369,6 +378,14 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) error {
 	}
 	co.rotates = rec.Rotates
 	return addHolder(ctx, co.s, rec, co.w.ID, newHolder(co.req, b.now()))
+}
+
+func (co *checkout) newRecord(id int) *record {
+	return &record{
+		RequestID: id, RunAs: co.runAs, Role: co.role.Name,
+		SystemID: co.role.SystemID, AccountID: co.role.AccountID, AliasID: co.role.AliasID,
+		SystemName: co.role.SystemName, AccountName: co.role.AccountName, DomainName: co.role.DomainName,
+	}
 }
 
 // handoverThreshold is the least remaining life a reused request must have

@@ -33,9 +33,14 @@ func (b *Backend) release(ctx context.Context, s logical.Storage, id int, hid, r
 	lock.Lock()
 	defer lock.Unlock()
 	rec, err := getRecord(ctx, s, id)
-	if err != nil || rec == nil {
-		// No record: the request ended (or was queued for check-in) already.
+	if err != nil {
 		return err
+	}
+	if rec == nil {
+		// No record: the request ended (or was queued for check-in) already;
+		// a key left by a crash between the holder's and the record's
+		// writes goes too.
+		return s.Delete(ctx, holderKey(id, hid))
 	}
 	h, err := getHolder(ctx, s, id, hid)
 	if err != nil {
@@ -132,6 +137,7 @@ type queued struct {
 	RequestID int       `json:"request_id"`
 	RunAs     string    `json:"run_as"`
 	Role      string    `json:"role,omitempty"`
+	Created   bool      `json:"created,omitempty"` // the record's Created
 	Reason    string    `json:"reason"`
 	ExpiresAt time.Time `json:"expires_at"` // zero when unknown
 	QueuedAt  time.Time `json:"queued_at"`
@@ -159,7 +165,7 @@ func queueDelay(tries int) time.Duration {
 // enqueue writes a check-in that failed with cause to the queue.
 func (b *Backend) enqueue(ctx context.Context, s logical.Storage, rec *record, reason string, cause error) error {
 	now := b.now()
-	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Reason: reason, ExpiresAt: rec.ExpiresAt,
+	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Created: rec.Created, Reason: reason, ExpiresAt: rec.ExpiresAt,
 		QueuedAt: now, NextTry: now.Add(queueDelay(0)), LastError: cause.Error()}
 	if err := putQueued(ctx, s, q); err != nil {
 		return err
@@ -261,7 +267,7 @@ func (b *Backend) retryQueued(ctx context.Context, s logical.Storage, id int) (d
 		b.emit(ctx, eventCheckin, "request_id", strconv.Itoa(id), "role", q.Role)
 		return false, s.Delete(ctx, queueKey(id))
 	case client.IsNotApproved(cerr):
-		rec := &record{RequestID: id, RunAs: q.RunAs, Role: q.Role, Created: true, ExpiresAt: q.ExpiresAt}
+		rec := &record{RequestID: id, RunAs: q.RunAs, Role: q.Role, Created: q.Created, ExpiresAt: q.ExpiresAt}
 		if err := b.keepOrphan(ctx, s, rec); err != nil {
 			return false, err
 		}

@@ -402,6 +402,9 @@ func runSimSeed(t *testing.T, seed int64, steps int, st *simStats) (failure stri
 	if os.Getenv("SIM_TRACE") != "" {
 		t.Logf("seed %d trace:\n%s", seed, strings.Join(s.trace, "\n"))
 	}
+	if os.Getenv("SIM_LOGS") != "" {
+		t.Logf("seed %d engine log:\n%s", seed, s.logs.String())
+	}
 	if s.fail != "" {
 		return s.report(s.fail, steps)
 	}
@@ -477,7 +480,7 @@ func (s *sim) setup() {
 	}
 	s.writeConfig(s.srv.URL)
 	for _, r := range simRoles {
-		data := map[string]interface{}{"ttl": "10m", "max_ttl": "1h"}
+		data := map[string]interface{}{"ttl": "10m", "max_ttl": "8h"}
 		for k, v := range r.data {
 			data[k] = v
 		}

@@ -135,8 +135,8 @@ func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	}
 	const reason = "vault: rolling back an unfinished checkout"
 	if w.RequestID != 0 {
-		// Joined a request someone else made: let go of our hold only.
-		return b.rollbackHold(ctx, req.Storage, w.RequestID, w.ID, reason)
+		// Joined a request (POST answered 200): let go of our hold.
+		return b.rollbackHold(ctx, req.Storage, w, reason)
 	}
 	if w.Tag == "" {
 		// Written by a version without tags: nothing proves what it made.
@@ -167,17 +167,41 @@ func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	return nil
 }
 
-// rollbackHold drops the checkout's hold on a request it joined; pending
-// holds are the periodic func's.
-func (b *Backend) rollbackHold(ctx context.Context, s logical.Storage, id int, hid, reason string) error {
+// rollbackHold drops the checkout's hold on a request it joined (POST
+// answered 200); pending holds are the periodic func's. The request is
+// ended only if this mount created it: its record says so, or its Reason
+// carries this entry's tag (an earlier attempt of the same retried POST
+// created it, and the retry was handed it back).
+func (b *Backend) rollbackHold(ctx context.Context, s logical.Storage, w *walRequest, reason string) error {
+	id := w.RequestID
 	lock := b.lockRequest(id)
 	lock.Lock()
-	h, err := getHolder(ctx, s, id, hid)
+	h, err := getHolder(ctx, s, id, w.ID)
+	var rec *record
+	if err == nil {
+		rec, err = getRecord(ctx, s, id)
+	}
+	if err == nil && h != nil && h.Pending {
+		err = markPendingIndex(ctx, s, id) // the periodic func owns it
+	}
 	lock.Unlock()
-	if err != nil || h == nil || h.Pending {
+	if err != nil || (h != nil && h.Pending) {
 		return err
 	}
-	return b.release(ctx, s, id, hid, reason, true)
+	if (rec == nil || !rec.Created) && w.Tag != "" {
+		cl, err := b.Client(ctx, s, w.RunAs)
+		if err != nil {
+			return err
+		}
+		r, found, err := findRequest(ctx, cl, id)
+		if err != nil {
+			return fmt.Errorf("looking up request %d to roll back a checkout: %w", id, err)
+		}
+		if found && strings.Contains(r.Reason, w.Tag) {
+			return b.rollbackFound(ctx, s, w, r, reason)
+		}
+	}
+	return b.release(ctx, s, id, w.ID, reason, true)
 }
 
 // rollbackFound ends the checkout's hold on request r, which carries its
@@ -197,13 +221,30 @@ func (b *Backend) rollbackFound(ctx context.Context, s logical.Storage, w *walRe
 		return err
 	}
 	if rec != nil {
-		lock.Unlock()
 		if h != nil && h.Pending {
-			return nil // recorded as pending: the periodic func owns it now
+			// Recorded as pending: the periodic func owns it now (the
+			// marker it walks may be what the crash cut short).
+			defer lock.Unlock()
+			return markPendingIndex(ctx, s, r.RequestID)
 		}
-		return b.release(ctx, s, r.RequestID, w.ID, reason, false) // the tag proves we created it
+		if !rec.Created {
+			// The tag proves this mount created it, whatever a reuse checkout
+			// that recorded it first believed.
+			rec.Created = true
+			if err := putRecord(ctx, s, rec); err != nil {
+				lock.Unlock()
+				return err
+			}
+		}
+		lock.Unlock()
+		return b.release(ctx, s, r.RequestID, w.ID, reason, false)
 	}
 	defer lock.Unlock()
+	// A crash between writing this checkout's holder key and its record
+	// leaves the key alone: it is this entry's, and goes with it.
+	if err := s.Delete(ctx, holderKey(r.RequestID, w.ID)); err != nil {
+		return fmt.Errorf("deleting a holder of request %d: %w", r.RequestID, err)
+	}
 	rec = &record{
 		RequestID: r.RequestID, RunAs: w.RunAs, Role: w.Role,
 		SystemID: r.SystemID, AccountID: r.AccountID, AliasID: r.AliasID, Created: true,
