@@ -51,6 +51,7 @@ type checkout struct {
 	others    int  // how many others held the request when we joined
 	rotates   bool // the record says rotation on check-in is ensured
 	warnings  []string
+	latest    time.Time // the record's until() when we joined
 	// postWindow bounds how long POST Requests and its retries can take.
 	postWindow time.Duration
 }
@@ -158,7 +159,7 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 				return co.fail(ctx, err)
 			}
 			exp := co.expiresAt
-			co.setRecord(ctx, co.id, func(r *record) { r.ExpiresAt = exp })
+			co.setRecord(ctx, co.id, func(r *record) { r.extend(exp) })
 		}
 	}
 	if err != nil {
@@ -373,10 +374,13 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 		// Created now: it ends DurationMinutes after a moment no earlier than
 		// StartedAt, so this expiry is never later than the real one and costs
 		// no GET Requests.
-		rec.ExpiresAt = co.w.StartedAt.Add(time.Duration(co.lt.DurationMinutes) * time.Minute)
+		d := time.Duration(co.lt.DurationMinutes) * time.Minute
+		rec.ExpiresAt = co.w.StartedAt.Add(d)
+		rec.Latest = rec.ExpiresAt.Add(d)
 		co.expiresAt = rec.ExpiresAt
 	}
 	co.rotates = rec.Rotates
+	co.latest = rec.until()
 	return addHolder(ctx, co.s, rec, co.w.ID, newHolder(co.req, b.now()))
 }
 
@@ -421,6 +425,9 @@ func (co *checkout) reused(ctx context.Context) error {
 		return err
 	}
 	co.expiresAt = exp
+	if exp.After(co.latest) {
+		co.setRecord(ctx, co.id, func(r *record) { r.extend(exp) })
+	}
 	left := exp.Sub(b.now())
 	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.othersAreCaller(ctx) {
 		ok, err := co.handover(ctx)

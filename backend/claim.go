@@ -88,7 +88,7 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 	if err := putHolder(ctx, req.Storage, id, hid, h); err != nil {
 		return nil, err
 	}
-	rec.ExpiresAt = exp
+	rec.extend(exp)
 	if err := putRecord(ctx, req.Storage, rec); err != nil {
 		return nil, err
 	}

@@ -179,7 +179,7 @@ func (b *Backend) sweepOne(ctx context.Context, s logical.Storage, id int, cutof
 	lock.Lock()
 	defer lock.Unlock()
 	rec, err := getRecord(ctx, s, id)
-	if err != nil || rec == nil || rec.ExpiresAt.IsZero() || !rec.ExpiresAt.Before(cutoff) {
+	if err != nil || rec == nil || rec.until().IsZero() || !rec.until().Before(cutoff) {
 		return err
 	}
 	if e, err := s.Get(ctx, pendingKey(id)); err != nil || e != nil {

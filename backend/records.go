@@ -52,7 +52,11 @@ type record struct {
 	AccountName string    `json:"account_name,omitempty"`
 	DomainName  string    `json:"domain_name,omitempty"`
 	Created     bool      `json:"created"`    // this engine created it (201), not reused (200)
-	ExpiresAt   time.Time `json:"expires_at"` // zero while pending approval
+	ExpiresAt   time.Time `json:"expires_at"` // when the lease's request ends, as far as known
+	// Latest bounds when the request could still be active: a request made
+	// now may wait for approval up to its duration, then run for its
+	// duration. Recovery forgets a request only past it.
+	Latest time.Time `json:"latest,omitempty"`
 	// Ended: the request was ended upstream on purpose (an operator's
 	// check-in through this mount, or a renew hand-over): its last holder
 	// leaving needs no check-in, and its leases cannot be renewed.
@@ -85,6 +89,22 @@ type holder struct {
 	MaxTTL          time.Duration `json:"max_ttl,omitempty"`
 	RoleTTL         time.Duration `json:"role_ttl,omitempty"`
 	CredentialTypes []string      `json:"credential_types,omitempty"`
+}
+
+// until is the latest the request could be active (zero: unknown).
+func (r *record) until() time.Time {
+	if r.Latest.After(r.ExpiresAt) {
+		return r.Latest
+	}
+	return r.ExpiresAt
+}
+
+// extend moves the record's known end to t when t is later.
+func (r *record) extend(t time.Time) {
+	r.ExpiresAt = t
+	if t.After(r.Latest) {
+		r.Latest = t
+	}
 }
 
 func recordKey(id int) string           { return recordPrefix + strconv.Itoa(id) }

@@ -139,7 +139,7 @@ type queued struct {
 	Role      string    `json:"role,omitempty"`
 	Created   bool      `json:"created,omitempty"` // the record's Created
 	Reason    string    `json:"reason"`
-	ExpiresAt time.Time `json:"expires_at"` // zero when unknown
+	Until     time.Time `json:"until"` // the latest the request could be active; zero when unknown
 	QueuedAt  time.Time `json:"queued_at"`
 	Tries     int       `json:"tries"`
 	NextTry   time.Time `json:"next_try"`
@@ -165,7 +165,7 @@ func queueDelay(tries int) time.Duration {
 // enqueue writes a check-in that failed with cause to the queue.
 func (b *Backend) enqueue(ctx context.Context, s logical.Storage, rec *record, reason string, cause error) error {
 	now := b.now()
-	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Created: rec.Created, Reason: reason, ExpiresAt: rec.ExpiresAt,
+	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Created: rec.Created, Reason: reason, Until: rec.until(),
 		QueuedAt: now, NextTry: now.Add(queueDelay(0)), LastError: cause.Error()}
 	if err := putQueued(ctx, s, q); err != nil {
 		return err
@@ -255,7 +255,7 @@ func (b *Backend) retryQueued(ctx context.Context, s logical.Storage, id int) (d
 			return false, err
 		}
 	}
-	if !q.ExpiresAt.IsZero() && now.After(q.ExpiresAt.Add(queueExpiryGrace)) {
+	if !q.Until.IsZero() && now.After(q.Until.Add(queueExpiryGrace)) {
 		b.Logger().Warn("dropping a queued check-in: the request has expired in Password Safe meanwhile",
 			"request_id", id, "tries", q.Tries, "queued_at", q.QueuedAt)
 		return false, s.Delete(ctx, queueKey(id))
@@ -267,7 +267,7 @@ func (b *Backend) retryQueued(ctx context.Context, s logical.Storage, id int) (d
 		b.emit(ctx, eventCheckin, "request_id", strconv.Itoa(id), "role", q.Role)
 		return false, s.Delete(ctx, queueKey(id))
 	case client.IsNotApproved(cerr):
-		rec := &record{RequestID: id, RunAs: q.RunAs, Role: q.Role, Created: q.Created, ExpiresAt: q.ExpiresAt}
+		rec := &record{RequestID: id, RunAs: q.RunAs, Role: q.Role, Created: q.Created, Latest: q.Until}
 		if err := b.keepOrphan(ctx, s, rec); err != nil {
 			return false, err
 		}

@@ -369,6 +369,7 @@ type sim struct {
 	trace      []string
 	fail       string
 	ignored    map[string]bool
+	failedOn   map[string]bool // caller/account of checkouts that failed
 }
 
 func runSimSeed(t *testing.T, seed int64, steps int, st *simStats) (failure string) {
@@ -378,6 +379,7 @@ func runSimSeed(t *testing.T, seed int64, steps int, st *simStats) (failure stri
 		faultRng: rand.New(rand.NewPCG(uint64(seed), 0xfa17)),
 		foreignR: map[int]bool{},
 		secrets:  map[string]bool{},
+		failedOn: map[string]bool{},
 	}
 	st.seeds.Add(1)
 	defer func() {
@@ -776,6 +778,7 @@ func (s *sim) checkout(noWait bool, c *simCaller) {
 	switch {
 	case err != nil || (resp != nil && resp.IsError()):
 		s.logf("%s %s by %s -> %s", r.Operation, r.Path, c.name, errText(resp, err))
+		s.failedOn[c.name+"/"+strconv.Itoa(role.account)] = true
 	case resp != nil && resp.Secret != nil:
 		s.gotLease(resp, c, role.account, r.Path)
 	case resp != nil:
@@ -849,6 +852,13 @@ func (s *sim) claim(c *simCaller) {
 		if q.requestID == p.requestID && q.caller == c {
 			mine = j
 		}
+	}
+	if mine < 0 && s.failedOn[c.name+"/"+strconv.Itoa(p.account)] {
+		// c's own checkout on the account failed after the engine recorded
+		// its pending claim (a crash, a lost answer): the claim is c's.
+		s.logf("claim %d by %s: its own failed checkout's pending claim", p.requestID, c.name)
+		s.gotLease(resp, c, p.account, path)
+		return
 	}
 	if mine < 0 {
 		s.violate("I4-claim", "request %d made by %s was claimed by %s, who holds no pending claim on it", p.requestID, p.caller.name, c.name)

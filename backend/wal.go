@@ -251,7 +251,12 @@ func (b *Backend) rollbackFound(ctx context.Context, s logical.Storage, w *walRe
 		SystemName: r.SystemName, AccountName: r.AccountName, DomainName: r.DomainName,
 	}
 	if r.ExpiresDate != nil {
-		rec.ExpiresAt = *r.ExpiresDate
+		rec.ExpiresAt, rec.Latest = *r.ExpiresDate, *r.ExpiresDate
+		if isPendingStatus(r.Status) && r.RequestReleaseDate != nil {
+			// Approval may come up to the end of the window, then it runs
+			// for its duration.
+			rec.Latest = r.ExpiresDate.Add(r.ExpiresDate.Sub(*r.RequestReleaseDate))
+		}
 	}
 	if isPendingStatus(r.Status) {
 		if err := putRecord(ctx, s, rec); err != nil {
