@@ -227,15 +227,6 @@ var simRoles = []simRole{
 // and renew would by Password Safe's own rules join or end that request).
 var foreignAccounts = []int{12, 31}
 
-func simRoleAccount(name string) int {
-	for _, r := range simRoles {
-		if r.name == name {
-			return r.account
-		}
-	}
-	return 0
-}
-
 // ---- crashes ----
 
 var errCrashed = errors.New("sim: the plugin process has crashed")

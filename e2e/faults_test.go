@@ -83,18 +83,16 @@ func TestFaultsThroughVault(t *testing.T) {
 		s := e.creds("", "pg")
 		id := e.requestOf(s.LeaseID)
 		e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Rate: 1})
-		err := revoke(s.LeaseID)
-		if err == nil || !strings.Contains(err.Error(), "503") {
-			t.Fatalf("revoke during a check-in outage = %v, want the 503", err)
+		// The revoke succeeds: the engine queues the check-in and retries it
+		// itself (Vault's periodic tick, about once a minute).
+		if err := revoke(s.LeaseID); err != nil {
+			t.Fatalf("revoke during a check-in outage = %v, want it queued", err)
 		}
 		if st, _ := e.sim.Request(id); st.Status != pstest.StatusActive {
 			t.Fatalf("request %d is %s after a failed check-in", id, st.Status)
 		}
 		e.sim.ClearFaults()
-		if err := revoke(s.LeaseID); err != nil {
-			t.Fatalf("revoke once Password Safe answered again: %v", err)
-		}
-		e.waitStatus(id, pstest.StatusCheckedIn, 30*time.Second)
+		e.waitStatus(id, pstest.StatusCheckedIn, 3*time.Minute)
 	})
 
 	sub("slow upstream beyond request_timeout", func(t *testing.T) {
@@ -133,32 +131,22 @@ func TestFaultsThroughVault(t *testing.T) {
 		}
 	})
 
-	sub("upstream down during revoke, Vault retries", func(t *testing.T) {
+	sub("upstream down during revoke: queued, checked in once back", func(t *testing.T) {
 		s := e.creds("", "pg")
 		id := e.requestOf(s.LeaseID)
 		e.sim.InjectFault(pstest.Fault{Drop: true, Rate: 1})
-		for i := 0; i < 3; i++ {
-			start := time.Now()
-			if err := revoke(s.LeaseID); err == nil {
-				t.Fatal("revoke succeeded while Password Safe was down")
-			}
-			if took := time.Since(start); took > 30*time.Second {
-				t.Errorf("a revoke against a dead upstream took %s", took)
-			}
+		start := time.Now()
+		if err := revoke(s.LeaseID); err != nil {
+			t.Fatalf("revoke while Password Safe is down = %v, want it queued", err)
 		}
-		// The queued revoke of a lease (what Vault does at expiry and for
-		// `vault lease revoke` without -sync) fails the same way and Vault
-		// retries it with backoff; once Password Safe is back a retry checks
-		// the request in. (Down for longer than every retry: see the soak
-		// test TestSoakUpstreamDownPastRevokeRetries.)
-		if _, err := v.cli("lease", "revoke", s.LeaseID); err != nil {
-			t.Fatalf("queued revoke: %v", err)
+		if took := time.Since(start); took > 30*time.Second {
+			t.Errorf("a revoke against a dead upstream took %s", took)
 		}
 		time.Sleep(3 * time.Second)
 		if st, _ := e.sim.Request(id); st.Status != pstest.StatusActive {
 			t.Fatalf("request %d is %s while Password Safe is down", id, st.Status)
 		}
 		e.sim.ClearFaults()
-		e.waitStatus(id, pstest.StatusCheckedIn, 2*time.Minute)
+		e.waitStatus(id, pstest.StatusCheckedIn, 3*time.Minute)
 	})
 }
