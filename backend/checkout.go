@@ -663,8 +663,9 @@ func (co *checkout) pending(ctx context.Context, status string) (*logical.Respon
 	if err == nil {
 		h.Pending, h.TTL, h.MaxTTL = true, co.lt.TTL, co.lt.MaxTTL
 		h.CredentialTypes = co.role.CredentialTypes
-		if err = putHolder(ctx, co.s, co.id, co.w.ID, h); err == nil {
-			err = markPendingIndex(ctx, co.s, co.id)
+		// The marker first (see keepOrphan).
+		if err = markPendingIndex(ctx, co.s, co.id); err == nil {
+			err = putHolder(ctx, co.s, co.id, co.w.ID, h)
 		}
 	}
 	lock.Unlock()

@@ -101,12 +101,17 @@ func (b *Backend) keepOrphan(ctx context.Context, s logical.Storage, rec *record
 	if err != nil {
 		return err
 	}
+	// The marker first: a marker without a pending holder is harmless (the
+	// periodic func drops it), a pending holder without one is never seen.
+	if err := markPendingIndex(ctx, s, rec.RequestID); err != nil {
+		return err
+	}
 	if err := addHolder(ctx, s, rec, hid, &holder{Since: b.now(), Pending: true, Orphan: true}); err != nil {
 		return err
 	}
 	b.Logger().Info("request is waiting for approval and cannot be checked in yet; it will be once approved",
 		"request_id", rec.RequestID, "run_as", rec.RunAs)
-	return markPendingIndex(ctx, s, rec.RequestID)
+	return nil
 }
 
 // checkin checks request id in as runAs. nil and a 404 (already released
