@@ -420,13 +420,20 @@ func handoverThreshold(lt paths.Lifetime) time.Duration {
 // the role wants it, and a nearly expired request is replaced (hand-over).
 func (co *checkout) reused(ctx context.Context) error {
 	b := co.b
-	exp, err := requestExpiry(ctx, co.cl, co.id)
+	r, err := activeRequest(ctx, co.cl, co.id)
 	if err != nil {
 		return err
 	}
+	exp := *r.ExpiresDate
 	co.expiresAt = exp
-	if exp.After(co.latest) {
-		co.setRecord(ctx, co.id, func(r *record) { r.extend(exp) })
+	// A POST retried after an attempt whose answer was lost is handed back
+	// the request that attempt made (200): its Reason carries our tag.
+	ours := !co.created && strings.Contains(r.Reason, co.w.Tag)
+	if exp.After(co.latest) || ours {
+		co.setRecord(ctx, co.id, func(rec *record) {
+			rec.extend(exp)
+			rec.Created = rec.Created || ours
+		})
 	}
 	left := exp.Sub(b.now())
 	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.othersAreCaller(ctx) {
@@ -728,19 +735,28 @@ func (co *checkout) release(ctx context.Context) {
 
 // requestExpiry is the real expiry of an active request (GET Requests).
 func requestExpiry(ctx context.Context, cl *client.Client, id int) (time.Time, error) {
-	reqs, err := cl.ListRequests(ctx, "active", "")
+	r, err := activeRequest(ctx, cl, id)
 	if err != nil {
 		return time.Time{}, err
+	}
+	return *r.ExpiresDate, nil
+}
+
+// activeRequest is an active request of the run-as user (GET Requests).
+func activeRequest(ctx context.Context, cl *client.Client, id int) (client.Request, error) {
+	reqs, err := cl.ListRequests(ctx, "active", "")
+	if err != nil {
+		return client.Request{}, err
 	}
 	for _, r := range reqs {
 		if r.RequestID == id {
 			if r.ExpiresDate == nil {
-				return time.Time{}, fmt.Errorf("request %d: Password Safe gives no expiry date", id)
+				return client.Request{}, fmt.Errorf("request %d: Password Safe gives no expiry date", id)
 			}
-			return *r.ExpiresDate, nil
+			return r, nil
 		}
 	}
-	return time.Time{}, logical.CodedError(http.StatusBadGateway,
+	return client.Request{}, logical.CodedError(http.StatusBadGateway,
 		fmt.Sprintf("Password Safe request %d is not among the run-as user's active requests", id))
 }
 

@@ -107,6 +107,13 @@ func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r
 	lock := b.lockRequest(id)
 	lock.Lock()
 	hs, err := holdersOf(ctx, s, id)
+	if err == nil && len(hs) == 0 {
+		// Nobody holds it: a release that a crash cut short. Finish it.
+		var rec *record
+		if rec, err = getRecord(ctx, s, id); err == nil && rec != nil {
+			err = b.endIfUnheld(ctx, s, rec, "vault: finishing an interrupted release")
+		}
+	}
 	lock.Unlock()
 	if err != nil {
 		return err
@@ -147,10 +154,23 @@ func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r
 			return err
 		}
 	}
-	if pending == len(expired) {
-		return s.Delete(ctx, pendingKey(id))
+	if pending != len(expired) {
+		return nil
 	}
-	return nil
+	// Drop the marker only if no pending holder is left now (ending the
+	// request above may have recorded a new orphan).
+	lock.Lock()
+	defer lock.Unlock()
+	hs, err = holdersOf(ctx, s, id)
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
+		if h.Pending {
+			return nil
+		}
+	}
+	return s.Delete(ctx, pendingKey(id))
 }
 
 // sweep forgets records of requests that expired more than sweepGrace ago

@@ -57,6 +57,7 @@ func (b *Backend) release(ctx context.Context, s logical.Storage, id int, hid, r
 		if free, err := unheld(ctx, s, rec); err != nil || !free {
 			return err
 		}
+		b.Logger().Debug("forgetting a request this mount joined but did not create", "request_id", id)
 		return deleteRecord(ctx, s, id)
 	}
 	return b.endIfUnheld(ctx, s, rec, reason)
@@ -69,6 +70,7 @@ func (b *Backend) endIfUnheld(ctx context.Context, s logical.Storage, rec *recor
 		return err
 	}
 	if rec.Ended {
+		b.Logger().Debug("forgetting a request that has ended", "request_id", rec.RequestID)
 		return deleteRecord(ctx, s, rec.RequestID)
 	}
 	return b.endRequest(ctx, s, rec, reason)
@@ -76,7 +78,15 @@ func (b *Backend) endIfUnheld(ctx context.Context, s logical.Storage, rec *recor
 
 // endRequest checks rec's request in (under its lock), then forgets it. See
 // the top of this file for what happens when Password Safe does not take it.
+// The queue entry is written first, as the durable intent to end the
+// request: a crash at any point after leaves it to the periodic func.
 func (b *Backend) endRequest(ctx context.Context, s logical.Storage, rec *record, reason string) error {
+	now := b.now()
+	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Created: rec.Created, Reason: reason,
+		Until: rec.until(), QueuedAt: now, NextTry: now.Add(queueDelay(0))}
+	if err := putQueued(ctx, s, q); err != nil {
+		return err
+	}
 	err := b.checkin(ctx, s, rec.RunAs, rec.RequestID, reason)
 	switch {
 	case err == nil, client.IsNotFound(err):
@@ -84,13 +94,19 @@ func (b *Backend) endRequest(ctx context.Context, s logical.Storage, rec *record
 			return err
 		}
 		b.emit(ctx, eventCheckin, "request_id", strconv.Itoa(rec.RequestID), "role", rec.Role)
-		return nil
+		return s.Delete(ctx, queueKey(rec.RequestID))
 	case client.IsNotApproved(err):
-		return b.keepOrphan(ctx, s, rec)
+		if err := b.keepOrphan(ctx, s, rec); err != nil {
+			return err
+		}
+		return s.Delete(ctx, queueKey(rec.RequestID))
 	}
-	if qerr := b.enqueue(ctx, s, rec, reason, err); qerr != nil {
+	q.LastError = err.Error()
+	if qerr := putQueued(ctx, s, q); qerr != nil {
 		return errors.Join(err, qerr)
 	}
+	b.Logger().Warn("Password Safe did not take a check-in; queued, the engine retries it until Password Safe answers",
+		"request_id", rec.RequestID, "run_as", rec.RunAs, "error", err)
 	return deleteRecord(ctx, s, rec.RequestID)
 }
 
@@ -165,19 +181,6 @@ const (
 func queueDelay(tries int) time.Duration {
 	d := queueBackoff << min(tries, 10)
 	return min(d, queueBackoffCap)
-}
-
-// enqueue writes a check-in that failed with cause to the queue.
-func (b *Backend) enqueue(ctx context.Context, s logical.Storage, rec *record, reason string, cause error) error {
-	now := b.now()
-	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Created: rec.Created, Reason: reason, Until: rec.until(),
-		QueuedAt: now, NextTry: now.Add(queueDelay(0)), LastError: cause.Error()}
-	if err := putQueued(ctx, s, q); err != nil {
-		return err
-	}
-	b.Logger().Warn("Password Safe did not take a check-in; queued, the engine retries it until Password Safe answers",
-		"request_id", rec.RequestID, "run_as", rec.RunAs, "error", cause)
-	return nil
 }
 
 func putQueued(ctx context.Context, s logical.Storage, q *queued) error {

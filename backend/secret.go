@@ -221,6 +221,7 @@ func (b *Backend) markEnded(ctx context.Context, s logical.Storage, id int) {
 		err = gerr
 	}
 	if err == nil && rec != nil {
+		b.Logger().Debug("request ended upstream", "request_id", id)
 		rec.Ended = true
 		err = b.dropPending(ctx, s, rec)
 	}

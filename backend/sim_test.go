@@ -397,6 +397,14 @@ func runSimSeed(t *testing.T, seed int64, steps int, st *simStats) (failure stri
 	}
 	if os.Getenv("SIM_LOGS") != "" {
 		t.Logf("seed %d engine log:\n%s", seed, s.logs.String())
+		keys, _ := logical.CollectKeys(context.Background(), s.store)
+		var dump []string
+		for _, k := range keys {
+			if e, _ := s.store.Get(context.Background(), k); e != nil && !strings.HasPrefix(k, "config") {
+				dump = append(dump, k+" "+string(e.Value))
+			}
+		}
+		t.Logf("seed %d engine storage at the end:\n%s", seed, strings.Join(dump, "\n"))
 	}
 	if s.fail != "" {
 		return s.report(s.fail, steps)

@@ -123,12 +123,18 @@ const (
 // calls that never reached the server and 4xx answers (with no earlier
 // attempt of unknown outcome) had none; everything else is unknown.
 func OutcomeOf(err error) Outcome {
+	// The outermost call decides: a sign-in that failed of unknown outcome
+	// still means the call it was for was never sent.
+	var oe *outcomeError
 	switch {
 	case err == nil:
 		return OutcomeNone
-	case errors.Is(err, ErrOutcomeUnknown):
+	case errors.As(err, &oe):
+		if oe.mark == ErrNotSent {
+			return OutcomeNone
+		}
 		return OutcomeUnknown
-	case errors.Is(err, ErrInvalidInput), errors.Is(err, ErrNotSent):
+	case errors.Is(err, ErrInvalidInput):
 		return OutcomeNone
 	}
 	if code := StatusCode(err); code >= 400 && code < 500 && code != 408 {
