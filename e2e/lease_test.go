@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -154,8 +155,9 @@ func TestCLILifecycle(t *testing.T) {
 	if w.LeaseDuration != 30 {
 		t.Fatalf("write creds/db ttl=30s: lease duration %d", w.LeaseDuration)
 	}
-	if r, _ := e.sim.Request(e.requestOf(w.LeaseID)); r.Reason != "e2e per-call ttl" {
-		t.Fatalf("the request's reason is %q, want the per-call reason", r.Reason)
+	// The engine appends its recovery tag: "[vault:" and 16 hex digits.
+	if r, _ := e.sim.Request(e.requestOf(w.LeaseID)); !regexp.MustCompile(`^e2e per-call ttl \[vault:[0-9a-f]{16}\]$`).MatchString(r.Reason) {
+		t.Fatalf("the request's reason is %q, want the per-call reason and the recovery tag", r.Reason)
 	}
 	v.must("lease", "revoke", w.LeaseID)
 	e.waitStatus(e.requestOf(w.LeaseID), "checkedin", 10*time.Second)
