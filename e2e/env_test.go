@@ -40,11 +40,17 @@ type env struct {
 // then the simulator closes.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWorld(t, pstest.DemoWorld())
+}
+
+// newEnvWorld is newEnv with another world (the demo world with more
+// accounts, for instance).
+func newEnvWorld(t *testing.T, w *pstest.World) *env {
+	t.Helper()
 	// The first t.TempDir call registers the removal of every later one:
 	// made here, before the log scan is registered, the directories outlive
 	// the scan (cleanups run last registered first).
 	_ = t.TempDir()
-	w := pstest.DemoWorld()
 	e := &env{t: t, world: w, secrets: map[string]string{}, leaseReq: map[string]int{}}
 	e.sim = pstest.NewServer(w)
 	// Wall-clock time, as in production and `make dev`: a request Password
