@@ -58,21 +58,6 @@ func (o *outageRecorder) fault(endpoint string, r *http.Request) *pstest.Fault {
 	return &pstest.Fault{Drop: true}
 }
 
-// callsAfter is how many calls came after t.
-func (o *outageRecorder) callsAfter(t time.Time) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n := 0
-	for _, ts := range o.calls {
-		for _, c := range ts {
-			if c.After(t) {
-				n++
-			}
-		}
-	}
-	return n
-}
-
 // outageCalls sorts the calls made during the outage: the check-in
 // attempts of each revoke (the first try and the client's retries, all
 // within a few seconds) and the rest, which the periodic function made.
