@@ -55,7 +55,7 @@ import (
 //
 //	SIM_SEED=<seed> SIM_STEPS=<n> go test ./backend -run '^TestSimulation$' -v
 //
-// Knobs (environment): SIM_OPS total operations (default 6000), SIM_STEPS
+// Knobs (environment): SIM_OPS total operations (default 30000), SIM_STEPS
 // operations per seed (default 200), SIM_BASE first seed (default 1),
 // SIM_SEED one seed only, SIM_TRACE=1 prints each seed's operations.
 
@@ -94,7 +94,7 @@ func simEnvInt(name string, def int) int {
 
 func TestSimulation(t *testing.T) {
 	steps := simEnvInt("SIM_STEPS", 200)
-	total := simEnvInt("SIM_OPS", 6000)
+	total := simEnvInt("SIM_OPS", 30000)
 	base := simEnvInt("SIM_BASE", 1)
 	var seeds []int64
 	if v := os.Getenv("SIM_SEED"); v != "" {
