@@ -166,6 +166,8 @@ func TestRollbackLinearAndDefiniteWhenUnsent(t *testing.T) {
 	if te.walCount() != 0 {
 		t.Fatalf("WAL %d left", te.walCount())
 	}
+	t.Logf("rollback of %d WAL entries: %d storage reads (gets and lists), %d GET Requests", n,
+		cs.gets.Load()+cs.lists.Load(), te.srv.Calls(pstest.EndpointListRequests))
 	if got := cs.gets.Load() + cs.lists.Load(); got > 4*n {
 		t.Fatalf("rollback of %d entries made %d storage reads, want at most %d", n, got, 4*n)
 	}
