@@ -265,9 +265,12 @@ func (co *checkout) conflictMessage(ctx context.Context) string {
 				continue
 			}
 			msg += fmt.Sprintf("The open request is %d (%s). ", r.RequestID, strings.ToLower(r.Status))
+			lock := co.b.lockRequest(r.RequestID)
+			lock.Lock()
 			if rec, err := getRecord(ctx, co.s, r.RequestID); err == nil && rec != nil && rec.Role != "" {
 				holder = rec.Role
 			}
+			lock.Unlock()
 			break
 		}
 	}
@@ -295,13 +298,13 @@ func (co *checkout) guardRenew(ctx context.Context) error {
 			continue
 		}
 		lock := co.b.lockRequest(r.RequestID)
-		lock.RLock()
+		lock.Lock()
 		rec, err := getRecord(ctx, co.s, r.RequestID)
 		var hs map[string]*holder
 		if err == nil && rec != nil && rec.Count <= maxHandoverHolders {
 			hs, err = holdersOf(ctx, co.s, r.RequestID)
 		}
-		lock.RUnlock()
+		lock.Unlock()
 		if err != nil {
 			return err
 		}
@@ -344,6 +347,10 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 	if !created {
 		if rec, err = getRecord(ctx, co.s, id); err != nil {
 			return err
+		}
+		if rec != nil && rec.Ended {
+			return logical.CodedError(http.StatusConflict, fmt.Sprintf(
+				"Password Safe request %d was just replaced by a new one (another lease's hand-over); read the credential again", id))
 		}
 		// Held again: a check-in queued for it must not end it now; the
 		// queue entry remembers whether this mount created it.
@@ -436,7 +443,7 @@ func (co *checkout) reused(ctx context.Context) error {
 		})
 	}
 	left := exp.Sub(b.now())
-	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.othersAreCaller(ctx) {
+	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.others > 0 && co.others <= maxHandoverHolders {
 		ok, err := co.handover(ctx)
 		if err != nil || ok {
 			return err
@@ -457,24 +464,28 @@ func (co *checkout) reused(ctx context.Context) error {
 // othersAreCaller reports whether every other holder of the reused request
 // is a live lease of the caller's own entity or token (an Agent's previous
 // lease): only then may a hand-over end the old request early. A request
-// with many holders is shared, not an Agent's: no hand-over.
-func (co *checkout) othersAreCaller(ctx context.Context) bool {
-	if co.others == 0 || co.others > maxHandoverHolders {
-		return false
+// with many holders is shared, not an Agent's: no hand-over. The caller
+// holds the request's lock.
+func (co *checkout) othersAreCaller(ctx context.Context) (bool, error) {
+	rec, err := getRecord(ctx, co.s, co.id)
+	if err != nil || rec == nil || rec.Count <= 1 || rec.Count > maxHandoverHolders+1 {
+		return false, err
 	}
-	lock := co.b.lockRequest(co.id)
-	lock.Lock()
 	hs, err := holdersOf(ctx, co.s, co.id)
-	lock.Unlock()
 	if err != nil {
-		return false
+		return false, err
 	}
+	others := 0
 	for hid, h := range hs {
-		if hid != co.w.ID && (h.Pending || !h.sameCaller(co.req)) {
-			return false
+		if hid == co.w.ID {
+			continue
+		}
+		others++
+		if h.Pending || !h.sameCaller(co.req) {
+			return false, nil
 		}
 	}
-	return true
+	return others > 0, nil
 }
 
 // maxHandoverHolders: an Agent overlaps at most a couple of its own leases.
@@ -490,12 +501,40 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	b := co.b
 	old := co.w
 	oldID := co.id
+	// The old request's lock is held from the look at its holders until it
+	// is marked ended: a reuse checkout that joins it meanwhile waits, then
+	// finds it replaced (see hold), so the renew never ends a request that
+	// another caller was just given.
+	lock := b.lockRequest(oldID)
+	lock.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			lock.Unlock()
+			locked = false
+		}
+	}
+	defer unlock()
+	if mine, err := co.othersAreCaller(ctx); err != nil || !mine {
+		return false, err
+	}
 	co.w = co.newWAL(paths.ConflictRenew)
 	if err := putWAL(ctx, co.s, &co.w); err != nil {
 		co.w = old
 		return false, err
 	}
 	id, created, err := co.post(ctx, paths.ConflictRenew)
+	if err == nil && id != oldID {
+		rec, rerr := getRecord(ctx, co.s, oldID)
+		if rerr == nil && rec != nil {
+			rec.Ended = true
+			rerr = putRecord(ctx, co.s, rec)
+		}
+		if rerr != nil {
+			b.Logger().Warn("could not mark a replaced request as ended", "request_id", oldID, "error", rerr)
+		}
+	}
+	unlock()
 	if err != nil {
 		if paths.Definite(err) {
 			if derr := deleteWAL(ctx, co.s, &co.w); derr != nil {
@@ -522,10 +561,7 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	// Let go of the old request: the renew has ended it upstream.
-	if oldID != id {
-		co.setRecord(ctx, oldID, func(r *record) { r.Ended = true })
-	}
-	if err := b.release(ctx, co.s, oldID, old.ID, "vault: replaced by a new request (hand-over)", false); err != nil {
+	if err := b.release(ctx, co.s, oldID, old.ID, "vault: replaced by a new request (hand-over)", releaseOpts{}); err != nil {
 		b.Logger().Warn("could not update the record of a replaced request", "request_id", oldID, "error", err)
 	} else if derr := deleteWAL(ctx, co.s, &old); derr != nil {
 		b.Logger().Warn("could not delete WAL entry of a replaced request", "error", derr)
@@ -661,6 +697,10 @@ func (co *checkout) waitForApproval(ctx context.Context) (map[string]interface{}
 // entity, and answers with its ID and how to fetch the credential later.
 func (co *checkout) pending(ctx context.Context, status string) (*logical.Response, error) {
 	b := co.b
+	// The approval wait may have run out the request's context; recording
+	// the pending claim must still happen.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	lock := b.lockRequest(co.id)
 	lock.Lock()
 	h, err := getHolder(ctx, co.s, co.id, co.w.ID)
@@ -724,7 +764,15 @@ func (co *checkout) release(ctx context.Context) {
 	if co.id == 0 {
 		return
 	}
-	if err := b.release(ctx, co.s, co.id, co.w.ID, "vault: checkout failed before the credential was handed out", false); err != nil {
+	// A request this checkout only joined stays its maker's; one it created
+	// is ended, even when the hold was never stored.
+	o := releaseOpts{createdOnly: true}
+	if co.created {
+		o.fallback = co.newRecord(co.id)
+		o.fallback.Created = true
+		o.fallback.Latest = co.w.StartedAt.Add(2 * time.Duration(co.lt.DurationMinutes) * time.Minute)
+	}
+	if err := b.release(ctx, co.s, co.id, co.w.ID, "vault: checkout failed before the credential was handed out", o); err != nil {
 		b.Logger().Warn("could not release the request of a failed checkout; WAL rollback will", "request_id", co.id, "error", err)
 		return
 	}

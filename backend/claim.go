@@ -125,7 +125,7 @@ func claimable(rec *record, hs map[string]*holder, id int, req *logical.Request)
 // forgetHolder drops a hold on a request that has ended upstream.
 func (b *Backend) forgetHolder(ctx context.Context, s logical.Storage, id int, hid string) {
 	b.markEnded(ctx, s, id)
-	if err := b.release(ctx, s, id, hid, "", false); err != nil {
+	if err := b.release(ctx, s, id, hid, "", releaseOpts{}); err != nil {
 		b.Logger().Warn("could not forget an ended request", "request_id", id, "error", err)
 	}
 }

@@ -61,7 +61,10 @@ func (b *Backend) reconcilePending(ctx context.Context, s logical.Storage) error
 		if err != nil {
 			continue
 		}
+		lock := b.lockRequest(id)
+		lock.Lock()
 		rec, err := getRecord(ctx, s, id)
+		lock.Unlock()
 		if err != nil {
 			return err
 		}
@@ -110,8 +113,12 @@ func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r
 	if err == nil && len(hs) == 0 {
 		// Nobody holds it: a release that a crash cut short. Finish it.
 		var rec *record
-		if rec, err = getRecord(ctx, s, id); err == nil && rec != nil {
+		switch rec, err = getRecord(ctx, s, id); {
+		case err != nil || rec == nil:
+		case rec.Created:
 			err = b.endIfUnheld(ctx, s, rec, "vault: finishing an interrupted release")
+		default:
+			err = deleteRecord(ctx, s, id) // joined, not ours to end
 		}
 	}
 	lock.Unlock()
@@ -150,7 +157,8 @@ func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r
 	for _, k := range expired {
 		// An orphan is the engine's own unfinished checkout: end it. An
 		// unclaimed hold on a request someone else made leaves it to them.
-		if err := b.release(ctx, s, id, k, "vault: approved request was never claimed", !orphan[k]); err != nil {
+		if err := b.release(ctx, s, id, k, "vault: approved request was never claimed",
+			releaseOpts{createdOnly: !orphan[k], onlyPending: true}); err != nil {
 			return err
 		}
 	}

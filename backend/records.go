@@ -118,7 +118,8 @@ func (b *Backend) lockRequest(id int) *locksutil.LockEntry {
 	return locksutil.LockForKey(b.locks, strconv.Itoa(id))
 }
 
-// getRecord reads the record of id (nil when none).
+// getRecord reads the record of id (nil when none). Callers hold the
+// request's lock: an old record is migrated (written) on the way.
 func getRecord(ctx context.Context, s logical.Storage, id int) (*record, error) {
 	e, err := s.Get(ctx, recordKey(id))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strconv"
 	"time"
@@ -25,10 +26,23 @@ import (
 // function retries until Password Safe answers or the request expires; so
 // Vault never has to give up a revoke because Password Safe was down.
 
+// releaseOpts say what a release may do.
+type releaseOpts struct {
+	// createdOnly: end the request only if this mount created it (recovery,
+	// and checkouts that fail before handing out a lease); a request it only
+	// joined stays its maker's. Revokes end what they held.
+	createdOnly bool
+	// onlyPending: let go of the holder only if it is still a pending claim
+	// (the periodic func; a claim may have turned it into a lease).
+	onlyPending bool
+	// fallback is the record to end when none is stored (a checkout whose
+	// hold was never written).
+	fallback *record
+}
+
 // release drops holder hid of request id and ends the request when nobody
-// holds it any more. created: only a request this mount provably created
-// may be ended (recovery); revokes pass false and end what they held.
-func (b *Backend) release(ctx context.Context, s logical.Storage, id int, hid, reason string, createdOnly bool) error {
+// holds it any more (see releaseOpts).
+func (b *Backend) release(ctx context.Context, s logical.Storage, id int, hid, reason string, o releaseOpts) error {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()
@@ -40,20 +54,29 @@ func (b *Backend) release(ctx context.Context, s logical.Storage, id int, hid, r
 		// No record: the request ended (or was queued for check-in) already;
 		// a key left by a crash between the holder's and the record's
 		// writes goes too.
-		return s.Delete(ctx, holderKey(id, hid))
+		if err := s.Delete(ctx, holderKey(id, hid)); err != nil {
+			return fmt.Errorf("deleting a holder of request %d: %w", id, err)
+		}
+		if o.fallback == nil {
+			return nil
+		}
+		rec = o.fallback
 	}
 	h, err := getHolder(ctx, s, id, hid)
 	if err != nil {
 		return err
+	}
+	if o.onlyPending && (h == nil || !h.Pending) {
+		return nil
 	}
 	if h != nil {
 		if err := removeHolder(ctx, s, rec, hid); err != nil {
 			return err
 		}
 	}
-	if createdOnly && !rec.Created {
-		// Recovery of a checkout that joined someone else's request: the
-		// request was theirs before and stays theirs.
+	if o.createdOnly && !rec.Created {
+		// The request was its maker's before this mount joined it, and
+		// stays theirs.
 		if free, err := unheld(ctx, s, rec); err != nil || !free {
 			return err
 		}
@@ -287,5 +310,10 @@ func (b *Backend) retryQueued(ctx context.Context, s logical.Storage, id int) (d
 	if err := putQueued(ctx, s, q); err != nil {
 		return false, err
 	}
-	return client.OutcomeOf(cerr) == client.OutcomeUnknown || !paths.Definite(cerr), nil
+	// Unreachable, not signed in, or failing: the next entry would fare the
+	// same. Only a refusal of this one request (4xx) lets the pass go on.
+	code := client.StatusCode(cerr)
+	down = code == 0 || code >= 500 || code == http.StatusUnauthorized || code == http.StatusRequestTimeout ||
+		code == http.StatusTooManyRequests
+	return down, nil
 }

@@ -138,13 +138,13 @@ func (b *Backend) renew(ctx context.Context, req *logical.Request, _ *framework.
 			"cannot renew: Password Safe request %d %s; read a new credential", li.RequestID, why))
 	}
 	lock := b.lockRequest(li.RequestID)
-	lock.RLock()
+	lock.Lock() // getRecord may migrate an old record: a write
 	rec, err := getRecord(ctx, req.Storage, li.RequestID)
 	var h *holder
 	if err == nil && rec != nil && li.Holder != "" {
 		h, err = getHolder(ctx, req.Storage, li.RequestID, li.Holder)
 	}
-	lock.RUnlock()
+	lock.Unlock()
 	switch {
 	case err != nil:
 		return nil, err
@@ -264,7 +264,7 @@ func (b *Backend) revoke(ctx context.Context, req *logical.Request, _ *framework
 		return nil, err
 	}
 	reason := "vault lease revoked: " + leaseName(req, li)
-	if err := b.release(ctx, req.Storage, li.RequestID, li.Holder, reason, false); err != nil {
+	if err := b.release(ctx, req.Storage, li.RequestID, li.Holder, reason, releaseOpts{}); err != nil {
 		return nil, err
 	}
 	return nil, nil

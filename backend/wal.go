@@ -201,7 +201,7 @@ func (b *Backend) rollbackHold(ctx context.Context, s logical.Storage, w *walReq
 			return b.rollbackFound(ctx, s, w, r, reason)
 		}
 	}
-	return b.release(ctx, s, id, w.ID, reason, true)
+	return b.release(ctx, s, id, w.ID, reason, releaseOpts{createdOnly: true})
 }
 
 // rollbackFound ends the checkout's hold on request r, which carries its
@@ -237,7 +237,7 @@ func (b *Backend) rollbackFound(ctx context.Context, s logical.Storage, w *walRe
 			}
 		}
 		lock.Unlock()
-		return b.release(ctx, s, r.RequestID, w.ID, reason, false)
+		return b.release(ctx, s, r.RequestID, w.ID, reason, releaseOpts{})
 	}
 	defer lock.Unlock()
 	// A crash between writing this checkout's holder key and its record

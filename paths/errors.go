@@ -36,6 +36,11 @@ func UpstreamError(what string, err error) error {
 	}
 	e, ok := client.AsError(err)
 	if !ok {
+		var te *client.TransportError
+		if !errors.As(err, &te) {
+			// Not Password Safe's doing (storage, say): no upstream wording.
+			return fmt.Errorf("cannot %s: %w", what, err)
+		}
 		return logical.CodedError(http.StatusBadGateway,
 			fmt.Sprintf("cannot %s: Password Safe is unreachable: %v", what, err))
 	}
