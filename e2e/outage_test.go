@@ -58,16 +58,52 @@ func (o *outageRecorder) fault(endpoint string, r *http.Request) *pstest.Fault {
 	return &pstest.Fault{Drop: true}
 }
 
+// callsAfter is how many calls came after t.
+func (o *outageRecorder) callsAfter(t time.Time) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, ts := range o.calls {
+		for _, c := range ts {
+			if c.After(t) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// crashPlugin SIGKILLs the plugin processes of v and waits until Vault
+// runs a new one (it starts one on the next request).
+func crashPlugin(t *testing.T, v *vault) {
+	t.Helper()
+	old := map[int]bool{}
+	for _, pid := range v.pluginPIDs() {
+		old[pid] = true
+	}
+	killPlugin(t, v)
+	eventually(t, time.Minute, "a new plugin process", func() (bool, string) {
+		_, err := v.cli("read", mount+"/config")
+		now := v.pluginPIDs()
+		for _, pid := range now {
+			if old[pid] {
+				return false, fmt.Sprintf("plugin PIDs %v, some of them killed", now)
+			}
+		}
+		return err == nil && len(now) > 0, fmt.Sprintf("plugin PIDs %v, read config: %v", now, err)
+	})
+}
+
 // outageCalls sorts the calls made during the outage: the check-in
 // attempts of each revoke (the first try and the client's retries, all
 // within a few seconds) and the rest, which the periodic function made.
 type outageCalls struct {
-	byEndpoint    map[string]int
-	revokeTries   int         // check-in attempts made by revokes
-	queueTries    []time.Time // check-in attempts made by the queue, sorted
-	lastRevokeTry time.Time   // the last check-in attempt of a revoke
-	other         int         // every other call (sign-ins, ...)
-	requests      int         // requests with at least one attempt
+	byEndpoint  map[string]int
+	revokeTries int         // check-in attempts made by revokes
+	queueTries  []time.Time // check-in attempts made by the queue, sorted
+	other       int         // every other call (sign-ins, ...)
+	periodic    []time.Time // the queue's check-ins and every other call, sorted
+	requests    int         // requests with at least one attempt
 }
 
 // revokeBurst: a revoke's attempts all fall within this of its first one
@@ -83,6 +119,7 @@ func (o *outageRecorder) summary() outageCalls {
 		s.byEndpoint[ep] = len(ts)
 		if ep != pstest.EndpointCheckin {
 			s.other += len(ts)
+			s.periodic = append(s.periodic, ts...)
 		}
 	}
 	for _, ts := range o.checkins {
@@ -91,15 +128,14 @@ func (o *outageRecorder) summary() outageCalls {
 		for _, t := range ts {
 			if t.Sub(first) <= revokeBurst {
 				s.revokeTries++
-				if t.After(s.lastRevokeTry) {
-					s.lastRevokeTry = t
-				}
 			} else {
 				s.queueTries = append(s.queueTries, t)
 			}
 		}
 	}
 	sort.Slice(s.queueTries, func(i, j int) bool { return s.queueTries[i].Before(s.queueTries[j]) })
+	s.periodic = append(s.periodic, s.queueTries...)
+	sort.Slice(s.periodic, func(i, j int) bool { return s.periodic[i].Before(s.periodic[j]) })
 	return s
 }
 
@@ -231,8 +267,10 @@ type outageLease struct {
 // are revoked through the API and the other half expire. Every revoke
 // succeeds and Vault keeps no lease, irrevocable or not, while every
 // request stays active upstream; the engine's periodic retries do not
-// hammer the dead server. Once Password Safe is back, the queue checks
-// every request in (not expired: they last 30 minutes) within 5 minutes.
+// hammer the dead server, before or after its plugin process is killed
+// (the queue is in storage; the new process has no session). Once
+// Password Safe is back, the queue checks every request in (not expired:
+// they last 30 minutes) within 5 minutes.
 func TestOutageCheckinQueue(t *testing.T) {
 	t.Parallel()
 	const (
@@ -380,15 +418,27 @@ func TestOutageCheckinQueue(t *testing.T) {
 		t.Errorf("check-in tried for %d requests during the outage, want %d", s.requests, n)
 	}
 
-	// Stay down until a rollback tick has come with all n check-ins queued:
-	// its pass must stop at the first failure, not try every one.
-	lastRevoke := s.lastRevokeTry
-	eventually(t, 2*time.Minute, "a periodic retry after the last revoke", func() (bool, string) {
-		s = rec.summary()
-		q := s.queueTries
-		return len(q) > 0 && q[len(q)-1].After(lastRevoke), fmt.Sprintf("%d queue retries so far", len(q))
+	// The periodic queue has tried already: a rollback tick came while the
+	// leases meant to expire were live, with the revoked half queued (the
+	// bound on its calls below shows the pass stopped at the first failure).
+	eventually(t, 2*time.Minute, "a periodic retry", func() (bool, string) {
+		n := len(rec.summary().queueTries)
+		return n > 0, fmt.Sprintf("%d queue retries so far", n)
 	})
-	time.Sleep(5 * time.Second) // that pass's client retries
+	time.Sleep(3 * time.Second) // that pass's client retries
+
+	// The plugin process dies (a crash, an upgrade) with all n check-ins
+	// queued: they are in the mount's storage. The new process has no
+	// Password Safe session: its first tick's pass must stop at the first
+	// failure too, here a sign-in that fails.
+	crashPlugin(t, v)
+	restartedAt := time.Now()
+	eventually(t, 2*time.Minute, "the new plugin process's first periodic retry", func() (bool, string) {
+		n := rec.callsAfter(restartedAt)
+		return n > 0, fmt.Sprintf("%d calls since the restart", n)
+	})
+	time.Sleep(10 * time.Second) // that pass's retries, and any further try it makes
+	restartCalls := rec.callsAfter(restartedAt)
 	e.sim.ClearFaults()
 	upAt := time.Now()
 	s = rec.summary()
@@ -400,13 +450,17 @@ func TestOutageCheckinQueue(t *testing.T) {
 		t.Errorf("%d check-in attempts by %d revokes, want at most %d each", s.revokeTries, n, checkinAttemptsPerTry)
 	}
 	// Every other call is the periodic queue's: check-ins, or sign-ins when
-	// the engine has no session (none here: the session is live).
-	if periodic, bound := len(s.queueTries)+s.other, checkinAttemptsPerTry*(minutes+1); periodic > bound {
-		t.Errorf("the queue made %d calls (%d check-ins; %v) in a %s outage, want at most %d (one try per rollback tick): it hammers a dead Password Safe",
-			periodic, len(s.queueTries), s.byEndpoint, outage.Round(time.Second), bound)
+	// the engine has no session (the new plugin process).
+	if bound := checkinAttemptsPerTry * (minutes + 1); len(s.periodic) > bound {
+		t.Errorf("the queue made %d calls (%v) in a %s outage with %d check-ins queued, want at most %d (one try per rollback tick): it hammers a dead Password Safe",
+			len(s.periodic), s.byEndpoint, outage.Round(time.Second), n, bound)
 	}
-	t.Logf("outage %s: %d check-in attempts by the %d revokes, %d by the periodic queue (per minute: %v), %d other calls (%v)",
-		outage.Round(time.Second), s.revokeTries, n, len(s.queueTries), perMinute(s.queueTries, downAt, upAt), s.other, s.byEndpoint)
+	if restartCalls > checkinAttemptsPerTry {
+		t.Errorf("the new plugin process's first pass made %d calls in 10s with %d check-ins queued, want at most %d (one try): it tries every queued check-in although Password Safe is down",
+			restartCalls, n, checkinAttemptsPerTry)
+	}
+	t.Logf("outage %s: %d check-in attempts by the %d revokes; %d calls by the periodic queue (per minute: %v; %d by the first pass of the restarted plugin); calls by endpoint %v",
+		outage.Round(time.Second), s.revokeTries, n, len(s.periodic), perMinute(s.periodic, downAt, upAt), restartCalls, s.byEndpoint)
 
 	// Password Safe is back: the queue checks every request in.
 	eventually(t, drainBound, "the queue to check every request in", func() (bool, string) {
@@ -452,7 +506,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 	}
 	t.Logf("Password Safe back: every request checked in %s later; by rollback pass %v, the first %s after it came back and %s long",
 		drain.Round(time.Millisecond), passes, passStart.Sub(upAt).Round(time.Millisecond), passTook.Round(time.Millisecond))
-	t.Logf("OUTAGE leases=%d revoked=%d expired=%d outage=%s revoke_s=%.1f drain_s=%.1f first_pass_s=%.1f passes=%v checkins_by_revokes=%d checkins_by_queue=%d other_calls=%d test_s=%.0f",
+	t.Logf("OUTAGE leases=%d revoked=%d expired=%d outage=%s revoke_s=%.1f drain_s=%.1f first_pass_s=%.1f passes=%v checkins_by_revokes=%d calls_by_queue=%d after_restart=%d test_s=%.0f",
 		n, len(revoked), n-len(revoked), outage.Round(time.Second), revokeTime.Seconds(), drain.Seconds(), passTook.Seconds(), passes,
-		s.revokeTries, len(s.queueTries), s.other, time.Since(testStart).Seconds())
+		s.revokeTries, len(s.periodic), restartCalls, time.Since(testStart).Seconds())
 }
