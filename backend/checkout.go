@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
 // maxApprovalWait caps a role's approval_wait (walRollbackMinAge must stay
@@ -35,14 +34,14 @@ const minHandover = 2 * time.Minute
 // others hold it too; if that check-in fails the WAL entry stays and
 // WALRollback finishes the job.
 type checkout struct {
-	b     *Backend
+	b     *Engine
 	req   *logical.Request
 	s     logical.Storage
-	in    paths.CheckoutInput
-	role  *paths.Role
+	in    CheckoutInput
+	role  *Role
 	runAs string
 	cl    *client.Client
-	lt    paths.Lifetime
+	lt    Lifetime
 
 	w         walRequest
 	id        int
@@ -58,7 +57,7 @@ type checkout struct {
 
 // postWindow is the longest POST Requests can take with its retries under
 // cfg: the time during which it may have created a request.
-func postWindow(cfg *paths.Config) time.Duration {
+func postWindow(cfg *Config) time.Duration {
 	t := cfg.RequestTimeout
 	if t <= 0 {
 		t = client.DefaultTimeout
@@ -80,8 +79,23 @@ func (co *checkout) newWAL(conflict string) walRequest {
 	}
 }
 
-// Checkout is paths.Env.Checkout: creds/:role read and write.
-func (b *Backend) Checkout(ctx context.Context, req *logical.Request, in paths.CheckoutInput) (*logical.Response, error) {
+// CheckoutResult is what a checkout gives: a credential under a lease, or
+// a request that waits for approval (or, with NoWait, was just made).
+type CheckoutResult struct {
+	Grant   *Grant
+	Pending *Pending
+}
+
+// Pending is a request recorded for the caller to claim later.
+type Pending struct {
+	RequestID                     int
+	Submitted                     bool // made with NoWait; not known to wait for approval
+	Role, SystemName, AccountName string
+}
+
+// Checkout checks a credential out for the caller of req (creds/:role read
+// and write, requests write with NoWait).
+func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in CheckoutInput) (*CheckoutResult, error) {
 	role := in.Role
 	if err := boundCaller(req); err != nil {
 		return nil, err
@@ -91,28 +105,28 @@ func (b *Backend) Checkout(ctx context.Context, req *logical.Request, in paths.C
 		return nil, err
 	}
 	if cfg == nil {
-		return logical.ErrorResponse(errNotConfigured.Error()), nil
+		return nil, &InputError{Msg: ErrNotConfigured.Error()}
 	}
 	runAs, err := b.resolveRunAs(ctx, req, cfg, role)
 	if err != nil {
 		return nil, err
 	}
-	lt, err := paths.ComputeLifetime(b.leaseSystem(), in.TTL, role.TTL, role.MaxTTL, role.AccountMaxMinutes)
+	lt, err := ComputeLifetime(b.System(), in.TTL, role.TTL, role.MaxTTL, role.AccountMaxMinutes)
 	if err != nil {
-		return logical.ErrorResponse("cannot compute the lease lifetime: %s", err), nil
+		return nil, inputError("cannot compute the lease lifetime: %s", err)
 	}
 	cl, err := b.Client(ctx, req.Storage, runAs)
 	if err != nil {
-		return nil, paths.UpstreamError("connect to Password Safe", err)
+		return nil, upstream("connect to Password Safe", err)
 	}
 	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg)}
 	co.warnings = append(co.warnings, lt.Warnings...)
 	return co.run(ctx)
 }
 
-func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
+func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 	b, role := co.b, co.role
-	if role.ConflictOption == paths.ConflictRenew {
+	if role.ConflictOption == ConflictRenew {
 		// A renew ends the run-as user's open request on the account:
 		// only when it is the caller's own (see guardRenew).
 		lock := b.lockAccount(co.runAs, role.AccountID)
@@ -139,7 +153,7 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 		return co.fail(ctx, err)
 	}
 	if co.in.NoWait {
-		return co.pending(ctx, "submitted")
+		return co.pending(ctx, true)
 	}
 	if !created {
 		if err := co.reused(ctx); err != nil {
@@ -150,7 +164,7 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 	if client.IsNotApproved(err) {
 		data, err = co.waitForApproval(ctx)
 		if client.IsNotApproved(err) {
-			return co.pending(ctx, "pending")
+			return co.pending(ctx, false)
 		}
 		if err == nil {
 			// Approved while we waited: the request's clock started at
@@ -165,9 +179,9 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 	if err != nil {
 		return co.fail(ctx, err)
 	}
-	resp, err := b.leaseResponse(leaseSpec{
-		requestID: co.id, holder: co.w.ID, runAs: co.runAs, role: role.Name,
-		expiresAt: co.expiresAt, ttl: co.lt.TTL, maxTTL: co.lt.MaxTTL,
+	g, err := b.grant(Lease{
+		RequestID: co.id, Holder: co.w.ID, RunAs: co.runAs, Role: role.Name,
+		ExpiresAt: co.expiresAt, TTL: co.lt.TTL, MaxTTL: co.lt.MaxTTL,
 	}, data)
 	if err != nil {
 		return co.fail(ctx, err)
@@ -177,12 +191,10 @@ func (co *checkout) run(ctx context.Context) (*logical.Response, error) {
 	if err := deleteWAL(ctx, co.s, &co.w); err != nil {
 		return nil, err
 	}
-	for _, w := range co.warnings {
-		resp.AddWarning(w)
-	}
+	g.Warnings = co.warnings
 	b.emit(ctx, eventCheckout, "request_id", strconv.Itoa(co.id), "role", role.Name,
 		"system_name", role.SystemName, "account_name", role.AccountName, "run_as", co.runAs)
-	return resp, nil
+	return &CheckoutResult{Grant: g}, nil
 }
 
 // post is POST Requests (or POST Aliases/{id}/Requests).
@@ -201,11 +213,11 @@ func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error
 		in.Reason = fmt.Sprintf("vault: %screds/%s", co.req.MountPoint, role.Name)
 	}
 	// The tag lets recovery recognise this request as ours, and only it.
-	in.Reason = paths.CutReason(in.Reason, paths.MaxRequestReasonLen) + " " + co.w.Tag
+	in.Reason = CutReason(in.Reason, MaxRequestReasonLen) + " " + co.w.Tag
 	if in.TicketNumber == "" {
 		in.TicketNumber = role.TicketNumber
 	}
-	if conflict != paths.ConflictNone {
+	if conflict != ConflictNone {
 		in.ConflictOption = client.ConflictOption(conflict)
 	}
 	if role.TicketSystemID > 0 {
@@ -218,7 +230,7 @@ func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error
 	}
 	rotate := role.RotateOnCheckin
 	in.RotateOnCheckin = &rotate
-	if role.Target == paths.TargetAlias {
+	if role.Target == TargetAlias {
 		return co.cl.CreateAliasRequest(ctx, role.AliasID, in)
 	}
 	in.SystemID, in.AccountID = role.SystemID, role.AccountID
@@ -233,12 +245,12 @@ func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error
 // refusal (4xx) created nothing: drop the WAL entry. Anything else (no
 // answer, 5xx, timeout) may have created a request we cannot name: keep the
 // entry, and WALRollback will find and check in what it created.
-func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*logical.Response, error) {
+func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*CheckoutResult, error) {
 	b := co.b
-	if !paths.Definite(err) {
+	if !Definite(err) {
 		b.Logger().Warn("the outcome of POST Requests is unknown; WAL rollback will check in anything it created",
 			"role", co.role.Name, "run_as", co.runAs, "error", err)
-		return nil, paths.UpstreamError("create the Password Safe request (if Password Safe created it anyway, Vault checks it in automatically)", err)
+		return nil, upstream("create the Password Safe request (if Password Safe created it anyway, Vault checks it in automatically)", err)
 	}
 	if derr := deleteWAL(ctx, co.s, w); derr != nil {
 		b.Logger().Warn("could not delete WAL entry of a refused request", "error", derr)
@@ -246,7 +258,7 @@ func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*
 	if client.IsConflict(err) {
 		return nil, logical.CodedError(http.StatusConflict, co.conflictMessage(ctx))
 	}
-	return nil, paths.UpstreamError("create the Password Safe request", err)
+	return nil, upstream("create the Password Safe request", err)
 }
 
 // conflictMessage explains a 409 and what to do. It looks (best effort, one
@@ -291,7 +303,7 @@ func (co *checkout) conflictMessage(ctx context.Context) string {
 func (co *checkout) guardRenew(ctx context.Context) error {
 	reqs, err := co.cl.ListRequests(ctx, "all", "")
 	if err != nil {
-		return paths.UpstreamError("look up the open requests a renew would replace", err)
+		return upstream("look up the open requests a renew would replace", err)
 	}
 	for _, r := range reqs {
 		if r.SystemID != co.role.SystemID || r.AccountID != co.role.AccountID {
@@ -335,7 +347,7 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 	b := co.b
 	if !created {
 		co.w.RequestID = id
-		if err := updateWAL(ctx, co.s, &co.w); err != nil {
+		if err := replaceWAL(ctx, co.s, &co.w); err != nil {
 			return err
 		}
 	}
@@ -411,7 +423,7 @@ func (co *checkout) newRecord(id int) *record {
 // request. Tying the bound to the TTL keeps the replacement within the last
 // TTL of the old request, when no lease on it could be renewed much longer
 // anyway.
-func handoverThreshold(lt paths.Lifetime) time.Duration {
+func handoverThreshold(lt Lifetime) time.Duration {
 	t := lt.TTL
 	if third := time.Duration(lt.DurationMinutes) * time.Minute / 3; third < t {
 		t = third
@@ -443,7 +455,7 @@ func (co *checkout) reused(ctx context.Context) error {
 		})
 	}
 	left := exp.Sub(b.now())
-	if co.role.ConflictOption == paths.ConflictReuse && left < handoverThreshold(co.lt) && co.others > 0 && co.others <= maxHandoverHolders {
+	if co.role.ConflictOption == ConflictReuse && left < handoverThreshold(co.lt) && co.others > 0 && co.others <= maxHandoverHolders {
 		ok, err := co.handover(ctx)
 		if err != nil || ok {
 			return err
@@ -518,12 +530,12 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	if mine, err := co.othersAreCaller(ctx); err != nil || !mine {
 		return false, err
 	}
-	co.w = co.newWAL(paths.ConflictRenew)
+	co.w = co.newWAL(ConflictRenew)
 	if err := putWAL(ctx, co.s, &co.w); err != nil {
 		co.w = old
 		return false, err
 	}
-	id, created, err := co.post(ctx, paths.ConflictRenew)
+	id, created, err := co.post(ctx, ConflictRenew)
 	if err == nil && id != oldID {
 		rec, rerr := getRecord(ctx, co.s, oldID)
 		if rerr == nil && rec != nil {
@@ -536,7 +548,7 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	}
 	unlock()
 	if err != nil {
-		if paths.Definite(err) {
+		if Definite(err) {
 			if derr := deleteWAL(ctx, co.s, &co.w); derr != nil {
 				b.Logger().Warn("could not delete WAL entry of a refused request", "error", derr)
 			}
@@ -600,24 +612,22 @@ type target struct {
 	types                               []string
 }
 
-func roleTarget(r *paths.Role) target {
+func roleTarget(r *Role) target {
 	return target{aliasID: r.AliasID, systemName: r.SystemName, accountName: r.AccountName,
 		domainName: r.DomainName, types: r.CredentialTypes}
 }
 
-func (co *checkout) credentials(ctx context.Context) (map[string]interface{}, error) {
+func (co *checkout) credentials(ctx context.Context) (*Credential, error) {
 	return readCredentials(ctx, co.cl, roleTarget(co.role), co.id)
 }
 
 // readCredentials reads each credential type (one call each; for aliases one
-// GET Aliases/{id}/Credentials/{rid} per type) and builds the response data.
-func readCredentials(ctx context.Context, cl *client.Client, t target, id int) (map[string]interface{}, error) {
-	data := map[string]interface{}{
-		"username":     t.accountName,
-		"domain":       t.domainName,
-		"request_id":   id,
-		"system_name":  t.systemName,
-		"account_name": t.accountName,
+// GET Aliases/{id}/Credentials/{rid} per type).
+func readCredentials(ctx context.Context, cl *client.Client, t target, id int) (*Credential, error) {
+	c := &Credential{
+		RequestID: id, Username: t.accountName, Domain: t.domainName,
+		SystemName: t.systemName, AccountName: t.accountName,
+		Values: make(map[client.CredentialType]string, len(t.types)),
 	}
 	for _, typ := range t.types {
 		ct := client.CredentialType(typ)
@@ -627,8 +637,8 @@ func readCredentials(ctx context.Context, cl *client.Client, t target, id int) (
 			if err != nil {
 				return nil, err
 			}
-			data["username"], data["domain"] = ac.AccountName, ac.DomainName
-			data["system_name"], data["account_name"] = ac.SystemName, ac.AccountName
+			c.Username, c.Domain = ac.AccountName, ac.DomainName
+			c.SystemName, c.AccountName = ac.SystemName, ac.AccountName
 			switch ct {
 			case client.CredentialPassword:
 				v = ac.Password
@@ -643,32 +653,22 @@ func readCredentials(ctx context.Context, cl *client.Client, t target, id int) (
 				return nil, err
 			}
 		}
-		data[credentialField(ct)] = v
+		c.Values[ct] = v
 	}
-	return data, nil
-}
-
-func credentialField(t client.CredentialType) string {
-	switch t {
-	case client.CredentialDSSKey:
-		return "private_key"
-	case client.CredentialPassphrase:
-		return "passphrase"
-	}
-	return "password"
+	return c, nil
 }
 
 // waitForApproval polls GET Credentials while the request answers 4034, for
 // approval_wait counted in one-second polls (the pause between polls is
 // b.approvalPoll, one second outside tests), and no longer than ctx allows.
-func (co *checkout) waitForApproval(ctx context.Context) (map[string]interface{}, error) {
+func (co *checkout) waitForApproval(ctx context.Context) (*Credential, error) {
 	wait := co.role.ApprovalWait
 	if wait > maxApprovalWait {
 		wait = maxApprovalWait
 	}
 	// Rollback must never race a checkout still waiting: with a shortened
 	// wal_rollback_min_age (tests, demos) the wait shrinks with it.
-	if limit := co.b.Backend.WALRollbackMinAge * 2 / 3; wait > limit { // 10m at the default 15m
+	if limit := co.b.walRollbackMinAge * 2 / 3; wait > limit { // 10m at the default 15m
 		wait = limit
 	}
 	polls := int((wait + time.Second - 1) / time.Second)
@@ -684,7 +684,7 @@ func (co *checkout) waitForApproval(ctx context.Context) (map[string]interface{}
 			return nil, err // answer "pending" rather than fail: the request lives on
 		case <-t.C:
 		}
-		var data map[string]interface{}
+		var data *Credential
 		data, err = co.credentials(ctx)
 		if !client.IsNotApproved(err) {
 			return data, err
@@ -695,7 +695,7 @@ func (co *checkout) waitForApproval(ctx context.Context) (map[string]interface{}
 
 // pending records the request as awaiting approval, owned by the caller's
 // entity, and answers with its ID and how to fetch the credential later.
-func (co *checkout) pending(ctx context.Context, status string) (*logical.Response, error) {
+func (co *checkout) pending(ctx context.Context, submitted bool) (*CheckoutResult, error) {
 	b := co.b
 	// The approval wait may have run out the request's context; recording
 	// the pending claim must still happen.
@@ -722,40 +722,24 @@ func (co *checkout) pending(ctx context.Context, status string) (*logical.Respon
 	if err := deleteWAL(ctx, co.s, &co.w); err != nil {
 		return nil, err
 	}
-	mount := co.req.MountPoint
-	if mount == "" {
-		mount = "<mount>/"
-	}
-	msg := fmt.Sprintf("Password Safe request %d for %s/%s is waiting for approval. Once it is approved, read the credential with: vault read %srequests/%d/creds",
-		co.id, co.role.SystemName, co.role.AccountName, mount, co.id)
-	if status != "pending" {
-		msg = fmt.Sprintf("Password Safe request %d for %s/%s was created. Read the credential with: vault read %srequests/%d/creds",
-			co.id, co.role.SystemName, co.role.AccountName, mount, co.id)
-	}
-	resp := &logical.Response{Data: map[string]interface{}{
-		"request_id":   co.id,
-		"status":       status,
-		"role":         co.role.Name,
-		"system_name":  co.role.SystemName,
-		"account_name": co.role.AccountName,
-		"creds_path":   fmt.Sprintf("%srequests/%d/creds", mount, co.id),
-		"message":      msg,
-	}}
 	b.Logger().Info("request pending approval", "request_id", co.id, "role", co.role.Name, "run_as", co.runAs)
-	return resp, nil
+	return &CheckoutResult{Pending: &Pending{
+		RequestID: co.id, Submitted: submitted,
+		Role: co.role.Name, SystemName: co.role.SystemName, AccountName: co.role.AccountName,
+	}}, nil
 }
 
 // fail ends a checkout that will not hand out a lease: this checkout's hold
 // goes, and the request is checked in unless others hold it (or queued, or
 // kept as an orphan while it waits for approval). If even that fails, the
 // WAL entry stays for rollback.
-func (co *checkout) fail(ctx context.Context, cause error) (*logical.Response, error) {
+func (co *checkout) fail(ctx context.Context, cause error) (*CheckoutResult, error) {
 	co.release(ctx)
 	what := "read the credential of Password Safe request " + strconv.Itoa(co.id)
 	if co.id == 0 {
 		what = "check out from Password Safe"
 	}
-	return nil, paths.UpstreamError(what, cause)
+	return nil, upstream(what, cause)
 }
 
 // release drops this checkout's hold on co.id, then its WAL entry.
@@ -810,43 +794,23 @@ func activeRequest(ctx context.Context, cl *client.Client, id int) (client.Reque
 
 func isPendingStatus(s string) bool { return strings.EqualFold(s, "pending") }
 
-// leaseSpec is what a lease is made of.
-type leaseSpec struct {
-	requestID   int
-	holder      string
-	runAs, role string
-	expiresAt   time.Time
-	ttl, maxTTL time.Duration
-}
-
-// leaseResponse builds the lease for a checked-out credential. Its max TTL
-// is the lifetime's, cut so the lease never outlives the request; its TTL
-// never exceeds that.
-func (b *Backend) leaseResponse(ls leaseSpec, data map[string]interface{}) (*logical.Response, error) {
+// grant is the lease for a checked-out credential. Its max TTL is the
+// lifetime's, cut so the lease never outlives the request; its TTL never
+// exceeds that.
+func (b *Engine) grant(l Lease, c *Credential) (*Grant, error) {
 	now := b.now()
-	maxTTL := ls.maxTTL
-	if left := ls.expiresAt.Sub(now).Truncate(time.Second); left < maxTTL {
+	maxTTL := l.MaxTTL
+	if left := l.ExpiresAt.Sub(now).Truncate(time.Second); left < maxTTL {
 		maxTTL = left
 	}
 	if maxTTL <= 0 {
-		return nil, fmt.Errorf("request %d has already expired in Password Safe (at %s)", ls.requestID, ls.expiresAt.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("request %d has already expired in Password Safe (at %s)", l.RequestID, l.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	ttl := ls.ttl
+	ttl := l.TTL
 	if ttl > maxTTL {
 		ttl = maxTTL
 	}
-	li := &leaseInfo{
-		RequestID: ls.requestID, Holder: ls.holder, RunAs: ls.runAs, Role: ls.role,
-		ExpiresAt: ls.expiresAt, IssuedAt: now, MaxTTL: maxTTL, TTL: ls.ttl,
-	}
-	data["request_id"] = ls.requestID
-	data["expires_at"] = ls.expiresAt.UTC().Format(time.RFC3339)
-	// As b.secret.Response would build it, without copying the internal map.
-	return &logical.Response{
-		Secret: &logical.Secret{
-			LeaseOptions: logical.LeaseOptions{TTL: ttl, MaxTTL: maxTTL, Renewable: true},
-			InternalData: li.internal(),
-		},
-		Data: data,
-	}, nil
+	l.IssuedAt, l.MaxTTL = now, maxTTL
+	c.ExpiresAt = l.ExpiresAt
+	return &Grant{Lease: l, TTL: ttl, MaxTTL: maxTTL, Credential: *c}, nil
 }

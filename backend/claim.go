@@ -9,16 +9,15 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
-// Claim is paths.Env.Claim: the credential of a request recorded as pending
+// Claim is the credential of a request recorded as pending
 // (approval) by Checkout, under the same lease type as creds/:role, once
 // Password Safe has approved it. Only the entity that made the request may
 // claim it; anyone else gets 403 and the request is untouched.
-func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*logical.Response, error) {
+func (b *Engine) Claim(ctx context.Context, req *logical.Request, id int) (*Grant, error) {
 	if id <= 0 {
-		return logical.ErrorResponse("request ID must be a positive integer"), nil
+		return nil, inputError("request ID must be a positive integer")
 	}
 	if err := boundCaller(req); err != nil {
 		return nil, err
@@ -41,7 +40,7 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 
 	cl, err := b.Client(ctx, req.Storage, rec.RunAs)
 	if err != nil {
-		return nil, paths.UpstreamError("connect to Password Safe", err)
+		return nil, upstream("connect to Password Safe", err)
 	}
 	t := target{aliasID: rec.AliasID, systemName: rec.SystemName, accountName: rec.AccountName,
 		domainName: rec.DomainName, types: h.CredentialTypes}
@@ -58,11 +57,11 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 		return nil, logical.CodedError(http.StatusNotFound, fmt.Sprintf(
 			"Password Safe request %d has ended (denied, expired or checked in); make a new request", id))
 	case err != nil:
-		return nil, paths.UpstreamError("read the credential of Password Safe request "+strconv.Itoa(id), err)
+		return nil, upstream("read the credential of Password Safe request "+strconv.Itoa(id), err)
 	}
 	exp, err := requestExpiry(ctx, cl, id)
 	if err != nil {
-		return nil, paths.UpstreamError("look up Password Safe request "+strconv.Itoa(id), err)
+		return nil, upstream("look up Password Safe request "+strconv.Itoa(id), err)
 	}
 
 	lock.Lock()
@@ -77,9 +76,9 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 	if rec == nil || h == nil || !h.Pending {
 		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf("Password Safe request %d was claimed already", id))
 	}
-	resp, err := b.leaseResponse(leaseSpec{
-		requestID: id, holder: hid, runAs: rec.RunAs, role: rec.Role,
-		expiresAt: exp, ttl: h.TTL, maxTTL: h.MaxTTL,
+	g, err := b.grant(Lease{
+		RequestID: id, Holder: hid, RunAs: rec.RunAs, Role: rec.Role,
+		ExpiresAt: exp, TTL: h.TTL, MaxTTL: h.MaxTTL,
 	}, data)
 	if err != nil {
 		return nil, err
@@ -94,7 +93,7 @@ func (b *Backend) Claim(ctx context.Context, req *logical.Request, id int) (*log
 	}
 	b.emit(ctx, eventCheckout, "request_id", strconv.Itoa(id), "role", rec.Role,
 		"system_name", rec.SystemName, "account_name", rec.AccountName, "run_as", rec.RunAs)
-	return resp, nil
+	return g, nil
 }
 
 // claimable finds the caller's pending hold on request id.
@@ -123,7 +122,7 @@ func claimable(rec *record, hs map[string]*holder, id int, req *logical.Request)
 }
 
 // forgetHolder drops a hold on a request that has ended upstream.
-func (b *Backend) forgetHolder(ctx context.Context, s logical.Storage, id int, hid string) {
+func (b *Engine) forgetHolder(ctx context.Context, s logical.Storage, id int, hid string) {
 	b.markEnded(ctx, s, id)
 	if err := b.release(ctx, s, id, hid, "", releaseOpts{}); err != nil {
 		b.Logger().Warn("could not forget an ended request", "request_id", id, "error", err)

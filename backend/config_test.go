@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
 func TestConfigReadHidesSecrets(t *testing.T) {
@@ -38,7 +37,7 @@ func TestConfigReadHidesSecrets(t *testing.T) {
 		}
 	}
 	// The stored entry is seal-wrapped.
-	if sw := te.b.SpecialPaths().SealWrapStorage; len(sw) != 1 || sw[0] != paths.ConfigKey {
+	if sw := te.b.SpecialPaths().SealWrapStorage; len(sw) != 1 || sw[0] != ConfigKey {
 		t.Fatalf("SealWrapStorage = %v", sw)
 	}
 }
@@ -265,10 +264,10 @@ func TestInvalidateConfigDropsSessions(t *testing.T) {
 	cfg, _ := te.b.Config(context.Background(), te.s)
 	c := *cfg
 	c.RunAs = pstest.DemoUserAlice
-	if err := te.s.Put(context.Background(), mustJSONEntry(t, paths.ConfigKey, &c)); err != nil {
+	if err := te.s.Put(context.Background(), mustJSONEntry(t, ConfigKey, &c)); err != nil {
 		t.Fatal(err)
 	}
-	te.b.InvalidateKey(context.Background(), paths.ConfigKey)
+	te.b.InvalidateKey(context.Background(), ConfigKey)
 	if te.b.sessions.len() != 0 || te.srv.Calls(pstest.EndpointSignout) != 1 {
 		t.Fatalf("invalidate kept sessions")
 	}
@@ -285,13 +284,13 @@ func TestInvalidateRoleDropsCache(t *testing.T) {
 	r, _ := te.b.Role(context.Background(), te.s, "pg")
 	c := *r
 	c.Reason = "changed elsewhere"
-	if err := te.s.Put(context.Background(), mustJSONEntry(t, paths.RolePrefix+"pg", &c)); err != nil {
+	if err := te.s.Put(context.Background(), mustJSONEntry(t, RolePrefix+"pg", &c)); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := te.b.Role(context.Background(), te.s, "pg"); r.Reason == "changed elsewhere" {
 		t.Fatalf("cache not in use (test is meaningless)")
 	}
-	te.b.InvalidateKey(context.Background(), paths.RolePrefix+"pg")
+	te.b.InvalidateKey(context.Background(), RolePrefix+"pg")
 	if r, _ := te.b.Role(context.Background(), te.s, "pg"); r.Reason != "changed elsewhere" {
 		t.Fatalf("role cache not invalidated")
 	}

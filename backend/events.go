@@ -34,7 +34,7 @@ func (f eventSenderFunc) SendEvent(ctx context.Context, t logical.EventType, e *
 // the round trip to Vault. A full queue drops the event (with a warning)
 // rather than slowing checkouts down.
 type events struct {
-	b *Backend
+	b *Engine
 
 	mu      sync.Mutex
 	ch      chan queuedEvent
@@ -50,7 +50,7 @@ type queuedEvent struct {
 
 // emit queues a Vault event with string metadata pairs. Metadata never
 // holds a secret.
-func (b *Backend) emit(_ context.Context, typ string, kv ...string) {
+func (b *Engine) emit(_ context.Context, typ string, kv ...string) {
 	q := &b.events
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -83,7 +83,7 @@ func (q *events) run() {
 func (q *events) send(ev queuedEvent) {
 	ctx, cancel := context.WithTimeout(context.Background(), eventSendTimeout)
 	defer cancel()
-	err := logical.SendEvent(ctx, eventSenderFunc(q.b.SendEvent), ev.typ, ev.kv...)
+	err := logical.SendEvent(ctx, eventSenderFunc(q.b.host.SendEvent), ev.typ, ev.kv...)
 	if err == nil || errors.Is(err, framework.ErrNoEvents) || strings.Contains(err.Error(), "not enabled") {
 		return
 	}

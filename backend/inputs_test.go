@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
 // inputCall is one call that carries user input.
@@ -96,9 +95,9 @@ func TestInputsCountCharacters(t *testing.T) {
 func TestInputsRequestReasonReserve(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
-	max := paths.MaxRequestReasonLen
-	if max != 960 || paths.MaxReasonLen != 1000 || paths.ReasonTagReserve != 40 {
-		t.Fatalf("limits %d/%d/%d", max, paths.MaxReasonLen, paths.ReasonTagReserve)
+	max := MaxRequestReasonLen
+	if max != 960 || MaxReasonLen != 1000 || ReasonTagReserve != 40 {
+		t.Fatalf("limits %d/%d/%d", max, MaxReasonLen, ReasonTagReserve)
 	}
 	tooLong := strings.Repeat("r", max+1)
 	for _, c := range []inputCall{
@@ -119,7 +118,7 @@ func TestInputsRequestReasonReserve(t *testing.T) {
 	id := requestIDOf(te.submit("", "pg", map[string]interface{}{"reason": exact}))
 
 	// Actions on a request take up to 1000.
-	full := strings.Repeat("c", paths.MaxReasonLen)
+	full := strings.Repeat("c", MaxReasonLen)
 	te.refusedUnchanged(inputCall{"checkin reason", logical.UpdateOperation, "requests/" + strconv.Itoa(id) + "/checkin",
 		map[string]interface{}{"reason": full + "c"}}, "reason", "1000 characters")
 	te.refusedUnchanged(inputCall{"approve reason", logical.UpdateOperation, "requests/" + strconv.Itoa(id) + "/approve",

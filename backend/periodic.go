@@ -18,20 +18,20 @@ import (
 // forgets it (Vault's own revocation normally removes it first).
 const sweepGrace = time.Hour
 
-// periodic runs on Vault's rollback tick (about once a minute): it retries
+// Periodic runs on Vault's rollback tick (about once a minute): it retries
 // queued check-ins, reconciles requests recorded as pending and, now and
 // then, sweeps records of requests that have long expired. It runs where
 // the mount's local state is writable: not on a performance standby (the
 // active node does it) nor a DR secondary.
-func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
+func (b *Engine) Periodic(ctx context.Context, s logical.Storage) error {
 	if sys := b.System(); sys != nil {
 		st := sys.ReplicationState()
 		if st.HasState(consts.ReplicationPerformanceStandby) || st.HasState(consts.ReplicationDRSecondary) {
 			return nil
 		}
 	}
-	err := b.drainQueue(ctx, req.Storage)
-	err = errors.Join(err, b.reconcilePending(ctx, req.Storage))
+	err := b.drainQueue(ctx, s)
+	err = errors.Join(err, b.reconcilePending(ctx, s))
 	b.sweepMu.Lock()
 	due := b.now().Sub(b.lastSweep) >= b.sweepEvery
 	if due {
@@ -39,7 +39,7 @@ func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
 	}
 	b.sweepMu.Unlock()
 	if due {
-		err = errors.Join(err, b.sweep(ctx, req.Storage))
+		err = errors.Join(err, b.sweep(ctx, s))
 	}
 	return err
 }
@@ -50,7 +50,7 @@ func (b *Backend) periodic(ctx context.Context, req *logical.Request) error {
 // pendingClaimWindow of their approval (or at once, for orphans) are
 // released, which checks the request in when it was the last hold and this
 // mount created it; still pending ones are left alone.
-func (b *Backend) reconcilePending(ctx context.Context, s logical.Storage) error {
+func (b *Engine) reconcilePending(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, pendingPrefix)
 	if err != nil {
 		return err
@@ -106,7 +106,7 @@ func (b *Backend) reconcilePending(ctx context.Context, s logical.Storage) error
 	return errors.Join(errs...)
 }
 
-func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r client.Request, found bool) error {
+func (b *Engine) reconcileOne(ctx context.Context, s logical.Storage, id int, r client.Request, found bool) error {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	hs, err := holdersOf(ctx, s, id)
@@ -184,7 +184,7 @@ func (b *Backend) reconcileOne(ctx context.Context, s logical.Storage, id int, r
 // sweep forgets records of requests that expired more than sweepGrace ago
 // and hold no pending claim: Password Safe has ended them, and a lease on
 // them (if Vault still has one) revokes as "already ended".
-func (b *Backend) sweep(ctx context.Context, s logical.Storage) error {
+func (b *Engine) sweep(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, recordPrefix)
 	if err != nil {
 		return err
@@ -202,7 +202,7 @@ func (b *Backend) sweep(ctx context.Context, s logical.Storage) error {
 	return nil
 }
 
-func (b *Backend) sweepOne(ctx context.Context, s logical.Storage, id int, cutoff time.Time) error {
+func (b *Engine) sweepOne(ctx context.Context, s logical.Storage, id int, cutoff time.Time) error {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()

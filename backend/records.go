@@ -35,9 +35,9 @@ const (
 	queuePrefix   = "checkin/"
 )
 
-// localPrefixes are kept out of performance replication: leases, and the
+// LocalPrefixes are kept out of performance replication: leases, and the
 // state behind them, belong to the cluster that issued them.
-var localPrefixes = []string{"wal/", recordPrefix, holderPrefix, pendingPrefix, queuePrefix}
+var LocalPrefixes = []string{"wal/", recordPrefix, holderPrefix, pendingPrefix, queuePrefix}
 
 // record is what the engine knows of one Password Safe request it holds.
 // Every change happens under the request's lock (lockRequest).
@@ -114,7 +114,7 @@ func pendingKey(id int) string          { return pendingPrefix + strconv.Itoa(id
 func queueKey(id int) string            { return queuePrefix + strconv.Itoa(id) }
 
 // lockRequest is the lock of one request's record and holders.
-func (b *Backend) lockRequest(id int) *locksutil.LockEntry {
+func (b *Engine) lockRequest(id int) *locksutil.LockEntry {
 	return locksutil.LockForKey(b.locks, strconv.Itoa(id))
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
 // Ending requests. One path serves revoke, a failed checkout's clean-up,
@@ -42,7 +41,7 @@ type releaseOpts struct {
 
 // release drops holder hid of request id and ends the request when nobody
 // holds it any more (see releaseOpts).
-func (b *Backend) release(ctx context.Context, s logical.Storage, id int, hid, reason string, o releaseOpts) error {
+func (b *Engine) release(ctx context.Context, s logical.Storage, id int, hid, reason string, o releaseOpts) error {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()
@@ -87,7 +86,7 @@ func (b *Backend) release(ctx context.Context, s logical.Storage, id int, hid, r
 }
 
 // endIfUnheld ends rec's request when nobody holds it (under its lock).
-func (b *Backend) endIfUnheld(ctx context.Context, s logical.Storage, rec *record, reason string) error {
+func (b *Engine) endIfUnheld(ctx context.Context, s logical.Storage, rec *record, reason string) error {
 	free, err := unheld(ctx, s, rec)
 	if err != nil || !free {
 		return err
@@ -103,7 +102,7 @@ func (b *Backend) endIfUnheld(ctx context.Context, s logical.Storage, rec *recor
 // the top of this file for what happens when Password Safe does not take it.
 // The queue entry is written first, as the durable intent to end the
 // request: a crash at any point after leaves it to the periodic func.
-func (b *Backend) endRequest(ctx context.Context, s logical.Storage, rec *record, reason string) error {
+func (b *Engine) endRequest(ctx context.Context, s logical.Storage, rec *record, reason string) error {
 	now := b.now()
 	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Created: rec.Created, Reason: reason,
 		Until: rec.until(), QueuedAt: now, NextTry: now.Add(queueDelay(0))}
@@ -135,7 +134,7 @@ func (b *Backend) endRequest(ctx context.Context, s logical.Storage, rec *record
 
 // keepOrphan records a request that could not be ended because it is not
 // approved yet: the periodic func checks it in once approved.
-func (b *Backend) keepOrphan(ctx context.Context, s logical.Storage, rec *record) error {
+func (b *Engine) keepOrphan(ctx context.Context, s logical.Storage, rec *record) error {
 	hid, err := newID()
 	if err != nil {
 		return err
@@ -156,12 +155,12 @@ func (b *Backend) keepOrphan(ctx context.Context, s logical.Storage, rec *record
 // checkin checks request id in as runAs. nil and a 404 (already released
 // or expired) mean it has ended; 4034 means it is still waiting for
 // approval (not ended!); anything else is a failure.
-func (b *Backend) checkin(ctx context.Context, s logical.Storage, runAs string, id int, reason string) error {
+func (b *Engine) checkin(ctx context.Context, s logical.Storage, runAs string, id int, reason string) error {
 	cl, err := b.Client(ctx, s, runAs)
 	if err != nil {
 		return fmt.Errorf("checking in Password Safe request %d: %w", id, err)
 	}
-	err = cl.Checkin(ctx, id, paths.CutReason(reason, paths.MaxReasonLen))
+	err = cl.Checkin(ctx, id, CutReason(reason, MaxReasonLen))
 	switch {
 	case err == nil:
 		b.Logger().Debug("checked in", "request_id", id, "run_as", runAs)
@@ -232,7 +231,7 @@ func getQueued(ctx context.Context, s logical.Storage, id int) (*queued, error) 
 // drainQueue retries due check-ins, oldest request first. When Password
 // Safe fails one whose outcome is unknown (it is down or unreachable), the
 // pass stops: the rest wait for the next tick rather than pile up timeouts.
-func (b *Backend) drainQueue(ctx context.Context, s logical.Storage) error {
+func (b *Engine) drainQueue(ctx context.Context, s logical.Storage) error {
 	keys, err := s.List(ctx, queuePrefix)
 	if err != nil {
 		return fmt.Errorf("listing queued check-ins: %w", err)
@@ -258,7 +257,7 @@ func (b *Backend) drainQueue(ctx context.Context, s logical.Storage) error {
 }
 
 // retryQueued tries one queued check-in. down: Password Safe looks down.
-func (b *Backend) retryQueued(ctx context.Context, s logical.Storage, id int) (down bool, _ error) {
+func (b *Engine) retryQueued(ctx context.Context, s logical.Storage, id int) (down bool, _ error) {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()

@@ -6,12 +6,12 @@ import (
 	"net/http"
 
 	"github.com/hashicorp/vault/sdk/logical"
-
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
-// ResolveRunAs is the paths.Env entry to the run-as hook.
-func (b *Backend) ResolveRunAs(ctx context.Context, req *logical.Request, cfg *paths.Config, role *paths.Role) (string, error) {
+// ResolveRunAs decides which Password Safe user a call for req runs as,
+// from the role (nil: the config alone), the config and the caller's
+// identity. Refusals are logical.HTTPCodedErrors.
+func (b *Engine) ResolveRunAs(ctx context.Context, req *logical.Request, cfg *Config, role *Role) (string, error) {
 	return b.resolveRunAs(ctx, req, cfg, role)
 }
 
@@ -20,7 +20,7 @@ func (b *Backend) ResolveRunAs(ctx context.Context, req *logical.Request, cfg *p
 // resolution, requests, aliases, accounts) goes through it.
 //
 // The source is the role's run_as_source when the role sets one, else the
-// role's fixed run_as, else the config's (paths.EffectiveRunAs):
+// role's fixed run_as, else the config's (EffectiveRunAs):
 //
 //	fixed            run_as (role, then config)
 //	entity_name      the caller's Vault entity name
@@ -31,10 +31,10 @@ func (b *Backend) ResolveRunAs(ctx context.Context, req *logical.Request, cfg *p
 // The caller never names the user: identity decides, so Password Safe sees,
 // audits and authorizes the real person. A caller without an entity, or
 // without a value for the source, gets a 403 that names what is missing.
-func (b *Backend) defaultResolveRunAs(_ context.Context, req *logical.Request, cfg *paths.Config, role *paths.Role) (string, error) {
-	source, fixed := paths.EffectiveRunAs(cfg, role)
+func (b *Engine) defaultResolveRunAs(_ context.Context, req *logical.Request, cfg *Config, role *Role) (string, error) {
+	source, fixed := EffectiveRunAs(cfg, role)
 	if cfg.OAuth() {
-		if source != paths.RunAsFixed || (role != nil && role.RunAs != "") {
+		if source != RunAsFixed || (role != nil && role.RunAs != "") {
 			return "", logical.CodedError(http.StatusBadRequest,
 				"the config signs in with OAuth client credentials, which act as one fixed Password Safe user; "+
 					"remove run_as/run_as_source from the role or configure api_key instead")
@@ -42,17 +42,17 @@ func (b *Backend) defaultResolveRunAs(_ context.Context, req *logical.Request, c
 		return "", nil
 	}
 	switch source {
-	case paths.RunAsFixed:
+	case RunAsFixed:
 		if fixed == "" {
 			return "", logical.CodedError(http.StatusBadRequest,
 				"no run-as user: set run_as on the config or on the role")
 		}
 		return fixed, nil
-	case paths.RunAsEntityName, paths.RunAsEntityAlias, paths.RunAsEntityMetadata:
+	case RunAsEntityName, RunAsEntityAlias, RunAsEntityMetadata:
 	default:
 		return "", logical.CodedError(http.StatusBadRequest,
 			fmt.Sprintf("run_as_source %q is not supported; use %s, %s, %s or %s", source,
-				paths.RunAsFixed, paths.RunAsEntityName, paths.RunAsEntityAlias, paths.RunAsEntityMetadata))
+				RunAsFixed, RunAsEntityName, RunAsEntityAlias, RunAsEntityMetadata))
 	}
 
 	// Every identity-derived user signs in with the same API key and no
@@ -64,20 +64,20 @@ func (b *Backend) defaultResolveRunAs(_ context.Context, req *logical.Request, c
 				"of such a registration and clear the password (vault write <mount>/config password=\"\" ...)",
 			runAsScope(role), source))
 	}
-	mountAccessor, metadataKey := paths.RunAsSettings(cfg, role)
+	mountAccessor, metadataKey := RunAsSettings(cfg, role)
 	ent, err := b.callerEntity(req, source, role)
 	if err != nil {
 		return "", err
 	}
 	var name, from string
 	switch source {
-	case paths.RunAsEntityName:
+	case RunAsEntityName:
 		name, from = ent.Name, "the name of the caller's Vault entity"
 		if name == "" {
 			return "", forbidden("%s takes the Password Safe user from the caller's Vault entity name (run_as_source=%s), "+
 				"but entity %s has no name", runAsScope(role), source, req.EntityID)
 		}
-	case paths.RunAsEntityAlias:
+	case RunAsEntityAlias:
 		from = fmt.Sprintf("the caller's entity alias on the auth mount %s", mountAccessor)
 		for _, a := range ent.Aliases {
 			if a != nil && a.MountAccessor == mountAccessor {
@@ -91,7 +91,7 @@ func (b *Backend) defaultResolveRunAs(_ context.Context, req *logical.Request, c
 				"log in through that auth method (or have an operator create the entity alias)",
 				runAsScope(role), mountAccessor, source, req.EntityID)
 		}
-	case paths.RunAsEntityMetadata:
+	case RunAsEntityMetadata:
 		from = fmt.Sprintf("the caller's entity metadata key %q", metadataKey)
 		name = ent.Metadata[metadataKey]
 		if name == "" {
@@ -103,7 +103,7 @@ func (b *Backend) defaultResolveRunAs(_ context.Context, req *logical.Request, c
 	}
 	// The name goes into the PS-Auth header: refuse what could break it.
 	// The message never repeats the value (it may hold control characters).
-	if err := paths.ValidateUserName(from, name); err != nil {
+	if err := ValidateUserName(from, name); err != nil {
 		return "", forbidden("cannot use %s as the Password Safe run-as user: %v", from, err)
 	}
 	if err := identityNameAllowed(cfg, role, fixed, name, from); err != nil {
@@ -118,29 +118,29 @@ func (b *Backend) defaultResolveRunAs(_ context.Context, req *logical.Request, c
 //
 //   - the config's run_as (the engine's service account) and the role's
 //     fixed run_as are never taken from an identity, in any case and with or
-//     without a domain (paths.SameUser);
+//     without a domain (SameUser);
 //   - a name matching run_as_denied (as a whole, or its account part
 //     without the domain) is refused;
 //   - when run_as_allowed is not empty, a name must match one of it.
 //
 // Refusals are 403 RunAsRefusedErrors: nothing falls back to the config's
 // run_as for them. name has passed ValidateUserName, so it may be quoted.
-func identityNameAllowed(cfg *paths.Config, role *paths.Role, fixed, name, from string) error {
+func identityNameAllowed(cfg *Config, role *Role, fixed, name, from string) error {
 	refuse := func(format string, args ...interface{}) error {
-		return &paths.RunAsRefusedError{Msg: fmt.Sprintf("cannot use %s as the Password Safe run-as user: ", from) +
+		return &RunAsRefusedError{Msg: fmt.Sprintf("cannot use %s as the Password Safe run-as user: ", from) +
 			fmt.Sprintf(format, args...)}
 	}
-	if paths.SameUser(name, cfg.RunAs) {
+	if SameUser(name, cfg.RunAs) {
 		return refuse("%q names the engine's service account (the config's run_as), which is never taken from a "+
 			"caller's Vault identity; the identity must name the caller's own Password Safe user", name)
 	}
-	if fixed != cfg.RunAs && paths.SameUser(name, fixed) {
+	if fixed != cfg.RunAs && SameUser(name, fixed) {
 		return refuse("%q names the run_as user of %s, which is never taken from a caller's Vault identity", name, runAsScope(role))
 	}
-	if paths.MatchAnyUserPattern(cfg.RunAsDenied, name) || paths.MatchAnyUserPattern(cfg.RunAsDenied, paths.AccountPart(name)) {
+	if MatchAnyUserPattern(cfg.RunAsDenied, name) || MatchAnyUserPattern(cfg.RunAsDenied, AccountPart(name)) {
 		return refuse("%q is not allowed by run_as_denied on the config", name)
 	}
-	if len(cfg.RunAsAllowed) > 0 && !paths.MatchAnyUserPattern(cfg.RunAsAllowed, name) {
+	if len(cfg.RunAsAllowed) > 0 && !MatchAnyUserPattern(cfg.RunAsAllowed, name) {
 		return refuse("%q is not allowed by run_as_allowed on the config (it matches none of its patterns)", name)
 	}
 	return nil
@@ -148,7 +148,7 @@ func identityNameAllowed(cfg *paths.Config, role *paths.Role, fixed, name, from 
 
 // callerEntity is the caller's enabled Vault entity, or a 403 saying why
 // there is none.
-func (b *Backend) callerEntity(req *logical.Request, source string, role *paths.Role) (*logical.Entity, error) {
+func (b *Engine) callerEntity(req *logical.Request, source string, role *Role) (*logical.Entity, error) {
 	if req.EntityID == "" {
 		return nil, forbidden("%s takes the Password Safe user from the caller's Vault identity (run_as_source=%s), "+
 			"but this token has no identity entity (root tokens and tokens created without an entity have none); "+
@@ -173,7 +173,7 @@ func (b *Backend) callerEntity(req *logical.Request, source string, role *paths.
 }
 
 // runAsScope names where the run-as settings came from, for messages.
-func runAsScope(role *paths.Role) string {
+func runAsScope(role *Role) string {
 	if role != nil && role.RunAsSource != "" {
 		return fmt.Sprintf("role %q", role.Name)
 	}

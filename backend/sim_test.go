@@ -353,7 +353,7 @@ type sim struct {
 	nLease   int
 	badURL   bool // config points at an unreachable url
 	// maxRetries is the config's max_retries, chosen per seed: with none, a
-	// single fault fails a call, which reaches more clean-up paths.
+	// single fault fails a call, which reaches more clean-up
 	maxRetries int
 	noConfig   bool
 	secrets    map[string]bool

@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -10,11 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
-
-// errNotConfigured is returned when no config is stored.
-var errNotConfigured = errors.New("the Password Safe secrets engine is not configured: write config first")
 
 // cache holds the decoded config and roles so a creds read costs no storage
 // read and no JSON decoding. Writes through this backend and Invalidate
@@ -23,12 +18,12 @@ var errNotConfigured = errors.New("the Password Safe secrets engine is not confi
 type cache struct {
 	mu       sync.RWMutex
 	gen      uint64
-	cfg      *paths.Config
+	cfg      *Config
 	cfgValid bool
-	roles    map[string]*paths.Role
+	roles    map[string]*Role
 }
 
-func newCache() *cache { return &cache{roles: map[string]*paths.Role{}} }
+func newCache() *cache { return &cache{roles: map[string]*Role{}} }
 
 func (c *cache) dropConfig() {
 	c.mu.Lock()
@@ -46,19 +41,19 @@ func (c *cache) dropRole(name string) {
 
 // Config returns the stored config, nil when there is none. The result is
 // shared: callers must not modify it.
-func (b *Backend) Config(ctx context.Context, s logical.Storage) (*paths.Config, error) {
+func (b *Engine) Config(ctx context.Context, s logical.Storage) (*Config, error) {
 	b.cache.mu.RLock()
 	cfg, ok, gen := b.cache.cfg, b.cache.cfgValid, b.cache.gen
 	b.cache.mu.RUnlock()
 	if ok {
 		return cfg, nil
 	}
-	e, err := s.Get(ctx, paths.ConfigKey)
+	e, err := s.Get(ctx, ConfigKey)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
 	if e != nil {
-		cfg = new(paths.Config)
+		cfg = new(Config)
 		if err := e.DecodeJSON(cfg); err != nil {
 			return nil, fmt.Errorf("decoding config: %w", err)
 		}
@@ -74,8 +69,8 @@ func (b *Backend) Config(ctx context.Context, s logical.Storage) (*paths.Config,
 // SaveConfig stores cfg and starts a new session generation: every session
 // of the old config is dropped and signed out. A verified client (signed in
 // as cfg.RunAs while checking cfg) becomes the first session of the new one.
-func (b *Backend) SaveConfig(ctx context.Context, s logical.Storage, cfg *paths.Config, verified *client.Client) error {
-	e, err := logical.StorageEntryJSON(paths.ConfigKey, cfg)
+func (b *Engine) SaveConfig(ctx context.Context, s logical.Storage, cfg *Config, verified *client.Client) error {
+	e, err := logical.StorageEntryJSON(ConfigKey, cfg)
 	if err != nil {
 		return fmt.Errorf("encoding config: %w", err)
 	}
@@ -91,8 +86,8 @@ func (b *Backend) SaveConfig(ctx context.Context, s logical.Storage, cfg *paths.
 }
 
 // DeleteConfig removes the config and signs out every session.
-func (b *Backend) DeleteConfig(ctx context.Context, s logical.Storage) error {
-	if err := s.Delete(ctx, paths.ConfigKey); err != nil {
+func (b *Engine) DeleteConfig(ctx context.Context, s logical.Storage) error {
+	if err := s.Delete(ctx, ConfigKey); err != nil {
 		return fmt.Errorf("deleting config: %w", err)
 	}
 	b.cache.dropConfig()
@@ -102,14 +97,14 @@ func (b *Backend) DeleteConfig(ctx context.Context, s logical.Storage) error {
 
 // NewClient builds an unshared client for cfg as runAs. It uses the limiter
 // the next session generation will share (see sessions.stage).
-func (b *Backend) NewClient(cfg *paths.Config, runAs string) (*client.Client, error) {
+func (b *Engine) NewClient(cfg *Config, runAs string) (*client.Client, error) {
 	cc := b.clientConfig(cfg, runAs)
 	cc.Limiter = b.sessions.stage(cfg.MaxConcurrentRequests)
 	return client.New(cc)
 }
 
 // clientConfig is cfg's client config for runAs, with the test options.
-func (b *Backend) clientConfig(cfg *paths.Config, runAs string) client.Config {
+func (b *Engine) clientConfig(cfg *Config, runAs string) client.Config {
 	cc := cfg.ClientConfig(runAs)
 	if b.clientOptions != nil {
 		b.clientOptions(&cc)
@@ -118,7 +113,7 @@ func (b *Backend) clientConfig(cfg *paths.Config, runAs string) client.Config {
 }
 
 // sessionKey names the session of runAs (OAuth configs have one user).
-func sessionKey(cfg *paths.Config, runAs string) string {
+func sessionKey(cfg *Config, runAs string) string {
 	if cfg.OAuth() {
 		return ""
 	}
@@ -126,14 +121,14 @@ func sessionKey(cfg *paths.Config, runAs string) string {
 }
 
 // Client returns the shared session of the current config acting as runAs.
-func (b *Backend) Client(ctx context.Context, s logical.Storage, runAs string) (*client.Client, error) {
+func (b *Engine) Client(ctx context.Context, s logical.Storage, runAs string) (*client.Client, error) {
 	gen := b.sessions.generation()
 	cfg, err := b.Config(ctx, s)
 	if err != nil {
 		return nil, err
 	}
 	if cfg == nil {
-		return nil, errNotConfigured
+		return nil, ErrNotConfigured
 	}
 	return b.sessions.get(gen, sessionKey(cfg, runAs), cfg.MaxConcurrentRequests, func(l *client.Limiter) (*client.Client, error) {
 		cc := b.clientConfig(cfg, runAs)
@@ -144,7 +139,7 @@ func (b *Backend) Client(ctx context.Context, s logical.Storage, runAs string) (
 
 // Role returns the named role, nil when there is none. The result is
 // shared: callers must not modify it.
-func (b *Backend) Role(ctx context.Context, s logical.Storage, name string) (*paths.Role, error) {
+func (b *Engine) Role(ctx context.Context, s logical.Storage, name string) (*Role, error) {
 	b.cache.mu.RLock()
 	r, ok := b.cache.roles[name]
 	gen := b.cache.gen
@@ -152,14 +147,14 @@ func (b *Backend) Role(ctx context.Context, s logical.Storage, name string) (*pa
 	if ok {
 		return r, nil
 	}
-	e, err := s.Get(ctx, paths.RolePrefix+name)
+	e, err := s.Get(ctx, RolePrefix+name)
 	if err != nil {
 		return nil, fmt.Errorf("reading role %q: %w", name, err)
 	}
 	if e == nil {
 		return nil, nil
 	}
-	r = new(paths.Role)
+	r = new(Role)
 	if err := e.DecodeJSON(r); err != nil {
 		return nil, fmt.Errorf("decoding role %q: %w", name, err)
 	}
@@ -172,8 +167,8 @@ func (b *Backend) Role(ctx context.Context, s logical.Storage, name string) (*pa
 }
 
 // SaveRole stores r under its name.
-func (b *Backend) SaveRole(ctx context.Context, s logical.Storage, r *paths.Role) error {
-	e, err := logical.StorageEntryJSON(paths.RolePrefix+r.Name, r)
+func (b *Engine) SaveRole(ctx context.Context, s logical.Storage, r *Role) error {
+	e, err := logical.StorageEntryJSON(RolePrefix+r.Name, r)
 	if err != nil {
 		return fmt.Errorf("encoding role: %w", err)
 	}
@@ -186,18 +181,18 @@ func (b *Backend) SaveRole(ctx context.Context, s logical.Storage, r *paths.Role
 
 // DeleteRole removes the named role. Live leases of it keep working: their
 // renew and revoke need only what the lease itself carries.
-func (b *Backend) DeleteRole(ctx context.Context, s logical.Storage, name string) error {
-	if err := s.Delete(ctx, paths.RolePrefix+name); err != nil {
+func (b *Engine) DeleteRole(ctx context.Context, s logical.Storage, name string) error {
+	if err := s.Delete(ctx, RolePrefix+name); err != nil {
 		return fmt.Errorf("deleting role %q: %w", name, err)
 	}
 	b.cache.dropRole(name)
 	return nil
 }
 
-// Held is paths.Env.Held: it lists the mount's records, queued check-ins
-// and WAL entries (config writes only; its cost grows with them).
-func (b *Backend) Held(ctx context.Context, s logical.Storage) (paths.Held, error) {
-	var h paths.Held
+// Held counts what this mount holds in Password Safe: it lists the
+// mount's records, queued check-ins and WAL entries (config writes only; its cost grows with them).
+func (b *Engine) Held(ctx context.Context, s logical.Storage) (Held, error) {
+	var h Held
 	recs, err := s.List(ctx, recordPrefix)
 	if err != nil {
 		return h, fmt.Errorf("listing held requests: %w", err)
@@ -214,7 +209,8 @@ func (b *Backend) Held(ctx context.Context, s logical.Storage) (paths.Held, erro
 	return h, nil
 }
 
-// EndedUpstream is paths.Env.EndedUpstream.
-func (b *Backend) EndedUpstream(ctx context.Context, s logical.Storage, id int) {
+// EndedUpstream notes that request id was ended through this mount (an
+// operator's check-in): its leases can no longer be renewed.
+func (b *Engine) EndedUpstream(ctx context.Context, s logical.Storage, id int) {
 	b.markEnded(ctx, s, id)
 }

@@ -16,32 +16,6 @@ import (
 // walKindRequest is the WAL kind of a checkout in progress.
 const walKindRequest = "passwordsafe-request"
 
-// walRollbackMinAge must be longer than any checkout can take (Vault's
-// max_request_duration is 90s by default; approval_wait is capped at 10m),
-// so rollback never races a checkout that is still running.
-const walRollbackMinAge = 15 * time.Minute
-
-// minWALRollbackMinAge is the least the wal_rollback_min_age mount option
-// accepts. A value below walRollbackMinAge is for tests and demos: rollback
-// could then race a checkout still waiting for approval or a slow upstream.
-const minWALRollbackMinAge = 30 * time.Second
-
-// applyMountOptions reads the mount's options (vault secrets enable
-// -options=K=V), which Vault hands to the factory in conf.Config.
-func (b *Backend) applyMountOptions(opts map[string]string) error {
-	v, ok := opts["wal_rollback_min_age"]
-	if !ok || v == "" {
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < minWALRollbackMinAge {
-		return fmt.Errorf("mount option wal_rollback_min_age=%q: want a duration of at least %s (default %s)",
-			v, minWALRollbackMinAge, walRollbackMinAge)
-	}
-	b.Backend.WALRollbackMinAge = d
-	return nil
-}
-
 // rollbackSlack widens the search window of a WAL entry whose request ID
 // never arrived, for clock skew between Vault and Password Safe.
 const rollbackSlack = 2 * time.Minute
@@ -63,49 +37,48 @@ type walRequest struct {
 	// PostUntil bounds when the POST's attempts could have created a request.
 	PostUntil time.Time `json:"post_until"`
 	RequestID int       `json:"request_id,omitempty"`
-	createdAt int64     // the WAL entry's own time (framework format)
+	walID     string    // the entry's storage ID (framework.PutWAL's)
 }
 
-// reasonTag is what a checkout appends to its request's Reason. It is
+// putWAL writes w as a new WAL entry (framework.PutWAL, so the framework's
+// rollback finds it). A new checkout's entry gets its holder ID and, from
+// it, its recovery tag: what the checkout appends to its request's Reason,
 // short (Password Safe keeps 1000 characters) and unique to the checkout.
-func reasonTag(walID string) string { return "[vault:" + walID[:16] + "]" }
-
-// putWAL writes w as a new WAL entry (framework.WALEntry format, so the
-// framework's rollback finds it) and sets w.ID and w.Tag.
 func putWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
-	id, err := newID()
-	if err != nil {
-		return err
+	if w.ID == "" {
+		id, err := newID()
+		if err != nil {
+			return err
+		}
+		w.ID, w.Tag = id, "[vault:"+id[:16]+"]"
 	}
-	w.ID, w.Tag, w.createdAt = id, reasonTag(id), time.Now().UTC().Unix()
-	return writeWAL(ctx, s, w)
-}
-
-// updateWAL rewrites w's entry in place (same ID and age) with the request
-// ID. framework.PutWAL only appends; one overwrite is cheaper than an append
-// and a delete, and keeps the holder ID stable.
-func updateWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
-	return writeWAL(ctx, s, w)
-}
-
-func writeWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
-	e, err := json.Marshal(&framework.WALEntry{Kind: walKindRequest, Data: w, CreatedAt: w.createdAt})
+	walID, err := framework.PutWAL(ctx, s, walKindRequest, w)
 	if err != nil {
-		return fmt.Errorf("encoding WAL entry: %w", err)
-	}
-	if err := s.Put(ctx, &logical.StorageEntry{Key: framework.WALPrefix + w.ID, Value: e}); err != nil {
 		return fmt.Errorf("writing WAL entry: %w", err)
 	}
+	w.walID = walID
 	return nil
 }
 
+// replaceWAL writes w anew (now with its request ID) and deletes its old
+// entry: the framework's WAL is append-only. The holder ID and tag stay.
+func replaceWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
+	old := *w
+	if err := putWAL(ctx, s, w); err != nil {
+		return err
+	}
+	return deleteWAL(ctx, s, &old)
+}
+
 func deleteWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
-	if err := framework.DeleteWAL(ctx, s, w.ID); err != nil {
+	if err := framework.DeleteWAL(ctx, s, w.walID); err != nil {
 		return fmt.Errorf("deleting WAL entry: %w", err)
 	}
 	return nil
 }
 
+// decodeWAL decodes an entry's data, which the framework hands over as
+// decoded JSON.
 func decodeWAL(data interface{}) (*walRequest, error) {
 	raw, err := json.Marshal(data)
 	if err != nil {
@@ -118,12 +91,12 @@ func decodeWAL(data interface{}) (*walRequest, error) {
 	return w, nil
 }
 
-// walRollback finishes a checkout that never handed out its lease (crash,
+// Rollback finishes a checkout that never handed out its lease (crash,
 // timeout, storage failure). Returning nil lets the framework delete the
 // entry; an error keeps it for the next rollback. It ends only what the
 // checkout provably created: a request whose Reason carries the entry's
 // tag, or (a reused request) the checkout's own hold on it.
-func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
+func (b *Engine) Rollback(ctx context.Context, s logical.Storage, kind string, data interface{}) error {
 	if kind != walKindRequest {
 		b.Logger().Warn("dropping WAL entry of unknown kind", "kind", kind)
 		return nil
@@ -136,7 +109,7 @@ func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind st
 	const reason = "vault: rolling back an unfinished checkout"
 	if w.RequestID != 0 {
 		// Joined a request (POST answered 200): let go of our hold.
-		return b.rollbackHold(ctx, req.Storage, w, reason)
+		return b.rollbackHold(ctx, s, w, reason)
 	}
 	if w.Tag == "" {
 		// Written by a version without tags: nothing proves what it made.
@@ -144,7 +117,7 @@ func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind st
 			"role", w.Role, "account_id", w.AccountID)
 		return nil
 	}
-	cl, err := b.Client(ctx, req.Storage, w.RunAs)
+	cl, err := b.Client(ctx, s, w.RunAs)
 	if err != nil {
 		return err
 	}
@@ -160,7 +133,7 @@ func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind st
 		if r.RequestReleaseDate != nil && (r.RequestReleaseDate.Before(from) || (!w.PostUntil.IsZero() && r.RequestReleaseDate.After(until))) {
 			continue
 		}
-		if err := b.rollbackFound(ctx, req.Storage, w, r, reason); err != nil {
+		if err := b.rollbackFound(ctx, s, w, r, reason); err != nil {
 			return err
 		}
 	}
@@ -172,7 +145,7 @@ func (b *Backend) walRollback(ctx context.Context, req *logical.Request, kind st
 // ended only if this mount created it: its record says so, or its Reason
 // carries this entry's tag (an earlier attempt of the same retried POST
 // created it, and the retry was handed it back).
-func (b *Backend) rollbackHold(ctx context.Context, s logical.Storage, w *walRequest, reason string) error {
+func (b *Engine) rollbackHold(ctx context.Context, s logical.Storage, w *walRequest, reason string) error {
 	id := w.RequestID
 	lock := b.lockRequest(id)
 	lock.Lock()
@@ -208,7 +181,7 @@ func (b *Backend) rollbackHold(ctx context.Context, s logical.Storage, w *walReq
 // tag: this checkout created it. If the record shows others hold it (reuse
 // checkouts joined it), they end it; if nothing recorded it, it is checked
 // in, or, while it waits for approval, kept as an orphan.
-func (b *Backend) rollbackFound(ctx context.Context, s logical.Storage, w *walRequest, r client.Request, reason string) error {
+func (b *Engine) rollbackFound(ctx context.Context, s logical.Storage, w *walRequest, r client.Request, reason string) error {
 	lock := b.lockRequest(r.RequestID)
 	lock.Lock()
 	rec, err := getRecord(ctx, s, r.RequestID)

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
@@ -38,9 +39,9 @@ identity names no user and config has run_as, the config's run_as user is
 used (as role writes do), with a warning.
 `
 
-// AccountPaths is the accounts path family.
-func AccountPaths(env Env) []*framework.Path {
-	h := &accountsHandler{env: env}
+// accountPaths is the accounts path family.
+func accountPaths(engine *backend.Engine) []*framework.Path {
+	h := &accountsHandler{engine: engine}
 	str := func(desc, name string) *framework.FieldSchema {
 		return &framework.FieldSchema{Type: framework.TypeString, Description: desc, Query: true,
 			DisplayAttrs: &framework.DisplayAttributes{Name: name}}
@@ -83,7 +84,7 @@ func AccountPaths(env Env) []*framework.Path {
 	}}
 }
 
-type accountsHandler struct{ env Env }
+type accountsHandler struct{ engine *backend.Engine }
 
 // accountsQuery reads and checks the filters before anything is sent.
 func accountsQuery(d *framework.FieldData) (client.ManagedAccountsQuery, error) {
@@ -159,7 +160,7 @@ func (h *accountsHandler) list(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	cl, runAs, warnings, err := callerSession(ctx, h.env, req, true)
+	cl, runAs, warnings, err := callerSession(ctx, h.engine, req, true)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestAccountsQuery(t *testing.T) {
-	fields := AccountPaths(nil)[0].Fields
+	fields := accountPaths(nil)[0].Fields
 	q := func(raw map[string]interface{}) (client.ManagedAccountsQuery, error) {
 		return accountsQuery(&framework.FieldData{Raw: raw, Schema: fields})
 	}

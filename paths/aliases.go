@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
@@ -36,9 +37,9 @@ Examples:
     vault write passwordsafe/roles/db alias_name=prod-db-admin
 `
 
-// AliasPaths is the aliases path family.
-func AliasPaths(env Env) []*framework.Path {
-	h := &aliasesHandler{env: env}
+// aliasPaths is the aliases path family.
+func aliasPaths(engine *backend.Engine) []*framework.Path {
+	h := &aliasesHandler{engine: engine}
 	return []*framework.Path{
 		{
 			Pattern: "aliases/?$",
@@ -89,7 +90,7 @@ func AliasPaths(env Env) []*framework.Path {
 	}
 }
 
-type aliasesHandler struct{ env Env }
+type aliasesHandler struct{ engine *backend.Engine }
 
 // aliasData is the Vault view of an alias.
 func aliasData(a *client.Alias) map[string]interface{} {
@@ -122,7 +123,7 @@ func aliasData(a *client.Alias) map[string]interface{} {
 }
 
 func (h *aliasesHandler) list(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	cl, runAs, warnings, err := callerSession(ctx, h.env, req, true)
+	cl, runAs, warnings, err := callerSession(ctx, h.engine, req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +153,7 @@ func (h *aliasesHandler) read(ctx context.Context, req *logical.Request, d *fram
 	if err := ValidateName("alias name", name); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	cl, runAs, warnings, err := callerSession(ctx, h.env, req, true)
+	cl, runAs, warnings, err := callerSession(ctx, h.engine, req, true)
 	if err != nil {
 		return nil, err
 	}

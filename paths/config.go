@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
@@ -74,9 +75,9 @@ Example:
         api_key=@api-key.txt run_as=svc-vault ca_cert=@pws-ca.pem
 `
 
-// ConfigPaths is the config path family.
-func ConfigPaths(env Env) []*framework.Path {
-	h := &configHandler{env: env}
+// configPaths is the config path family.
+func configPaths(engine *backend.Engine) []*framework.Path {
+	h := &configHandler{engine: engine}
 	return []*framework.Path{{
 		Pattern: "config",
 		DisplayAttrs: &framework.DisplayAttributes{
@@ -208,15 +209,15 @@ func configFields() map[string]*framework.FieldSchema {
 	}
 }
 
-type configHandler struct{ env Env }
+type configHandler struct{ engine *backend.Engine }
 
 func (h *configHandler) exists(ctx context.Context, req *logical.Request, _ *framework.FieldData) (bool, error) {
-	cfg, err := h.env.Config(ctx, req.Storage)
+	cfg, err := h.engine.Config(ctx, req.Storage)
 	return cfg != nil, err
 }
 
 func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	cfg, err := h.env.Config(ctx, req.Storage)
+	cfg, err := h.engine.Config(ctx, req.Storage)
 	if err != nil || cfg == nil {
 		return nil, err
 	}
@@ -254,7 +255,7 @@ func nonNil(s []string) []string {
 }
 
 // configWarnings are the warnings every read and write of cfg carries.
-func configWarnings(cfg *Config) []string {
+func configWarnings(cfg *backend.Config) []string {
 	var ws []string
 	if cfg.InsecureTLS {
 		ws = append(ws, insecureTLSWarning)
@@ -275,13 +276,13 @@ func (h *configHandler) delete(ctx context.Context, req *logical.Request, _ *fra
 	if err := h.refuseWhileHeld(ctx, req, "delete the config"); err != nil {
 		return nil, err
 	}
-	return nil, h.env.DeleteConfig(ctx, req.Storage)
+	return nil, h.engine.DeleteConfig(ctx, req.Storage)
 }
 
 // strandingChange names a change from old to cfg that would send the
 // check-ins of held requests elsewhere (another server, another user, or
 // credentials that cannot act as the user who made them); "" when none.
-func strandingChange(old, cfg *Config) string {
+func strandingChange(old, cfg *backend.Config) string {
 	switch {
 	case !strings.EqualFold(strings.TrimRight(old.URL, "/"), strings.TrimRight(cfg.URL, "/")):
 		return "url"
@@ -298,7 +299,7 @@ func strandingChange(old, cfg *Config) string {
 // refuseWhileHeld refuses doing what while the mount holds requests: their
 // check-ins need this config as it is.
 func (h *configHandler) refuseWhileHeld(ctx context.Context, req *logical.Request, what string) error {
-	held, err := h.env.Held(ctx, req.Storage)
+	held, err := h.engine.Held(ctx, req.Storage)
 	if err != nil {
 		return err
 	}
@@ -315,11 +316,11 @@ func (h *configHandler) refuseWhileHeld(ctx context.Context, req *logical.Reques
 }
 
 func (h *configHandler) write(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	old, err := h.env.Config(ctx, req.Storage)
+	old, err := h.engine.Config(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config{
+	cfg := backend.Config{
 		RequestTimeout:        DefaultRequestTimeout,
 		MaxRetries:            DefaultMaxRetries,
 		MaxConcurrentRequests: DefaultMaxConcurrent,
@@ -390,10 +391,10 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 		resp.AddWarning(w)
 	}
 	if cfg.InsecureTLS {
-		h.env.Logger().Warn("config: insecure_tls is set; Password Safe's TLS certificate is not verified (development only)")
+		h.engine.Logger().Warn("config: insecure_tls is set; Password Safe's TLS certificate is not verified (development only)")
 	}
 	if cfg.AllowPlainHTTP && strings.HasPrefix(cfg.URL, "http://") {
-		h.env.Logger().Warn("config: allow_plain_http is set and url is plain http; the API key, session and credentials cross the network unencrypted (development only)",
+		h.engine.Logger().Warn("config: allow_plain_http is set and url is plain http; the API key, session and credentials cross the network unencrypted (development only)",
 			"url", RedactURL(cfg.URL))
 	}
 	var verified *client.Client
@@ -402,7 +403,7 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 		if !cfg.OAuth() && runAs == "" {
 			resp.AddWarning("config not verified: sign-in needs a fixed run_as user, and this config takes the run-as user from the caller's identity")
 		} else {
-			cl, err := h.env.NewClient(&cfg, runAs)
+			cl, err := h.engine.NewClient(&cfg, runAs)
 			if err != nil {
 				return logical.ErrorResponse("invalid config: %s", err), nil
 			}
@@ -415,10 +416,10 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 			verified = cl
 		}
 	}
-	if err := h.env.SaveConfig(ctx, req.Storage, &cfg, verified); err != nil {
+	if err := h.engine.SaveConfig(ctx, req.Storage, &cfg, verified); err != nil {
 		return nil, err
 	}
-	h.env.Logger().Info("config written", "url", RedactURL(cfg.URL), "run_as", cfg.RunAs, "oauth", cfg.OAuth(), "verified", verified != nil)
+	h.engine.Logger().Info("config written", "url", RedactURL(cfg.URL), "run_as", cfg.RunAs, "oauth", cfg.OAuth(), "verified", verified != nil)
 	if len(resp.Warnings) == 0 {
 		return nil, nil
 	}
@@ -426,7 +427,7 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 }
 
 // validateConfig checks cfg and normalizes its URL to the API root.
-func validateConfig(cfg *Config) error {
+func validateConfig(cfg *backend.Config) error {
 	if cfg.URL == "" {
 		return errors.New("url is required (e.g. https://pws.example.com)")
 	}
@@ -465,7 +466,7 @@ func validateConfig(cfg *Config) error {
 		return errors.New("OAuth sign-in needs both client_id and client_secret")
 	}
 	if oauth {
-		if cfg.RunAs != "" || cfg.Password != "" || (cfg.RunAsSource != "" && cfg.RunAsSource != RunAsFixed) {
+		if cfg.RunAs != "" || cfg.Password != "" || (cfg.RunAsSource != "" && cfg.RunAsSource != backend.RunAsFixed) {
 			return errors.New("run_as, password and run_as_source apply to api_key sign-in only; OAuth acts as the OAuth client's user")
 		}
 	}
@@ -482,17 +483,17 @@ func validateConfig(cfg *Config) error {
 		}
 	}
 	if cfg.RunAs != "" {
-		if err := ValidateUserName("run_as", cfg.RunAs); err != nil {
+		if err := backend.ValidateUserName("run_as", cfg.RunAs); err != nil {
 			return err
 		}
 	}
 	if err := ValidateRunAsSettings(cfg.RunAsSource, cfg.RunAsMountAccessor, cfg.RunAsMetadataKey); err != nil {
 		return err
 	}
-	if apiKey && (cfg.RunAsSource == "" || cfg.RunAsSource == RunAsFixed) && cfg.RunAs == "" {
+	if apiKey && (cfg.RunAsSource == "" || cfg.RunAsSource == backend.RunAsFixed) && cfg.RunAs == "" {
 		return errors.New("api_key sign-in needs run_as (or a run_as_source that takes the user from the caller's identity)")
 	}
-	if cfg.Password != "" && cfg.RunAsSource != "" && cfg.RunAsSource != RunAsFixed {
+	if cfg.Password != "" && cfg.RunAsSource != "" && cfg.RunAsSource != backend.RunAsFixed {
 		return fmt.Errorf("run_as_source=%s takes the Password Safe user from the caller's Vault identity and needs an API "+
 			"registration that does not require the user's password; remove password (password=\"\") and use such a registration's api_key", cfg.RunAsSource)
 	}
@@ -513,7 +514,7 @@ func validateConfig(cfg *Config) error {
 
 // verifyError says why the proving sign-in failed, naming the cause and
 // never a secret.
-func verifyError(cfg *Config, err error) string {
+func verifyError(cfg *backend.Config, err error) string {
 	const tail = " (write verify=false to store the config anyway)"
 	who := fmt.Sprintf("api_key, run_as %q or password", cfg.RunAs)
 	if cfg.OAuth() {
@@ -559,7 +560,7 @@ func RedactURL(raw string) string {
 	}
 	out := prefix + rest
 	if utf8.RuneCountInString(out) > maxQuotedURL {
-		out = CutReason(out, maxQuotedURL) + "..."
+		out = backend.CutReason(out, maxQuotedURL) + "..."
 	}
 	return out
 }

@@ -3,6 +3,8 @@ package paths
 import (
 	"strings"
 	"testing"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -33,8 +35,8 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestValidateConfigURL(t *testing.T) {
-	cfg := func(url string, plain bool) *Config {
-		return &Config{URL: url, APIKey: "k", RunAs: "svc-vault", RequestTimeout: DefaultRequestTimeout,
+	cfg := func(url string, plain bool) *backend.Config {
+		return &backend.Config{URL: url, APIKey: "k", RunAs: "svc-vault", RequestTimeout: DefaultRequestTimeout,
 			MaxRetries: DefaultMaxRetries, MaxConcurrentRequests: DefaultMaxConcurrent, AllowPlainHTTP: plain}
 	}
 	for _, tc := range []struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 )
 
 const credsHelpSynopsis = "Check a credential out of Password Safe under a Vault lease."
@@ -45,9 +46,9 @@ Examples:
     vault lease revoke <lease_id>
 `
 
-// CredsPaths is the creds path family.
-func CredsPaths(env Env) []*framework.Path {
-	h := &credsHandler{env: env}
+// credsPaths is the creds path family.
+func credsPaths(engine *backend.Engine, secret *framework.Secret) []*framework.Path {
+	h := &credsHandler{engine: engine, secret: secret}
 	return []*framework.Path{{
 		Pattern: "creds/" + framework.GenericNameRegex("name"),
 		DisplayAttrs: &framework.DisplayAttributes{
@@ -98,18 +99,21 @@ func CredsPaths(env Env) []*framework.Path {
 	}}
 }
 
-type credsHandler struct{ env Env }
+type credsHandler struct {
+	engine *backend.Engine
+	secret *framework.Secret
+}
 
 func (h *credsHandler) checkout(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	role, err := h.env.Role(ctx, req.Storage, name)
+	role, err := h.engine.Role(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
 	if role == nil {
 		return logical.ErrorResponse("role %q does not exist", name), nil
 	}
-	in := CheckoutInput{Role: role}
+	in := backend.CheckoutInput{Role: role}
 	if v, ok := d.GetOk("ttl"); ok {
 		in.TTL = time.Duration(v.(int)) * time.Second
 		if in.TTL < 0 {
@@ -128,5 +132,39 @@ func (h *credsHandler) checkout(ctx context.Context, req *logical.Request, d *fr
 			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
-	return h.env.Checkout(ctx, req, in)
+	res, err := h.engine.Checkout(ctx, req, in)
+	if err != nil {
+		return apiError(err)
+	}
+	return checkoutResponse(req, h.secret, res), nil
+}
+
+// checkoutResponse is the answer to a checkout: the credential under a
+// lease, or the pending request and how to read its credential later.
+func checkoutResponse(req *logical.Request, secret *framework.Secret, res *backend.CheckoutResult) *logical.Response {
+	if res.Grant != nil {
+		return grantResponse(secret, res.Grant)
+	}
+	p := res.Pending
+	mount := req.MountPoint
+	if mount == "" {
+		mount = "<mount>/"
+	}
+	status := "pending"
+	msg := fmt.Sprintf("Password Safe request %d for %s/%s is waiting for approval. Once it is approved, read the credential with: vault read %srequests/%d/creds",
+		p.RequestID, p.SystemName, p.AccountName, mount, p.RequestID)
+	if p.Submitted {
+		status = "submitted"
+		msg = fmt.Sprintf("Password Safe request %d for %s/%s was created. Read the credential with: vault read %srequests/%d/creds",
+			p.RequestID, p.SystemName, p.AccountName, mount, p.RequestID)
+	}
+	return &logical.Response{Data: map[string]interface{}{
+		"request_id":   p.RequestID,
+		"status":       status,
+		"role":         p.Role,
+		"system_name":  p.SystemName,
+		"account_name": p.AccountName,
+		"creds_path":   fmt.Sprintf("%srequests/%d/creds", mount, p.RequestID),
+		"message":      msg,
+	}}
 }

@@ -8,8 +8,24 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
+
+// apiError is what a handler returns for an engine error: bad input is a
+// 400 error response, a failed Password Safe call gets its status and
+// advice (UpstreamError), and the engine's coded refusals pass as they are.
+func apiError(err error) (*logical.Response, error) {
+	var in *backend.InputError
+	if errors.As(err, &in) {
+		return logical.ErrorResponse(in.Msg), nil
+	}
+	var op *backend.OpError
+	if errors.As(err, &op) {
+		return nil, UpstreamError(op.Op, op.Err)
+	}
+	return nil, err
+}
 
 // UpstreamError turns an error of a Password Safe call made to do what
 // (e.g. "create the Password Safe request") into an error with the HTTP
@@ -63,13 +79,4 @@ func UpstreamError(what string, err error) error {
 	default:
 		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("cannot %s: Password Safe failed: %v", what, err))
 	}
-}
-
-// Definite reports whether err is a definite refusal by Password Safe (a
-// 4xx answer to every attempt that reached it), input the client rejected
-// before sending, or a call that never reached the server: the call changed
-// nothing upstream. No answer, timeouts and 5xx are not definite, nor is any
-// failure after an attempt whose outcome is unknown.
-func Definite(err error) bool {
-	return client.OutcomeOf(err) == client.OutcomeNone
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
@@ -70,9 +71,9 @@ const idPattern = `(?P<id>\d+)`
 // names a role and nothing else in storage.
 var roleNameRe = regexp.MustCompile("^" + framework.GenericNameRegex("name") + "$")
 
-// RequestPaths is the requests path family.
-func RequestPaths(env Env) []*framework.Path {
-	h := &requestsHandler{env: env}
+// requestPaths is the requests path family.
+func requestPaths(engine *backend.Engine, secret *framework.Secret) []*framework.Path {
+	h := &requestsHandler{engine: engine, secret: secret}
 	idField := func() map[string]*framework.FieldSchema {
 		return map[string]*framework.FieldSchema{
 			"id": {
@@ -256,7 +257,10 @@ gets 403 and the request is left alone. Grant this path to requestors:
 Before approval the read answers 403 (4034, not approved yet).
 `
 
-type requestsHandler struct{ env Env }
+type requestsHandler struct {
+	engine *backend.Engine
+	secret *framework.Secret
+}
 
 // ---- shared by the requests, aliases and accounts families ----
 
@@ -291,8 +295,8 @@ func refuseRunAsOverride(req *logical.Request) *logical.Response {
 // carries a warning naming the user it ran as. A caller whose identity
 // names a refused user (RunAsRefusedError) gets the 403, never the
 // fallback.
-func callerSession(ctx context.Context, env Env, req *logical.Request, discovery bool) (*client.Client, string, []string, error) {
-	cfg, err := env.Config(ctx, req.Storage)
+func callerSession(ctx context.Context, engine *backend.Engine, req *logical.Request, discovery bool) (*client.Client, string, []string, error) {
+	cfg, err := engine.Config(ctx, req.Storage)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -300,16 +304,16 @@ func callerSession(ctx context.Context, env Env, req *logical.Request, discovery
 		return nil, "", nil, errNotConfigured
 	}
 	var warnings []string
-	runAs, err := env.ResolveRunAs(ctx, req, cfg, nil)
+	runAs, err := engine.ResolveRunAs(ctx, req, cfg, nil)
 	if err != nil {
 		var coded logical.HTTPCodedError
-		if !discovery || cfg.RunAs == "" || IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
+		if !discovery || cfg.RunAs == "" || backend.IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return nil, "", nil, err
 		}
 		runAs = cfg.RunAs
 		warnings = append(warnings, fmt.Sprintf("listed as the config's run_as user %q: %v", runAs, err))
 	}
-	cl, err := env.Client(ctx, req.Storage, runAs)
+	cl, err := engine.Client(ctx, req.Storage, runAs)
 	if err != nil {
 		return nil, "", nil, UpstreamError("connect to Password Safe", err)
 	}
@@ -387,7 +391,7 @@ func (h *requestsHandler) list(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	cl, runAs, _, err := callerSession(ctx, h.env, req, false)
+	cl, runAs, _, err := callerSession(ctx, h.engine, req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +424,7 @@ func (h *requestsHandler) read(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	cl, runAs, _, err := callerSession(ctx, h.env, req, false)
+	cl, runAs, _, err := callerSession(ctx, h.engine, req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -468,16 +472,16 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 	if !roleNameRe.MatchString(name) {
 		return logical.ErrorResponse("role must be a role name (letters, digits, '-', '.', '_', '@')"), nil
 	}
-	role, err := h.env.Role(ctx, req.Storage, name)
+	role, err := h.engine.Role(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
 	if role == nil {
 		return logical.ErrorResponse("role %q does not exist", name), nil
 	}
-	in := CheckoutInput{Role: role, NoWait: true}
+	in := backend.CheckoutInput{Role: role, NoWait: true}
 	if role.Reason == "" {
-		in.Reason = CutReason(fmt.Sprintf("vault: %srequests (role %s)", req.MountPoint, role.Name), MaxRequestReasonLen)
+		in.Reason = backend.CutReason(fmt.Sprintf("vault: %srequests (role %s)", req.MountPoint, role.Name), MaxRequestReasonLen)
 	}
 	if v, ok := d.GetOk("ttl"); ok {
 		in.TTL = time.Duration(v.(int)) * time.Second
@@ -497,12 +501,12 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 			return logical.ErrorResponse(err.Error()), nil
 		}
 	}
-	resp, err := h.env.Checkout(ctx, req, in)
-	if err != nil || resp == nil || resp.IsError() {
-		return resp, err
+	res, err := h.engine.Checkout(ctx, req, in)
+	if err != nil {
+		return apiError(err)
 	}
-	id, _ := resp.Data["request_id"].(int)
-	if id > 0 {
+	resp := checkoutResponse(req, h.secret, res)
+	if id := res.Pending.RequestID; id > 0 {
 		h.reportStatus(ctx, req, role, id, resp)
 	}
 	switch {
@@ -518,22 +522,22 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 
 // reportStatus replaces the checkout's "submitted" with Password Safe's
 // status of the new request (pending approval or active), best effort.
-func (h *requestsHandler) reportStatus(ctx context.Context, req *logical.Request, role *Role, id int, resp *logical.Response) {
-	cfg, err := h.env.Config(ctx, req.Storage)
+func (h *requestsHandler) reportStatus(ctx context.Context, req *logical.Request, role *backend.Role, id int, resp *logical.Response) {
+	cfg, err := h.engine.Config(ctx, req.Storage)
 	if err != nil || cfg == nil {
 		return
 	}
-	runAs, err := h.env.ResolveRunAs(ctx, req, cfg, role)
+	runAs, err := h.engine.ResolveRunAs(ctx, req, cfg, role)
 	if err != nil {
 		return
 	}
-	cl, err := h.env.Client(ctx, req.Storage, runAs)
+	cl, err := h.engine.Client(ctx, req.Storage, runAs)
 	if err != nil {
 		return
 	}
 	list, err := cl.ListRequests(ctx, "all", "")
 	if err != nil {
-		h.env.Logger().Debug("could not look up the status of a new request", "request_id", id, "error", err)
+		h.engine.Logger().Debug("could not look up the status of a new request", "request_id", id, "error", err)
 		return
 	}
 	for _, r := range list {
@@ -564,7 +568,11 @@ func (h *requestsHandler) claim(ctx context.Context, req *logical.Request, d *fr
 	if bad != nil {
 		return bad, nil
 	}
-	return h.env.Claim(ctx, req, id)
+	g, err := h.engine.Claim(ctx, req, id)
+	if err != nil {
+		return apiError(err)
+	}
+	return grantResponse(h.secret, g), nil
 }
 
 // requestAction is approve, deny, checkin or rotate-on-checkin.
@@ -595,7 +603,7 @@ func (a *requestAction) handle(ctx context.Context, req *logical.Request, d *fra
 			reason = defaultReason(req)
 		}
 	}
-	cl, runAs, _, err := callerSession(ctx, a.h.env, req, false)
+	cl, runAs, _, err := callerSession(ctx, a.h.engine, req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -603,9 +611,9 @@ func (a *requestAction) handle(ctx context.Context, req *logical.Request, d *fra
 		return nil, a.refusal(id, runAs, err)
 	}
 	if a.name == "checkin" {
-		a.h.env.EndedUpstream(ctx, req.Storage, id)
+		a.h.engine.EndedUpstream(ctx, req.Storage, id)
 	}
-	a.h.env.Logger().Info("Password Safe request "+a.done, "request_id", id, "run_as", runAs, "entity_id", req.EntityID)
+	a.h.engine.Logger().Info("Password Safe request "+a.done, "request_id", id, "run_as", runAs, "entity_id", req.EntityID)
 	return nil, nil
 }
 
@@ -615,7 +623,7 @@ func defaultReason(req *logical.Request) string {
 	if req.EntityID != "" {
 		r += " (entity " + req.EntityID + ")"
 	}
-	return CutReason(r, MaxReasonLen)
+	return backend.CutReason(r, MaxReasonLen)
 }
 
 // refusal turns a failed action into an error whose message says, in the

@@ -66,7 +66,7 @@ func TestRefusalMessages(t *testing.T) {
 }
 
 func TestQueueAndStatus(t *testing.T) {
-	fields := RequestPaths(nil)[0].Fields
+	fields := requestPaths(nil, nil)[0].Fields
 	for _, tc := range []struct {
 		raw                 map[string]interface{}
 		status, queue, fail string

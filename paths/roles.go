@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
@@ -46,9 +47,9 @@ Example:
         ttl=1h max_ttl=8h conflict_option=reuse
 `
 
-// RolePaths is the roles path family: roles/ (list) and roles/:name (CRUD).
-func RolePaths(env Env) []*framework.Path {
-	h := &roleHandler{env: env}
+// rolePaths is the roles path family: roles/ (list) and roles/:name (CRUD).
+func rolePaths(engine *backend.Engine) []*framework.Path {
+	h := &roleHandler{engine: engine}
 	return []*framework.Path{
 		{
 			Pattern: "roles/?$",
@@ -203,10 +204,10 @@ func roleFields() map[string]*framework.FieldSchema {
 		},
 		"conflict_option": {
 			Type:    framework.TypeString,
-			Default: ConflictNone,
+			Default: backend.ConflictNone,
 			Description: "When the run-as user already has an open request for the account: none (HTTP 409), " +
 				"reuse (share it; checked in when its last lease ends), renew (replace it).",
-			AllowedValues: []interface{}{ConflictNone, ConflictReuse, ConflictRenew},
+			AllowedValues: []interface{}{backend.ConflictNone, backend.ConflictReuse, backend.ConflictRenew},
 			DisplayAttrs:  &framework.DisplayAttributes{Name: "Conflict option", Group: "Request"},
 		},
 		"rotate_on_checkin": {
@@ -224,15 +225,15 @@ func roleFields() map[string]*framework.FieldSchema {
 	}
 }
 
-type roleHandler struct{ env Env }
+type roleHandler struct{ engine *backend.Engine }
 
 func (h *roleHandler) exists(ctx context.Context, req *logical.Request, d *framework.FieldData) (bool, error) {
-	r, err := h.env.Role(ctx, req.Storage, d.Get("name").(string))
+	r, err := h.engine.Role(ctx, req.Storage, d.Get("name").(string))
 	return r != nil, err
 }
 
 func (h *roleHandler) list(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
-	keys, err := req.Storage.List(ctx, RolePrefix)
+	keys, err := req.Storage.List(ctx, backend.RolePrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -241,18 +242,18 @@ func (h *roleHandler) list(ctx context.Context, req *logical.Request, _ *framewo
 }
 
 func (h *roleHandler) delete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	return nil, h.env.DeleteRole(ctx, req.Storage, d.Get("name").(string))
+	return nil, h.engine.DeleteRole(ctx, req.Storage, d.Get("name").(string))
 }
 
 func (h *roleHandler) read(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	r, err := h.env.Role(ctx, req.Storage, d.Get("name").(string))
+	r, err := h.engine.Role(ctx, req.Storage, d.Get("name").(string))
 	if err != nil || r == nil {
 		return nil, err
 	}
 	return &logical.Response{Data: roleData(r)}, nil
 }
 
-func roleData(r *Role) map[string]interface{} {
+func roleData(r *backend.Role) map[string]interface{} {
 	return map[string]interface{}{
 		"name":                      r.Name,
 		"target":                    r.Target,
@@ -285,15 +286,15 @@ func roleData(r *Role) map[string]interface{} {
 
 func (h *roleHandler) write(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	existing, err := h.env.Role(ctx, req.Storage, name)
+	existing, err := h.engine.Role(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	r := Role{
+	r := backend.Role{
 		Name:            name,
 		AccessType:      string(client.AccessView),
 		CredentialTypes: []string{string(client.CredentialPassword)},
-		ConflictOption:  ConflictNone,
+		ConflictOption:  backend.ConflictNone,
 		RotateOnCheckin: true,
 	}
 	if existing != nil {
@@ -310,10 +311,10 @@ func (h *roleHandler) write(ctx context.Context, req *logical.Request, d *framew
 	if err := applyRoleFields(&r, d); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	if targetGiven && tgt.Target == TargetAlias && r.AccessType == string(client.AccessApp) {
+	if targetGiven && tgt.Target == backend.TargetAlias && r.AccessType == string(client.AccessApp) {
 		return logical.ErrorResponse("access_type=App cannot be requested through an alias; name the system and account instead"), nil
 	}
-	if !targetGiven && r.Target == TargetAlias && r.AccessType == string(client.AccessApp) {
+	if !targetGiven && r.Target == backend.TargetAlias && r.AccessType == string(client.AccessApp) {
 		return logical.ErrorResponse("access_type=App cannot be requested through an alias; name the system and account instead"), nil
 	}
 	if err := validateRole(&r); err != nil {
@@ -333,7 +334,7 @@ func (h *roleHandler) write(ctx context.Context, req *logical.Request, d *framew
 		return logical.ErrorResponse("max_ttl %s is above the account's maximum release duration of %d minutes in Password Safe",
 			r.MaxTTL, r.AccountMaxMinutes), nil
 	}
-	if err := h.env.SaveRole(ctx, req.Storage, &r); err != nil {
+	if err := h.engine.SaveRole(ctx, req.Storage, &r); err != nil {
 		return nil, err
 	}
 	return nil, nil
@@ -341,8 +342,8 @@ func (h *roleHandler) write(ctx context.Context, req *logical.Request, d *framew
 
 // parseTarget reads the target fields given in d: exactly one complete
 // target, or none (keep the existing one).
-func parseTarget(d *framework.FieldData) (Role, bool, error) {
-	var t Role
+func parseTarget(d *framework.FieldData) (backend.Role, bool, error) {
+	var t backend.Role
 	given := map[string]bool{}
 	for _, f := range targetFields {
 		if _, ok := d.Raw[f]; ok {
@@ -373,7 +374,7 @@ func parseTarget(d *framework.FieldData) (Role, bool, error) {
 	}
 	switch {
 	case byName:
-		t.Target = TargetAccount
+		t.Target = backend.TargetAccount
 		t.SystemName = strings.TrimSpace(d.Get("system_name").(string))
 		t.AccountName = strings.TrimSpace(d.Get("account_name").(string))
 		if t.SystemName == "" || t.AccountName == "" {
@@ -386,7 +387,7 @@ func parseTarget(d *framework.FieldData) (Role, bool, error) {
 			return t, true, err
 		}
 	case byID:
-		t.Target = TargetAccount
+		t.Target = backend.TargetAccount
 		t.SystemID, t.AccountID = d.Get("system_id").(int), d.Get("account_id").(int)
 		if !given["system_id"] || !given["account_id"] {
 			return t, true, errors.New("system_id and account_id go together: " + one)
@@ -398,13 +399,13 @@ func parseTarget(d *framework.FieldData) (Role, bool, error) {
 			return t, true, err
 		}
 	case given["alias_name"]:
-		t.Target = TargetAlias
+		t.Target = backend.TargetAlias
 		t.AliasName = strings.TrimSpace(d.Get("alias_name").(string))
 		if err := ValidateName("alias_name", t.AliasName); err != nil {
 			return t, true, err
 		}
 	default:
-		t.Target = TargetAlias
+		t.Target = backend.TargetAlias
 		t.AliasID = d.Get("alias_id").(int)
 		if err := ValidateID("alias_id", t.AliasID); err != nil {
 			return t, true, err
@@ -414,7 +415,7 @@ func parseTarget(d *framework.FieldData) (Role, bool, error) {
 }
 
 // applyRoleFields copies the non-target fields given in d onto r.
-func applyRoleFields(r *Role, d *framework.FieldData) error {
+func applyRoleFields(r *backend.Role, d *framework.FieldData) error {
 	if v, ok := d.GetOk("access_type"); ok {
 		r.AccessType = normalizeAccessType(v.(string))
 	}
@@ -445,7 +446,7 @@ func applyRoleFields(r *Role, d *framework.FieldData) error {
 	if v, ok := d.GetOk("conflict_option"); ok {
 		r.ConflictOption = strings.ToLower(strings.TrimSpace(v.(string)))
 		if r.ConflictOption == "" {
-			r.ConflictOption = ConflictNone
+			r.ConflictOption = backend.ConflictNone
 		}
 	}
 	if v, ok := d.GetOk("rotate_on_checkin"); ok {
@@ -475,7 +476,7 @@ func normalizeAccessType(v string) string {
 }
 
 // validateRole checks everything that needs no upstream call.
-func validateRole(r *Role) error {
+func validateRole(r *backend.Role) error {
 	switch client.AccessType(r.AccessType) {
 	case client.AccessView, client.AccessRDP, client.AccessSSH:
 		if r.ApplicationID != 0 {
@@ -515,8 +516,8 @@ func validateRole(r *Role) error {
 	if r.MaxTTL > 0 && r.TTL > r.MaxTTL {
 		return fmt.Errorf("ttl (%s) must not be above max_ttl (%s)", r.TTL, r.MaxTTL)
 	}
-	if r.MaxTTL > MaxDurationMinutes*time.Minute {
-		return fmt.Errorf("max_ttl must not be above %d minutes, the longest Password Safe request", MaxDurationMinutes)
+	if r.MaxTTL > backend.MaxDurationMinutes*time.Minute {
+		return fmt.Errorf("max_ttl must not be above %d minutes, the longest Password Safe request", backend.MaxDurationMinutes)
 	}
 	if err := ValidateReason("reason", r.Reason, MaxRequestReasonLen); err != nil {
 		return err
@@ -531,7 +532,7 @@ func validateRole(r *Role) error {
 		return err
 	}
 	switch r.ConflictOption {
-	case ConflictNone, ConflictReuse, ConflictRenew:
+	case backend.ConflictNone, backend.ConflictReuse, backend.ConflictRenew:
 	default:
 		return fmt.Errorf("conflict_option must be none, reuse or renew (got %q)", r.ConflictOption)
 	}
@@ -539,7 +540,7 @@ func validateRole(r *Role) error {
 		return fmt.Errorf("approval_wait must be between 0 and %s", MaxApprovalWait)
 	}
 	if r.RunAs != "" {
-		if err := ValidateUserName("run_as", r.RunAs); err != nil {
+		if err := backend.ValidateUserName("run_as", r.RunAs); err != nil {
 			return err
 		}
 	}
@@ -548,27 +549,27 @@ func validateRole(r *Role) error {
 
 // resolve looks the target up in Password Safe and fills in IDs, names and
 // the account's maximum release duration. Not found is a 400 that says so.
-func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *Role, t Role) error {
-	cfg, err := h.env.Config(ctx, req.Storage)
+func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *backend.Role, t backend.Role) error {
+	cfg, err := h.engine.Config(ctx, req.Storage)
 	if err != nil {
 		return err
 	}
 	if cfg == nil {
 		return errors.New("write config before roles: the role's target is looked up in Password Safe")
 	}
-	runAs, err := h.env.ResolveRunAs(ctx, req, cfg, r)
+	runAs, err := h.engine.ResolveRunAs(ctx, req, cfg, r)
 	if err != nil {
 		// Only a missing identity (403) may fall back to the config's user: a
 		// settings error (400, e.g. an identity source with a config password)
 		// would fail every later checkout, so it is refused now.
 		// A caller whose identity names a refused user gets the 403 too.
 		var coded logical.HTTPCodedError
-		if cfg.RunAs == "" || IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
+		if cfg.RunAs == "" || backend.IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return err
 		}
 		runAs = cfg.RunAs // e.g. an operator without an entity writing an identity-based role
 	}
-	cl, err := h.env.Client(ctx, req.Storage, runAs)
+	cl, err := h.engine.Client(ctx, req.Storage, runAs)
 	if err != nil {
 		return UpstreamError("connect to Password Safe", err)
 	}
@@ -635,7 +636,7 @@ func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *Role
 	return nil
 }
 
-func setAccount(r *Role, a *client.ManagedAccount) {
+func setAccount(r *backend.Role, a *client.ManagedAccount) {
 	r.SystemID, r.SystemName = a.SystemID, a.SystemName
 	r.AccountID, r.AccountName, r.DomainName = a.AccountID, a.AccountName, a.DomainName
 	r.AccountMaxMinutes = a.MaximumReleaseDuration

@@ -1,10 +1,8 @@
 package paths
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"strconv"
 	"strings"
 	"unicode"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
@@ -19,22 +18,14 @@ import (
 // every path checks a kind of field with the same function below, before
 // anything is sent to Password Safe or stored.
 const (
-	// MaxReasonLen is Password Safe's limit on a request's Reason and on the
-	// reason of a check-in, approval or denial.
-	MaxReasonLen = 1000
-	// ReasonTagReserve is the room kept at the end of the Reason of every
-	// request the engine creates, for the tag it appends to find the request
-	// again after a crash.
-	ReasonTagReserve = 40
-	// MaxRequestReasonLen bounds reasons that end up in POST Requests: a
-	// role's reason and the reason of creds and requests writes.
-	MaxRequestReasonLen = MaxReasonLen - ReasonTagReserve
+	// The engine's own limits (see package backend).
+	MaxReasonLen        = backend.MaxReasonLen
+	MaxRequestReasonLen = backend.MaxRequestReasonLen
+	MaxUserNameLen      = backend.MaxUserNameLen
 	// MaxTicketNumberLen is Password Safe's limit on TicketNumber.
 	MaxTicketNumberLen = 20
 	// MaxNameLen bounds system, account, alias and workgroup names.
 	MaxNameLen = client.MaxNameLength
-	// MaxUserNameLen bounds a run-as user name.
-	MaxUserNameLen = 256
 	// MaxID is the largest ID Password Safe uses (IDs are 32-bit).
 	MaxID = math.MaxInt32
 )
@@ -99,31 +90,6 @@ func ValidateName(field, v string) error {
 	return nil
 }
 
-// ValidateUserName checks a Password Safe user name used as run-as. It goes
-// into the PS-Auth header (runas=...;), so separators and control
-// characters are refused: at most MaxUserNameLen characters, no control
-// characters, ';', '[' or ']', no leading or trailing spaces.
-func ValidateUserName(field, v string) error {
-	if v == "" {
-		return fmt.Errorf("%s must not be empty", field)
-	}
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("%s is not valid UTF-8", field)
-	}
-	if n := utf8.RuneCountInString(v); n > MaxUserNameLen {
-		return fmt.Errorf("%s is longer than %d characters", field, MaxUserNameLen)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) || r == ';' || r == '[' || r == ']' {
-			return fmt.Errorf("%s must not contain control characters, ';', '[' or ']'", field)
-		}
-	}
-	if strings.TrimSpace(v) != v {
-		return fmt.Errorf("%s must not start or end with spaces", field)
-	}
-	return nil
-}
-
 // ValidateSecret checks a secret that goes into an HTTP header or form
 // (api_key, password, client_id, client_secret): no control characters.
 // The message never repeats the value.
@@ -171,23 +137,6 @@ func ParseID(field, s string) (int, error) {
 	return id, nil
 }
 
-// CutReason returns s cut to at most max characters, never splitting a
-// UTF-8 character, for reasons the engine builds (which may hold a long
-// lease ID).
-func CutReason(s string, max int) string {
-	if max <= 0 {
-		return ""
-	}
-	n := 0
-	for i := range s {
-		if n == max {
-			return s[:i]
-		}
-		n++
-	}
-	return s
-}
-
 // ValidateRunAsSettings checks a run-as source and the settings it needs.
 // empty is allowed (role: "as the config says"; config: fixed).
 func ValidateRunAsSettings(source, mountAccessor, metadataKey string) error {
@@ -202,18 +151,18 @@ func ValidateRunAsSettings(source, mountAccessor, metadataKey string) error {
 		}
 	}
 	switch source {
-	case "", RunAsFixed, RunAsEntityName:
-	case RunAsEntityAlias:
+	case "", backend.RunAsFixed, backend.RunAsEntityName:
+	case backend.RunAsEntityAlias:
 		if mountAccessor == "" {
 			return fmt.Errorf("run_as_source=%s needs run_as_mount_accessor (the accessor of the auth mount whose alias names the Password Safe user)", source)
 		}
-	case RunAsEntityMetadata:
+	case backend.RunAsEntityMetadata:
 		if metadataKey == "" {
 			return fmt.Errorf("run_as_source=%s needs run_as_metadata_key (the entity metadata key that holds the Password Safe user name)", source)
 		}
 	default:
 		return fmt.Errorf("run_as_source must be one of %s, %s, %s, %s (got %q)",
-			RunAsFixed, RunAsEntityName, RunAsEntityAlias, RunAsEntityMetadata, source)
+			backend.RunAsFixed, backend.RunAsEntityName, backend.RunAsEntityAlias, backend.RunAsEntityMetadata, source)
 	}
 	return nil
 }
@@ -236,104 +185,6 @@ func ValidateRunAsPatterns(field string, patterns []string) ([]string, error) {
 	return out, nil
 }
 
-// MatchUserPattern reports whether a Password Safe user name matches a
-// run_as_allowed or run_as_denied pattern: '*' matches any run of
-// characters (backslashes included: corp\* matches every CORP\user), '?'
-// any one character, every other character itself, ignoring case (Password
-// Safe user names are case-insensitive). There is no escaping.
-func MatchUserPattern(pattern, name string) bool {
-	p, n := []rune(pattern), []rune(name)
-	pi, ni, star, mark := 0, 0, -1, 0
-	for ni < len(n) {
-		switch {
-		case pi < len(p) && p[pi] == '*':
-			star, mark = pi, ni
-			pi++
-		case pi < len(p) && (p[pi] == '?' || foldEqual(p[pi], n[ni])):
-			pi++
-			ni++
-		case star >= 0:
-			pi, mark = star+1, mark+1
-			ni = mark
-		default:
-			return false
-		}
-	}
-	for pi < len(p) && p[pi] == '*' {
-		pi++
-	}
-	return pi == len(p)
-}
-
-// MatchAnyUserPattern reports whether name matches one of patterns.
-func MatchAnyUserPattern(patterns []string, name string) bool {
-	for _, p := range patterns {
-		if MatchUserPattern(p, name) {
-			return true
-		}
-	}
-	return false
-}
-
-// SameUser reports whether a and b may name the same Password Safe user:
-// equal ignoring case, or with equal account parts (the name without a
-// DOMAIN\ prefix and an @domain suffix), so svc-vault, CORP\SVC-VAULT and
-// svc-vault@corp.example are all the same user here. It errs on the side
-// of "same": it guards the engine's service account.
-func SameUser(a, b string) bool {
-	if a == "" || b == "" {
-		return false
-	}
-	if strings.EqualFold(a, b) {
-		return true
-	}
-	pa, pb := AccountPart(a), AccountPart(b)
-	return pa != "" && strings.EqualFold(pa, pb)
-}
-
-// AccountPart is a user name without a DOMAIN\ prefix and an @domain
-// suffix.
-func AccountPart(name string) string {
-	if i := strings.LastIndex(name, "\\"); i >= 0 {
-		name = name[i+1:]
-	}
-	if i := strings.LastIndex(name, "@"); i >= 0 {
-		name = name[:i]
-	}
-	return name
-}
-
-// foldEqual reports whether a and b are equal under Unicode simple case
-// folding (as strings.EqualFold compares).
-func foldEqual(a, b rune) bool {
-	if a == b {
-		return true
-	}
-	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
-		if r == b {
-			return true
-		}
-	}
-	return false
-}
-
-// RunAsRefusedError is the 403 for a caller whose Vault identity names a
-// Password Safe user the config does not allow (the engine's service
-// account, or a name refused by run_as_allowed or run_as_denied). Unlike a
-// missing identity, it never falls back to the config's run_as.
-type RunAsRefusedError struct{ Msg string }
-
-func (e *RunAsRefusedError) Error() string { return e.Msg }
-
-// Code makes it a logical.HTTPCodedError: 403.
-func (e *RunAsRefusedError) Code() int { return http.StatusForbidden }
-
-// IsRunAsRefused reports whether err is a RunAsRefusedError.
-func IsRunAsRefused(err error) bool {
-	var r *RunAsRefusedError
-	return errors.As(err, &r)
-}
-
 // RunAsFields are the run-as fields shared by config and roles.
 func RunAsFields(onRole bool) map[string]*framework.FieldSchema {
 	scope := "the config"
@@ -352,7 +203,7 @@ func RunAsFields(onRole bool) map[string]*framework.FieldSchema {
 			Description: "Where the run-as user comes from for " + scope + ": fixed (run_as), entity_name " +
 				"(the caller's Vault entity name), entity_alias (the caller's alias name on run_as_mount_accessor) " +
 				"or entity_metadata (the caller's entity metadata at run_as_metadata_key).",
-			AllowedValues: []interface{}{RunAsFixed, RunAsEntityName, RunAsEntityAlias, RunAsEntityMetadata},
+			AllowedValues: []interface{}{backend.RunAsFixed, backend.RunAsEntityName, backend.RunAsEntityAlias, backend.RunAsEntityMetadata},
 			DisplayAttrs:  &framework.DisplayAttributes{Name: "Run-as source", Group: "Run as"},
 		},
 		"run_as_mount_accessor": {

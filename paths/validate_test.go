@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 )
 
 // noControl fails when an error message repeats a control character.
@@ -68,14 +69,14 @@ func TestValidateTicketNumber(t *testing.T) {
 }
 
 func TestValidateUserNameCountsCharacters(t *testing.T) {
-	if err := ValidateUserName("run_as", strings.Repeat("ü", MaxUserNameLen)); err != nil {
+	if err := backend.ValidateUserName("run_as", strings.Repeat("ü", MaxUserNameLen)); err != nil {
 		t.Fatalf("256 two-byte characters: %v", err)
 	}
-	if err := ValidateUserName("run_as", strings.Repeat("ü", MaxUserNameLen+1)); err == nil {
+	if err := backend.ValidateUserName("run_as", strings.Repeat("ü", MaxUserNameLen+1)); err == nil {
 		t.Fatalf("257 characters accepted")
 	}
 	for _, s := range []string{"", " a", "a ", "a;b", "a[b", "a]b", "a\x00", "a\u0085", "a\xff"} {
-		err := ValidateUserName("run_as", s)
+		err := backend.ValidateUserName("run_as", s)
 		if err == nil {
 			t.Errorf("%q accepted", s)
 			continue
@@ -149,7 +150,7 @@ func TestCutReason(t *testing.T) {
 		{"abc", 0, ""},
 		{"abc", -1, ""},
 	} {
-		got := CutReason(tc.in, tc.max)
+		got := backend.CutReason(tc.in, tc.max)
 		if got != tc.want {
 			t.Errorf("CutReason(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
 		}
@@ -158,7 +159,7 @@ func TestCutReason(t *testing.T) {
 		}
 	}
 	long := "vault lease revoked: " + strings.Repeat("€", 2000)
-	got := CutReason(long, MaxReasonLen)
+	got := backend.CutReason(long, MaxReasonLen)
 	if n := utf8.RuneCountInString(got); n != MaxReasonLen || !utf8.ValidString(got) || !strings.HasPrefix(long, got) {
 		t.Fatalf("cut to %d characters (valid %v)", n, utf8.ValidString(got))
 	}
@@ -179,9 +180,9 @@ func TestFieldDescriptionsStateLimits(t *testing.T) {
 		t.Fatalf("no path %q", pattern)
 		return nil
 	}
-	creds := CredsPaths(nil)[0]
-	role := find(RolePaths(nil), "roles/"+framework.GenericNameRegex("name"))
-	requests := find(RequestPaths(nil), "requests/?$")
+	creds := credsPaths(nil, nil)[0]
+	role := find(rolePaths(nil), "roles/"+framework.GenericNameRegex("name"))
+	requests := find(requestPaths(nil, nil), "requests/?$")
 	for name, p := range map[string]*framework.Path{"creds": creds, "roles": role, "requests": requests} {
 		if d := p.Fields["reason"].Description; !strings.Contains(d, "960") {
 			t.Errorf("%s reason description %q does not say 960", name, d)
@@ -219,27 +220,27 @@ func TestMatchUserPattern(t *testing.T) {
 		{"", "", true},
 		{"", "x", false},
 	} {
-		if got := MatchUserPattern(tc.pattern, tc.name); got != tc.want {
+		if got := backend.MatchUserPattern(tc.pattern, tc.name); got != tc.want {
 			t.Errorf("MatchUserPattern(%q, %q) = %v, want %v", tc.pattern, tc.name, got, tc.want)
 		}
 	}
-	if !MatchAnyUserPattern([]string{"x", "b*"}, "BOB") || MatchAnyUserPattern(nil, "bob") {
+	if !backend.MatchAnyUserPattern([]string{"x", "b*"}, "BOB") || backend.MatchAnyUserPattern(nil, "bob") {
 		t.Fatalf("MatchAnyUserPattern")
 	}
 }
 
 func TestSameUser(t *testing.T) {
 	for _, other := range []string{"svc-vault", "SVC-Vault", `CORP\svc-vault`, `corp\SVC-VAULT`, "svc-vault@corp.example", `X\svc-vault@y`} {
-		if !SameUser(other, "svc-vault") || !SameUser("svc-vault", other) {
+		if !backend.SameUser(other, "svc-vault") || !backend.SameUser("svc-vault", other) {
 			t.Errorf("%q is not the same as svc-vault", other)
 		}
 	}
 	for _, other := range []string{"svc-vault2", "vault", `svc-vault\x`, "", "alice"} {
-		if SameUser(other, "svc-vault") {
+		if backend.SameUser(other, "svc-vault") {
 			t.Errorf("%q is the same as svc-vault", other)
 		}
 	}
-	if SameUser("", "") {
+	if backend.SameUser("", "") {
 		t.Errorf("empty names are the same user")
 	}
 }

@@ -9,18 +9,18 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/sdk/plugin"
 
-	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 )
 
 // version is set at build time: -ldflags "-X main.version=v0.1.0". It is
 // what the plugin reports to Vault (RunningVersion) and must be semver.
-var version = backend.DefaultVersion
+var version = paths.DefaultVersion
 
 func main() {
 	logger := hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true})
-	if !backend.ValidVersion(version) {
+	if !paths.ValidVersion(version) {
 		logger.Error("the build set an invalid (non-semver) version; reporting the default instead",
-			"version", version, "default", backend.DefaultVersion)
+			"version", version, "default", paths.DefaultVersion)
 	}
 	// Vault starts plugins with its TLS flags (-ca-cert etc.); the TLS
 	// provider uses them for protocol v3/v4 hosts. Multiplexed plugins
@@ -31,7 +31,7 @@ func main() {
 		os.Exit(1)
 	}
 	err := plugin.ServeMultiplex(&plugin.ServeOpts{
-		BackendFactoryFunc: backend.NewFactory(version),
+		BackendFactoryFunc: paths.NewFactory(version),
 		TLSProviderFunc:    api.VaultPluginTLSProvider(meta.GetTLSConfig()),
 		Logger:             logger,
 	})

@@ -1,79 +1,17 @@
-// Package paths is the Vault API surface of the Password Safe secrets engine:
-// one file per path family (config, roles, creds, and later requests,
-// aliases, accounts), each with its help text and OpenAPI display attributes.
-//
-// A path family is a function that takes an Env and returns its
-// []*framework.Path; the backend appends them all. Paths reach the backend
-// only through Env, so either side can change without the other.
-package paths
+package backend
 
 import (
-	"context"
 	"time"
-
-	hclog "github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
-// OperationPrefix is the OpenAPI operation prefix of every path.
-const OperationPrefix = "passwordsafe"
-
-// Storage keys. Config is seal-wrapped (see the backend's PathsSpecial).
+// Storage keys of config and roles. Config is seal-wrapped (the API
+// surface lists it in PathsSpecial).
 const (
 	ConfigKey  = "config"
 	RolePrefix = "roles/"
 )
-
-// Env is everything a path handler may ask of the backend. The backend
-// implements it; tests may fake it.
-type Env interface {
-	Logger() hclog.Logger
-	System() logical.SystemView
-	// Now is the backend's clock (tests put the simulator's clock here).
-	Now() time.Time
-
-	// Config returns the stored config (cached), or nil when none is stored.
-	Config(ctx context.Context, s logical.Storage) (*Config, error)
-	// SaveConfig stores cfg, drops (and signs out) every upstream session of
-	// the previous config, and, when verified is not nil, keeps that signed-in
-	// client as the session of cfg.RunAs so the proof costs no extra sign-in.
-	SaveConfig(ctx context.Context, s logical.Storage, cfg *Config, verified *client.Client) error
-	// DeleteConfig removes the config and drops every session.
-	DeleteConfig(ctx context.Context, s logical.Storage) error
-	// NewClient builds an unshared client for cfg acting as runAs (used to
-	// verify a config before it is stored). The caller signs it out or hands
-	// it to SaveConfig.
-	NewClient(cfg *Config, runAs string) (*client.Client, error)
-
-	// Role returns the named role (cached), or nil when there is none.
-	Role(ctx context.Context, s logical.Storage, name string) (*Role, error)
-	SaveRole(ctx context.Context, s logical.Storage, r *Role) error
-	DeleteRole(ctx context.Context, s logical.Storage, name string) error
-
-	// Client returns the shared signed-in session of (current config, runAs).
-	Client(ctx context.Context, s logical.Storage, runAs string) (*client.Client, error)
-	// ResolveRunAs decides which Password Safe user a request runs as, from
-	// the role, the config and (issue 4) the caller's identity. Errors are
-	// ready to return to the caller (logical.CodedError).
-	ResolveRunAs(ctx context.Context, req *logical.Request, cfg *Config, role *Role) (string, error)
-
-	// Held counts what this mount holds in Password Safe: requests with
-	// leases or pending claims, queued check-ins, unfinished checkouts.
-	Held(ctx context.Context, s logical.Storage) (Held, error)
-	// EndedUpstream notes that request id was ended through this mount
-	// (an operator's check-in): its leases can no longer be renewed.
-	EndedUpstream(ctx context.Context, s logical.Storage, id int)
-
-	// Checkout creates a Password Safe request for the role and returns the
-	// credential under a lease, or (approval pending) the request ID and how
-	// to fetch it later. With NoWait it only creates and records the request.
-	Checkout(ctx context.Context, req *logical.Request, in CheckoutInput) (*logical.Response, error)
-	// Claim issues the lease for a request recorded as pending by Checkout,
-	// once approved; only the entity that made it may claim it.
-	Claim(ctx context.Context, req *logical.Request, requestID int) (*logical.Response, error)
-}
 
 // Held is what a mount holds in Password Safe.
 type Held struct {
