@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -25,9 +27,9 @@ func withWait(wait string) map[string]interface{} {
 }
 
 func (te *testEnv) claim(id int, entity string) (*logical.Response, error) {
-	r := te.req(logical.ReadOperation, "requests/x/creds", nil)
+	r := te.req(logical.ReadOperation, fmt.Sprintf("requests/%d/creds", id), nil)
 	r.EntityID = entity
-	resp, err := te.b.Claim(context.Background(), r, id)
+	resp, err := te.do(r)
 	te.remember(resp)
 	return resp, err
 }
@@ -91,7 +93,7 @@ func TestApprovalPendingThenClaim(t *testing.T) {
 
 func TestApprovalDuringWait(t *testing.T) {
 	te := newTestBackend(t)
-	te.b.approvalPoll = 50 * time.Millisecond
+	te.e.SetApprovalPoll(50 * time.Millisecond)
 	te.writeRole("fin", withWait("60s"))
 	bob := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob)
 	approved := make(chan error, 1)
@@ -154,7 +156,7 @@ func TestPendingReconciliation(t *testing.T) {
 		t.Fatalf("reconciled too early")
 	}
 	// Approved and unclaimed past the window: checked in.
-	te.srv.Advance(te.b.pendingClaimWindow + time.Minute)
+	te.srv.Advance(te.e.PendingClaimWindow() + time.Minute)
 	if err := te.rollback(false); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestPendingReconciliation(t *testing.T) {
 	if te.record(lapsed) != nil || te.status(lapsed) != pstest.StatusExpired {
 		t.Fatalf("lapsed request: %s", te.status(lapsed))
 	}
-	keys, _ := te.s.List(ctx, pendingPrefix)
+	keys, _ := te.s.List(ctx, PendingPrefix)
 	if len(keys) != 0 {
 		t.Fatalf("pending markers left: %v", keys)
 	}
@@ -197,7 +199,7 @@ func TestCheckinNeverApprovedIsNotDone(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("fin", withWait("0s"))
 	id := requestIDOf(te.mustOK(te.creds("fin", nil)))
-	err := te.b.checkin(context.Background(), te.s, pstest.DemoUserSvcVault, id, "test")
+	err := te.e.Checkin(context.Background(), te.s, pstest.DemoUserSvcVault, id, "test")
 	if !client.IsNotApproved(err) {
 		t.Fatalf("check-in of a pending request = %v, want 4034", err)
 	}
@@ -228,7 +230,7 @@ func TestPendingCheckoutFailureNotForgotten(t *testing.T) {
 		}
 		return nil
 	})
-	te.b.approvalPoll = time.Millisecond
+	te.e.SetApprovalPoll(time.Millisecond)
 	resp, err := te.creds("fin", map[string]interface{}{})
 	te.mustFail(resp, err, http.StatusBadGateway)
 	te.srv.SetFaultFunc(nil)

@@ -1,10 +1,9 @@
-package backend
+package backend_test
 
 import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -12,42 +11,12 @@ import (
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
 
-func TestFactoryVersion(t *testing.T) {
-	conf := logical.TestBackendConfig()
-	conf.StorageView = &logical.InmemStorage{}
-	lb, err := NewFactory("v0.1.0")(context.Background(), conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := lb.(logical.PluginVersioner).PluginVersion().Version; v != "v0.1.0" {
-		t.Fatalf("version %q", v)
-	}
-	lb, err = Factory(context.Background(), conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := lb.(logical.PluginVersioner).PluginVersion().Version; v != DefaultVersion || !ValidVersion(v) {
-		t.Fatalf("default version %q", v)
-	}
-	if New("not-a-version").RunningVersion != DefaultVersion {
-		t.Fatalf("an invalid version was reported")
-	}
-	for v, want := range map[string]bool{
-		"v0.1.0": true, "0.1.0": true, "v1.2.3-rc.1": true, "v1.2.3+build.5": true, "v0.0.0-dev": true,
-		"v1.2": false, "": false, "v01.2.3": false, "latest": false,
-	} {
-		if ValidVersion(v) != want {
-			t.Errorf("ValidVersion(%q) = %t", v, !want)
-		}
-	}
-}
-
 func TestEvents(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
 	te.mustRevoke(resp)
-	te.b.events.flush()
+	te.e.FlushEvents()
 	te.events.Lock()
 	defer te.events.Unlock()
 	var types []string
@@ -68,29 +37,16 @@ func TestEvents(t *testing.T) {
 	}
 }
 
-func TestNoEventSenderIsFine(t *testing.T) {
-	conf := logical.TestBackendConfig()
-	conf.StorageView = &logical.InmemStorage{}
-	b := New("v0.1.0")
-	if err := b.Setup(context.Background(), conf); err != nil {
-		t.Fatal(err)
-	}
-	b.emit(context.Background(), eventCheckout, "request_id", "1") // must not panic or fail
-	b.events.flush()
-	b.Cleanup(context.Background())
-	b.emit(context.Background(), eventCheckout, "request_id", "2") // after Clean: dropped, no panic
-}
-
 func TestSessionsBoundedLRU(t *testing.T) {
 	te := newTestBackend(t)
-	te.b.sessions.max = 2
+	te.e.SetMaxSessions(2)
 	users := []string{pstest.DemoUserAlice, pstest.DemoUserCarol, pstest.DemoUserDave}
 	for _, u := range users {
 		te.writeRole(u, map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "run_as": u})
 	}
 	// Role writes look the target up as the role's run-as user: the cache
 	// now holds dave and carol. Three users through a cache of two:
-	te.b.sessions.bg.Wait()
+	te.e.WaitSessionSignouts()
 	te.srv.ResetCalls()
 	for _, u := range users {
 		resp := te.mustCreds(u, nil)
@@ -99,8 +55,8 @@ func TestSessionsBoundedLRU(t *testing.T) {
 		}
 		te.mustRevoke(resp)
 	}
-	te.b.sessions.bg.Wait()
-	if n := te.b.sessions.len(); n != 2 {
+	te.e.WaitSessionSignouts()
+	if n := te.e.SessionsLen(); n != 2 {
 		t.Fatalf("cached sessions %d, want 2", n)
 	}
 	// alice evicts carol, carol evicts dave, dave evicts alice.
@@ -122,39 +78,6 @@ func TestCleanSignsOut(t *testing.T) {
 	te.b.Cleanup(context.Background())
 	if n := te.srv.Calls(pstest.EndpointSignout); n != 1 || te.srv.Sessions() != 0 {
 		t.Fatalf("sign-outs %d, live sessions %d", n, te.srv.Sessions())
-	}
-}
-
-// Every path, field and operation is documented for path-help and OpenAPI,
-// and every operation with an upstream side effect is forwarded from
-// performance standbys and secondaries.
-func TestPathsDocumented(t *testing.T) {
-	b := New("v0.1.0")
-	for _, p := range b.Paths {
-		if p.HelpSynopsis == "" || p.HelpDescription == "" || p.DisplayAttrs == nil || p.DisplayAttrs.OperationPrefix != "passwordsafe" {
-			t.Errorf("%s: missing help or display attributes", p.Pattern)
-		}
-		for name, f := range p.Fields {
-			if f.Description == "" || f.DisplayAttrs == nil || f.DisplayAttrs.Name == "" {
-				t.Errorf("%s: field %s lacks a description or display name", p.Pattern, name)
-			}
-		}
-		for op, h := range p.Operations {
-			props := h.Properties()
-			if props.Summary == "" || props.DisplayAttrs == nil {
-				t.Errorf("%s %s: no summary or display attributes", p.Pattern, op)
-			}
-			mutating := op != logical.ReadOperation && op != logical.ListOperation
-			if strings.HasPrefix(p.Pattern, "creds/") {
-				mutating = true // a read creates a Password Safe request
-			}
-			if mutating && (!props.ForwardPerformanceStandby || !props.ForwardPerformanceSecondary) {
-				t.Errorf("%s %s: not forwarded from performance standbys/secondaries", p.Pattern, op)
-			}
-		}
-	}
-	if b.Secret(SecretType) == nil || b.Secret(SecretType).Renew == nil {
-		t.Fatalf("no renewable lease type")
 	}
 }
 
@@ -199,31 +122,4 @@ func keysOfPaths(doc *framework.OASDocument) []string {
 		ks = append(ks, k)
 	}
 	return ks
-}
-
-// The wal_rollback_min_age mount option shortens WAL rollback for tests and
-// demos; values that would race a running checkout are refused.
-func TestMountOptionWALRollbackMinAge(t *testing.T) {
-	cases := []struct {
-		opts    map[string]string
-		want    time.Duration
-		wantErr bool
-	}{
-		{nil, walRollbackMinAge, false},
-		{map[string]string{"wal_rollback_min_age": ""}, walRollbackMinAge, false},
-		{map[string]string{"wal_rollback_min_age": "45s"}, 45 * time.Second, false},
-		{map[string]string{"wal_rollback_min_age": "1h"}, time.Hour, false},
-		{map[string]string{"wal_rollback_min_age": "29s"}, 0, true},
-		{map[string]string{"wal_rollback_min_age": "soon"}, 0, true},
-	}
-	for _, tc := range cases {
-		b := New("v1.0.0")
-		err := b.applyMountOptions(tc.opts)
-		if (err != nil) != tc.wantErr {
-			t.Fatalf("%v: err %v, want error %v", tc.opts, err, tc.wantErr)
-		}
-		if err == nil && b.Backend.WALRollbackMinAge != tc.want {
-			t.Fatalf("%v: min age %s, want %s", tc.opts, b.Backend.WALRollbackMinAge, tc.want)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
@@ -45,7 +47,7 @@ func TestConfigReadHidesSecrets(t *testing.T) {
 func TestConfigUpdateKeepsSecretsAndDefaults(t *testing.T) {
 	te := newTestBackend(t)
 	te.mustOK(te.write("config", map[string]interface{}{"request_timeout": "45s", "verify": false}))
-	cfg, err := te.b.Config(context.Background(), te.s)
+	cfg, err := te.e.Config(context.Background(), te.s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func TestConfigValidation(t *testing.T) {
 			if strings.Contains(msg, pstest.DemoAPIKey) {
 				t.Fatalf("error echoes the API key")
 			}
-			if cfg, _ := te.b.Config(context.Background(), te.s); cfg != nil {
+			if cfg, _ := te.e.Config(context.Background(), te.s); cfg != nil {
 				t.Fatalf("a config was stored")
 			}
 		})
@@ -177,7 +179,7 @@ func TestConfigVerifyErrors(t *testing.T) {
 					t.Fatalf("error echoes a secret: %q", msg)
 				}
 			}
-			if cfg, _ := te.b.Config(context.Background(), te.s); cfg != nil {
+			if cfg, _ := te.e.Config(context.Background(), te.s); cfg != nil {
 				t.Fatalf("a config was stored")
 			}
 		})
@@ -242,13 +244,13 @@ func TestConfigChangeDropsSessions(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
 	te.mustRevoke(te.mustCreds("pg", nil))
-	if te.b.sessions.len() != 1 || te.srv.Sessions() != 1 {
-		t.Fatalf("sessions: cached %d, upstream %d", te.b.sessions.len(), te.srv.Sessions())
+	if te.e.SessionsLen() != 1 || te.srv.Sessions() != 1 {
+		t.Fatalf("sessions: cached %d, upstream %d", te.e.SessionsLen(), te.srv.Sessions())
 	}
 	te.mustOK(te.write("config", map[string]interface{}{"max_retries": 2, "verify": false}))
-	if te.b.sessions.len() != 0 || te.srv.Calls(pstest.EndpointSignout) != 1 || te.srv.Sessions() != 0 {
+	if te.e.SessionsLen() != 0 || te.srv.Calls(pstest.EndpointSignout) != 1 || te.srv.Sessions() != 0 {
 		t.Fatalf("after config change: cached %d, sign-outs %d, upstream %d",
-			te.b.sessions.len(), te.srv.Calls(pstest.EndpointSignout), te.srv.Sessions())
+			te.e.SessionsLen(), te.srv.Calls(pstest.EndpointSignout), te.srv.Sessions())
 	}
 	te.mustRevoke(te.mustCreds("pg", nil))
 	if n := te.srv.Calls(pstest.EndpointSignAppin); n != 2 {
@@ -261,14 +263,14 @@ func TestInvalidateConfigDropsSessions(t *testing.T) {
 	te.writeRole("pg", pgRole)
 	te.mustRevoke(te.mustCreds("pg", nil))
 	// Another node changes the config under us (storage written directly).
-	cfg, _ := te.b.Config(context.Background(), te.s)
+	cfg, _ := te.e.Config(context.Background(), te.s)
 	c := *cfg
 	c.RunAs = pstest.DemoUserAlice
 	if err := te.s.Put(context.Background(), mustJSONEntry(t, ConfigKey, &c)); err != nil {
 		t.Fatal(err)
 	}
 	te.b.InvalidateKey(context.Background(), ConfigKey)
-	if te.b.sessions.len() != 0 || te.srv.Calls(pstest.EndpointSignout) != 1 {
+	if te.e.SessionsLen() != 0 || te.srv.Calls(pstest.EndpointSignout) != 1 {
 		t.Fatalf("invalidate kept sessions")
 	}
 	resp := te.mustCreds("pg", nil)
@@ -281,17 +283,17 @@ func TestInvalidateConfigDropsSessions(t *testing.T) {
 func TestInvalidateRoleDropsCache(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
-	r, _ := te.b.Role(context.Background(), te.s, "pg")
+	r, _ := te.e.Role(context.Background(), te.s, "pg")
 	c := *r
 	c.Reason = "changed elsewhere"
 	if err := te.s.Put(context.Background(), mustJSONEntry(t, RolePrefix+"pg", &c)); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := te.b.Role(context.Background(), te.s, "pg"); r.Reason == "changed elsewhere" {
+	if r, _ := te.e.Role(context.Background(), te.s, "pg"); r.Reason == "changed elsewhere" {
 		t.Fatalf("cache not in use (test is meaningless)")
 	}
 	te.b.InvalidateKey(context.Background(), RolePrefix+"pg")
-	if r, _ := te.b.Role(context.Background(), te.s, "pg"); r.Reason != "changed elsewhere" {
+	if r, _ := te.e.Role(context.Background(), te.s, "pg"); r.Reason != "changed elsewhere" {
 		t.Fatalf("role cache not invalidated")
 	}
 }

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -51,7 +51,7 @@ func TestConfigURLCredentialsNeverEchoed(t *testing.T) {
 			if strings.Contains(te.logs.String(), secret) {
 				t.Fatalf("the log quotes the url's credentials")
 			}
-			if cfg, _ := te.b.Config(context.Background(), te.s); cfg != nil {
+			if cfg, _ := te.e.Config(context.Background(), te.s); cfg != nil {
 				t.Fatalf("a config was stored")
 			}
 		})
@@ -78,7 +78,7 @@ func TestConfigPlainHTTP(t *testing.T) {
 	te.mustFail(resp, err, http.StatusBadRequest, "plain http", "allow_plain_http=true", "https")
 	resp, err = te.write("config", with(map[string]interface{}{"allow_plain_http": false}))
 	te.mustFail(resp, err, http.StatusBadRequest, "allow_plain_http")
-	if cfg, _ := te.b.Config(context.Background(), te.s); cfg != nil {
+	if cfg, _ := te.e.Config(context.Background(), te.s); cfg != nil {
 		t.Fatalf("a plain http config was stored")
 	}
 	if n := len(te.srv.CallCounts()); n != 0 {
@@ -114,7 +114,7 @@ func TestConfigPlainHTTP(t *testing.T) {
 	// ...and clearing it with an http url is refused and changes nothing.
 	resp, err = te.write("config", map[string]interface{}{"allow_plain_http": false, "verify": false})
 	te.mustFail(resp, err, http.StatusBadRequest, "allow_plain_http")
-	if cfg, _ := te.b.Config(context.Background(), te.s); cfg == nil || !cfg.AllowPlainHTTP || cfg.MaxRetries != 2 {
+	if cfg, _ := te.e.Config(context.Background(), te.s); cfg == nil || !cfg.AllowPlainHTTP || cfg.MaxRetries != 2 {
 		t.Fatalf("config after a refused update: %+v", cfg)
 	}
 

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -270,7 +272,7 @@ func TestReuseStorageFlat(t *testing.T) {
 		te.mustRevoke(l)
 		return cs.ops(), cs.bytes.Load()
 	}
-	first := te.mustCreds("shared", nil) // one holder stays throughout
+	first := te.mustCreds("shared", nil) // one HolderRec stays throughout
 	ops1, bytes1 := measure()
 	var held []*logical.Response
 	for i := 0; i < 2000; i++ {
@@ -328,7 +330,7 @@ func TestLeaseStateIsLocal(t *testing.T) {
 	for _, p := range te.b.Backend.PathsSpecial.LocalStorage {
 		local[p] = true
 	}
-	for _, p := range []string{"wal/", recordPrefix, holderPrefix, pendingPrefix, queuePrefix} {
+	for _, p := range []string{"wal/", RecordPrefix, HolderPrefix, PendingPrefix, QueuePrefix} {
 		if !local[p] {
 			t.Errorf("%s is not in LocalStorage", p)
 		}

@@ -135,3 +135,7 @@ func (b *Engine) Close(ctx context.Context) {
 	b.events.stop(5 * time.Second)
 	b.sessions.reset(ctx)
 }
+
+// WALRollbackMinAge is how old a checkout's WAL entry must be before
+// rollback may finish it.
+func (b *Engine) WALRollbackMinAge() time.Duration { return b.walRollbackMinAge }

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -185,7 +185,7 @@ func TestRevoke5xxQueued(t *testing.T) {
 	if te.status(id) != pstest.StatusActive || q == nil || !strings.Contains(q.LastError, "503") {
 		t.Fatalf("not queued: %+v", q)
 	}
-	te.drain() // still failing: stays queued, with a later next try
+	te.drain() // still failing: stays Queued, with a later next try
 	if q2 := te.queued(id); q2 == nil || q2.Tries != 1 || !q2.NextTry.After(q.NextTry) {
 		t.Fatalf("failed retry: %+v", q2)
 	}

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -181,7 +183,7 @@ func (te *testEnv) assertSettled(t testing.TB, live map[int]bool) {
 	if n := te.walCount(); n != 0 {
 		t.Errorf("%d WAL entries left", n)
 	}
-	if q, err := te.s.List(ctx, queuePrefix); err != nil || len(q) != 0 {
+	if q, err := te.s.List(ctx, QueuePrefix); err != nil || len(q) != 0 {
 		t.Errorf("queued check-ins left: %v %v", q, err)
 	}
 	for _, r := range te.srv.ActiveRequests() {
@@ -189,7 +191,7 @@ func (te *testEnv) assertSettled(t testing.TB, live map[int]bool) {
 			t.Errorf("LEAK: request %d (account %d) is active upstream without a live lease", r.ID, r.AccountID)
 		}
 	}
-	keys, err := te.s.List(ctx, recordPrefix)
+	keys, err := te.s.List(ctx, RecordPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +502,7 @@ func TestQueuedCheckinDroppedAfterExpiry(t *testing.T) {
 	if te.queued(id) == nil {
 		t.Fatalf("queued check-in dropped while the request could still be active")
 	}
-	te.srv.Advance(30*time.Minute + queueExpiryGrace)
+	te.srv.Advance(30*time.Minute + QueueExpiryGrace)
 	te.drain()
 	if te.queued(id) != nil {
 		t.Fatalf("queued check-in kept past the request's expiry")

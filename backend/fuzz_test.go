@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -221,7 +221,7 @@ func FuzzConfigWrite(f *testing.F) {
 			if err := te.s.Put(ctx, orig); err != nil {
 				t.Fatal(err)
 			}
-			te.b.invalidate(ctx, "config")
+			te.e.Invalidate(ctx, "config")
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/framework"
@@ -26,7 +29,8 @@ const testMount = "passwordsafe/"
 // sharing the simulator's clock.
 type testEnv struct {
 	t      testing.TB
-	b      *Backend
+	b      *paths.Backend // the logical backend, as Vault sees it
+	e      *Engine        // its engine
 	s      logical.Storage
 	srv    *pstest.Server
 	sys    *logical.StaticSystemView
@@ -93,16 +97,15 @@ func newTestBackend(t testing.TB, opts ...opt) *testEnv {
 		te.sys.PluginEnvironment = &logical.PluginEnvironment{VaultVersion: "1.21.0"}
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "passwordsafe", Output: te.logs, Level: hclog.Trace})
-	b := New("v0.1.0")
+	b := paths.New("v0.1.0", 0)
 	if err := b.Setup(context.Background(), &logical.BackendConfig{
 		Logger: logger, System: te.sys, StorageView: te.s, EventsSender: te.events,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	b.now = srv.Now
-	b.approvalPoll = 20 * time.Millisecond
-	b.ttls.maxAge = 0 // tests tune the mount's TTLs and expect them at once
-	te.b = b
+	te.b, te.e = b, b.Engine()
+	te.e.SetClock(srv.Now)
+	te.e.SetApprovalPoll(20 * time.Millisecond)
 
 	t.Cleanup(func() {
 		if !o.noLeakChk {
@@ -314,9 +317,9 @@ func (te *testEnv) walCount() int {
 	return len(ids)
 }
 
-func (te *testEnv) record(id int) *record {
+func (te *testEnv) record(id int) *Record {
 	te.t.Helper()
-	r, err := getRecord(context.Background(), te.s, id)
+	r, err := GetRecord(context.Background(), te.s, id)
 	if err != nil {
 		te.t.Fatal(err)
 	}
@@ -324,9 +327,9 @@ func (te *testEnv) record(id int) *record {
 }
 
 // queued is the queued check-in of request id, nil when none.
-func (te *testEnv) queued(id int) *queued {
+func (te *testEnv) queued(id int) *Queued {
 	te.t.Helper()
-	q, err := getQueued(context.Background(), te.s, id)
+	q, err := GetQueued(context.Background(), te.s, id)
 	if err != nil {
 		te.t.Fatal(err)
 	}
@@ -336,16 +339,16 @@ func (te *testEnv) queued(id int) *queued {
 // drain lets the check-in queue's backoff pass and runs the periodic func.
 func (te *testEnv) drain() {
 	te.t.Helper()
-	te.srv.Advance(queueBackoffCap + time.Second)
+	te.srv.Advance(QueueBackoffCap + time.Second)
 	if err := te.rollback(false); err != nil {
 		te.t.Logf("periodic: %v", err)
 	}
 }
 
 // holders is every holder of request id, from storage.
-func (te *testEnv) holders(id int) map[string]*holder {
+func (te *testEnv) holders(id int) map[string]*HolderRec {
 	te.t.Helper()
-	hs, err := holdersOf(context.Background(), te.s, id)
+	hs, err := HoldersOf(context.Background(), te.s, id)
 	if err != nil {
 		te.t.Fatal(err)
 	}
@@ -403,23 +406,23 @@ func (te *testEnv) assertNoLeak() {
 		if err != nil || e == nil {
 			continue
 		}
-		w, err := decodeWAL(e.Data)
+		w, err := DecodeWAL(e.Data)
 		if err != nil {
 			continue
 		}
 		wals = append(wals, span{w.RunAs, w.SystemID, w.AccountID, w.StartedAt, w.RequestID == 0, w.RequestID})
 	}
 	for _, r := range te.srv.ActiveRequests() {
-		if rec, _ := getRecord(ctx, te.s, r.ID); rec != nil {
+		if rec, _ := GetRecord(ctx, te.s, r.ID); rec != nil {
 			continue
 		}
-		if q, _ := te.s.Get(ctx, queueKey(r.ID)); q != nil {
+		if q, _ := te.s.Get(ctx, QueueKey(r.ID)); q != nil {
 			continue // the check-in queue ends it
 		}
 		covered := false
 		for _, w := range wals {
 			if w.requestID == r.ID || (w.withoutID && strings.EqualFold(w.runAs, r.UserName) &&
-				w.system == r.SystemID && w.account == r.AccountID && !r.CreatedAt.Before(w.from.Add(-rollbackSlack))) {
+				w.system == r.SystemID && w.account == r.AccountID && !r.CreatedAt.Before(w.from.Add(-RollbackSlack))) {
 				covered = true
 			}
 		}
@@ -477,4 +480,21 @@ func mustJSONEntry(t testing.TB, key string, v interface{}) *logical.StorageEntr
 func reasonIs(got, want string) bool {
 	rest, ok := strings.CutPrefix(got, want+" [vault:")
 	return ok && len(rest) == 17 && strings.HasSuffix(rest, "]")
+}
+
+// intOf reads a number from response or internal data (int in process,
+// float64 or json.Number after JSON).
+func intOf(v interface{}) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		return int(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err == nil
+	}
+	return 0, false
 }

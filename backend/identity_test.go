@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -51,7 +51,7 @@ func withIdentity(te *testEnv, entities ...*logical.Entity) *identityView {
 		v.put(e)
 	}
 	if err := te.b.Setup(context.Background(), &logical.BackendConfig{
-		Logger: te.b.Logger(), System: v, StorageView: te.s, EventsSender: te.events,
+		Logger: te.e.Logger(), System: v, StorageView: te.s, EventsSender: te.events,
 	}); err != nil {
 		te.t.Fatal(err)
 	}
@@ -298,12 +298,12 @@ func TestIdentitySessionBound(t *testing.T) {
 		ents = append(ents, person(u))
 	}
 	withIdentity(te, ents...)
-	te.b.sessions.max = 2
+	te.e.SetMaxSessions(2)
 
 	list := func(e *logical.Entity) {
 		t.Helper()
 		te.mustOK(te.as(e.ID, logical.ListOperation, "requests/", nil))
-		te.b.sessions.bg.Wait() // evicted sessions sign out in the background
+		te.e.WaitSessionSignouts() // evicted sessions sign out in the background
 	}
 	calls := func(signIns, signOuts int) {
 		t.Helper()
@@ -323,7 +323,7 @@ func TestIdentitySessionBound(t *testing.T) {
 	list(ents[3]) // bob: alice goes
 	list(ents[4]) // erin: dave goes
 	calls(5, 3)
-	if n := te.b.sessions.len(); n != 2 {
+	if n := te.e.SessionsLen(); n != 2 {
 		t.Fatalf("%d sessions kept, bound 2", n)
 	}
 	if live := te.srv.Sessions(); live != 2 {

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -212,7 +214,7 @@ func TestInputsRoleUnchanged(t *testing.T) {
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "reason": "keep"})
 	te.refusedUnchanged(inputCall{"role", logical.UpdateOperation, "roles/pg",
 		map[string]interface{}{"reason": "x\x00", "ttl": "5m"}}, "reason")
-	r, err := te.b.Role(context.Background(), te.s, "pg")
+	r, err := te.e.Role(context.Background(), te.s, "pg")
 	if err != nil || r.Reason != "keep" || r.TTL != 0 {
 		t.Fatalf("role after a refused update: %+v, %v", r, err)
 	}

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -346,12 +346,11 @@ func TestReuseConcurrent(t *testing.T) {
 	}
 }
 
-// The mount's TTLs are cached for a short while (each is a round trip to
-// Vault): a tune applies once the cache ages out, never mid-window.
-func TestMountTTLCache(t *testing.T) {
+// The mount's TTLs are read on every checkout: a tune applies to the next
+// one at once.
+func TestMountTTLTuneAppliesAtOnce(t *testing.T) {
 	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour}
 	te := newTestBackend(t, withSystemView(sys))
-	te.b.ttls.maxAge = time.Hour
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres"})
 
 	first := te.mustCreds("pg", nil)
@@ -361,16 +360,9 @@ func TestMountTTLCache(t *testing.T) {
 	te.mustRevoke(first)
 
 	sys.DefaultLeaseTTLVal = 10 * time.Minute // vault secrets tune -default-lease-ttl=10m
-	cached := te.mustCreds("pg", nil)
-	if cached.Secret.TTL != time.Hour {
-		t.Fatalf("TTL %s within the cache window, want the cached 1h", cached.Secret.TTL)
-	}
-	te.mustRevoke(cached)
-
-	te.b.ttls.at = time.Time{} // the window has passed
 	tuned := te.mustCreds("pg", nil)
 	if tuned.Secret.TTL != 10*time.Minute {
-		t.Fatalf("TTL %s after the window, want the tuned 10m", tuned.Secret.TTL)
+		t.Fatalf("TTL %s after the tune, want the tuned 10m", tuned.Secret.TTL)
 	}
 	te.mustRevoke(tuned)
 }

@@ -1,8 +1,10 @@
-package backend
+package backend_test
 
 import (
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/hashicorp/vault/sdk/logical"
 )

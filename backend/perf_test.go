@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -350,8 +352,8 @@ func TestStorageBytesPerLease(t *testing.T) {
 		}
 		return len(ks), size
 	}
-	lk, lb := bytesUnder(recordPrefix)
-	pk, pb := bytesUnder(pendingPrefix)
+	lk, lb := bytesUnder(RecordPrefix)
+	pk, pb := bytesUnder(PendingPrefix)
 	wk, wb := bytesUnder("wal/")
 	t.Logf("STORAGE leases=%d record_keys=%d record_bytes=%d pending_keys=%d wal_keys=%d bytes_per_lease=%.1f active_upstream=%d",
 		n, lk, lb, pk, wk, float64(lb+pb+wb)/float64(n), len(te.srv.ActiveRequests()))

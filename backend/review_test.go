@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -45,26 +47,26 @@ func TestReconcileSparesJustClaimedLease(t *testing.T) {
 	te := newTestBackend(t, withStorage(st))
 	te.writeRole("fin", withWait("0s"))
 	id := requestIDOf(te.mustOK(te.credsAs("fin", "entity-1")))
-	st.prefix = holdersKey(id)
+	st.prefix = HoldersKey(id)
 	if err := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob).Approve(context.Background(), id, "ok"); err != nil {
 		t.Fatal(err)
 	}
 	// The claim window has just run out.
-	te.srv.Advance(te.b.pendingClaimWindow + time.Second)
+	te.srv.Advance(te.e.PendingClaimWindow() + time.Second)
 
 	paused, resume := make(chan struct{}), make(chan struct{})
 	var once atomic.Bool
-	clock := te.b.now
-	te.b.now = func() time.Time {
+	clock := te.srv.Now
+	te.e.SetClock(func() time.Time {
 		if st.listed.Load() && once.CompareAndSwap(false, true) {
 			close(paused)
 			<-resume
 		}
 		return clock()
-	}
+	})
 	st.armed.Store(true)
 	done := make(chan error, 1)
-	go func() { done <- te.b.periodic(context.Background(), &logical.Request{Storage: te.s}) }()
+	go func() { done <- te.e.Periodic(context.Background(), te.s) }()
 	<-paused // the periodic func has read the holders (still pending) and let go of the lock
 
 	lease := te.mustOK(te.claim(id, "entity-1")) // the caller claims in time
@@ -117,7 +119,7 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestHandoverSparesAnotherCallersJoin(t *testing.T) {
 	te := newTestBackend(t)
 	g := &gate{rt: http.DefaultTransport, arrived: make(chan struct{}), release: make(chan struct{})}
-	te.b.clientOptions = func(c *client.Config) { c.HTTPClient = &http.Client{Transport: g} }
+	te.e.SetClientOptions(func(c *client.Config) { c.HTTPClient = &http.Client{Transport: g} })
 	te.writeRole("agent", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "ttl": "15m", "max_ttl": "1h", "conflict_option": "reuse"})
 	old := te.mustOK(te.credsAs("agent", "agent-entity"))
 	rid := requestIDOf(old)
@@ -217,13 +219,13 @@ func TestReconcileSparesJoinedForeignRequest(t *testing.T) {
 	if requestIDOf(resp) != id || te.record(id) == nil || te.record(id).Created {
 		t.Fatalf("setup: %#v %+v", resp.Data, te.record(id))
 	}
-	te.srv.Advance(te.b.pendingClaimWindow + time.Minute) // never claimed
+	te.srv.Advance(te.e.PendingClaimWindow() + time.Minute) // never claimed
 	fs.mu.Lock()
-	fs.op, fs.prefix, fs.n = "delete", recordKey(id), 1 // the release is cut before the record goes
+	fs.op, fs.prefix, fs.n = "delete", RecordKey(id), 1 // the release is cut before the Record goes
 	fs.mu.Unlock()
-	t.Logf("tick 1: %v", te.b.periodic(context.Background(), &logical.Request{Storage: te.s}))
+	t.Logf("tick 1: %v", te.e.Periodic(context.Background(), te.s))
 	t.Logf("after tick 1: %s, record %+v, holders %d", te.status(id), te.record(id), len(te.holders(id)))
-	t.Logf("tick 2: %v", te.b.periodic(context.Background(), &logical.Request{Storage: te.s}))
+	t.Logf("tick 2: %v", te.e.Periodic(context.Background(), te.s))
 	if s := te.status(id); s != pstest.StatusActive {
 		t.Errorf("request %d, made outside Vault and only joined by this mount, is %s", id, s)
 	} else {
@@ -240,7 +242,7 @@ func TestHoldStorageErrorEndsRequest(t *testing.T) {
 	te := newTestBackend(t, withStorage(fs))
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres"})
 	fs.mu.Lock()
-	fs.op, fs.prefix, fs.n = "put", holderPrefix, 1
+	fs.op, fs.prefix, fs.n = "put", HolderPrefix, 1
 	fs.mu.Unlock()
 	resp, err := te.creds("pg", nil)
 	t.Logf("creds: %v %v", err, resp)
@@ -271,7 +273,7 @@ func (r *refusing) RoundTrip(q *http.Request) (*http.Response, error) {
 func TestQueuePassStopsWhenUnreachable(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
 	rt := &refusing{rt: http.DefaultTransport}
-	te.b.clientOptions = func(c *client.Config) { c.HTTPClient = &http.Client{Transport: rt} }
+	te.e.SetClientOptions(func(c *client.Config) { c.HTTPClient = &http.Client{Transport: rt} })
 	var leases []*logical.Response
 	for i, acct := range []string{"postgres", "app_user"} {
 		te.writeRole(fmt.Sprintf("r%d", i), map[string]interface{}{"system_name": "db-prod-01", "account_name": acct})
@@ -279,12 +281,12 @@ func TestQueuePassStopsWhenUnreachable(t *testing.T) {
 	}
 	rt.down.Store(true)
 	for _, l := range leases {
-		te.mustRevoke(l) // queued
+		te.mustRevoke(l) // Queued
 	}
-	keys, _ := te.s.List(context.Background(), queuePrefix)
+	keys, _ := te.s.List(context.Background(), QueuePrefix)
 	rt.attempts.Store(0)
-	te.srv.Advance(queueBackoffCap + time.Second)
-	_ = te.b.periodic(context.Background(), &logical.Request{Storage: te.s})
+	te.srv.Advance(QueueBackoffCap + time.Second)
+	_ = te.e.Periodic(context.Background(), te.s)
 	t.Logf("queued %d, connection attempts in one pass while unreachable: %d", len(keys), rt.attempts.Load())
 	if rt.attempts.Load() > 1 {
 		t.Errorf("the pass did not stop at the first unreachable check-in (%d attempts for %d entries)", rt.attempts.Load(), len(keys))

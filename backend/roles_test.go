@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -125,7 +125,7 @@ func TestRoleValidation(t *testing.T) {
 			te := te.sub(t)
 			resp, err := te.write("roles/bad", tc.data)
 			te.mustFail(resp, err, http.StatusBadRequest, tc.want)
-			if r, _ := te.b.Role(context.Background(), te.s, "bad"); r != nil {
+			if r, _ := te.e.Role(context.Background(), te.s, "bad"); r != nil {
 				t.Fatalf("role stored despite the error")
 			}
 		})

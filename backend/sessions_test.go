@@ -1,10 +1,12 @@
-package backend
+package backend_test
 
 import (
 	"context"
 	"sync"
 	"testing"
 	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -38,7 +40,7 @@ func TestSessionEvictionInFlightNoLeak(t *testing.T) {
 		ents = append(ents, person(u))
 	}
 	withIdentity(te, ents...)
-	te.b.sessions = newSessions(te.b.Logger, 2)
+	te.e.NewSessionCache(2)
 	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 50 * time.Millisecond})
 
 	const rounds = 4
@@ -64,12 +66,12 @@ func TestSessionEvictionInFlightNoLeak(t *testing.T) {
 	for err := range errs {
 		t.Errorf("LIST requests/: %v", err)
 	}
-	te.b.sessions.bg.Wait()
+	te.e.WaitSessionSignouts()
 
-	if n := te.b.sessions.len(); n != 2 {
+	if n := te.e.SessionsLen(); n != 2 {
 		t.Fatalf("cached sessions %d, want 2", n)
 	}
-	if live, cached := te.srv.Sessions(), te.b.sessions.len(); live != cached {
+	if live, cached := te.srv.Sessions(), te.e.SessionsLen(); live != cached {
 		t.Fatalf("the simulator has %d live sessions, the backend caches %d: %d leaked (sign-ins %d, sign-outs %d)",
 			live, cached, live-cached, te.srv.Calls(pstest.EndpointSignAppin), te.srv.Calls(pstest.EndpointSignout))
 	}
@@ -140,8 +142,8 @@ func TestConfigChangeInFlightNoLeak(t *testing.T) {
 			t.Errorf("a call in flight at the config change failed: %v", err)
 		}
 	}
-	te.b.sessions.bg.Wait()
-	if live, cached := te.srv.Sessions(), te.b.sessions.len(); live != cached {
+	te.e.WaitSessionSignouts()
+	if live, cached := te.srv.Sessions(), te.e.SessionsLen(); live != cached {
 		t.Fatalf("live sessions %d, cached %d", live, cached)
 	}
 }
@@ -150,13 +152,13 @@ func TestConfigChangeInFlightNoLeak(t *testing.T) {
 // client of the old generation; its session must not outlive its calls.
 func TestStaleGenerationClientSignsOut(t *testing.T) {
 	te := newTestBackend(t)
-	cfg, err := te.b.Config(context.Background(), te.s)
+	cfg, err := te.e.Config(context.Background(), te.s)
 	if err != nil || cfg == nil {
 		t.Fatalf("config: %v %v", cfg, err)
 	}
-	gen := te.b.sessions.generation()
-	te.b.sessions.reset(context.Background())
-	cl, err := te.b.sessions.get(gen, sessionKey(cfg, cfg.RunAs), cfg.MaxConcurrentRequests, func(l *client.Limiter) (*client.Client, error) {
+	gen := te.e.SessionGeneration()
+	te.e.ResetSessions(context.Background())
+	cl, err := te.e.SessionFor(gen, SessionKey(cfg, cfg.RunAs), cfg.MaxConcurrentRequests, func(l *client.Limiter) (*client.Client, error) {
 		cc := cfg.ClientConfig(cfg.RunAs)
 		cc.Limiter = l
 		return client.New(cc)

@@ -1,4 +1,4 @@
-package backend
+package backend_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/paths"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -332,7 +334,7 @@ type sim struct {
 	store *logical.InmemStorage
 	sys   *logical.StaticSystemView
 	logs  *testlog.Buffer
-	b     *Backend
+	b     *paths.Backend
 	cp    *crashPoint
 	hc    *http.Client
 
@@ -500,7 +502,7 @@ func (s *sim) setup() {
 func (s *sim) newBackend() {
 	s.cp = &crashPoint{}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "passwordsafe", Output: s.logs, Level: hclog.Trace})
-	b := New("v0.1.0")
+	b := paths.New("v0.1.0", 0)
 	cp := s.cp
 	if err := b.Setup(context.Background(), &logical.BackendConfig{
 		Logger: logger, System: s.sys, StorageView: crashStorage{s.store, cp},
@@ -508,13 +510,13 @@ func (s *sim) newBackend() {
 	}); err != nil {
 		panic(err)
 	}
-	b.now = s.srv.Now
-	b.approvalPoll = time.Millisecond
-	b.ttls.maxAge = 0
-	b.clientOptions = func(c *client.Config) {
+	e := b.Engine()
+	e.SetClock(s.srv.Now)
+	e.SetApprovalPoll(time.Millisecond)
+	e.SetClientOptions(func(c *client.Config) {
 		c.HTTPClient = &http.Client{Transport: crashTransport{rt: http.DefaultTransport, cp: cp}}
 		c.RetryBackoff = time.Millisecond
-	}
+	})
 	s.b = b
 }
 
