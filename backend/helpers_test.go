@@ -363,7 +363,7 @@ func (te *testEnv) pendingHolders(id int) int {
 }
 
 func (te *testEnv) status(id int) string {
-	st, ok := te.srv.Request(id)
+	st, ok := te.srv.Inspect().Request(id)
 	if !ok {
 		return "unknown"
 	}
@@ -409,7 +409,7 @@ func (te *testEnv) assertNoLeak() {
 		}
 		wals = append(wals, span{w.RunAs, w.SystemID, w.AccountID, w.StartedAt, w.RequestID == 0, w.RequestID})
 	}
-	for _, r := range te.srv.ActiveRequests() {
+	for _, r := range te.srv.Inspect().ActiveRequests() {
 		if rec, _ := getRecord(ctx, te.s, r.ID); rec != nil {
 			continue
 		}
@@ -448,7 +448,7 @@ func (te *testEnv) assertNoSecretsLogged() {
 				n := len(a.PrivateKey) / 2
 				secrets = append(secrets, a.PrivateKey[n:n+40])
 			}
-			secrets = append(secrets, te.srv.Password(a.ID))
+			secrets = append(secrets, te.srv.Inspect().Password(a.ID))
 		}
 	}
 	te.mu.Lock()
