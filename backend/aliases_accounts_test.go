@@ -48,7 +48,7 @@ func TestAliasesListAndRead(t *testing.T) {
 		t.Fatalf("read: %v", a.Data)
 	}
 	// Case-insensitive, like Password Safe; an unmapped alias is not requestable.
-	te.srv.SetAliasState(2, 0)
+	te.srv.Edit().SetAliasState(2, 0)
 	a = te.mustOK(te.read("aliases/WEB-ROOT"))
 	if a.Data["alias_name"] != "web-root" || a.Data["requestable"] != false {
 		t.Fatalf("read web-root: %v", a.Data)
@@ -59,7 +59,7 @@ func TestAliasesListAndRead(t *testing.T) {
 	te.mustFail(r, err, http.StatusNotFound)
 
 	// Names that cannot be alias names: 400 before the wire, or no route.
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, name := range []string{"..", ".", "a\x00b", "tab\there", "nl\n", "\u0085", "\xff", strings.Repeat("n", 1025), "a/b", "", " "} {
 		r, err := te.read("aliases/" + name)
 		if errors.Is(err, logical.ErrUnsupportedPath) || errors.Is(err, logical.ErrUnsupportedOperation) {
@@ -69,8 +69,8 @@ func TestAliasesListAndRead(t *testing.T) {
 			t.Errorf("aliases/%q: status %d (%v), want 400 or no route", name, status, err)
 		}
 	}
-	if len(te.srv.CallCounts()) != 0 {
-		t.Fatalf("bad names reached Password Safe: %v", te.srv.CallCounts())
+	if len(te.srv.Inspect().CallCounts()) != 0 {
+		t.Fatalf("bad names reached Password Safe: %v", te.srv.Inspect().CallCounts())
 	}
 }
 
@@ -116,7 +116,7 @@ func TestAccountsList(t *testing.T) {
 	}
 
 	// Bad filters: 400 before the wire.
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, data := range []map[string]interface{}{
 		{"system_name": "db\x00"}, {"account_name": ".."}, {"type": "sys\ntem"}, {"workgroup_name": "\xff"},
 		{"limit": 1001}, {"limit": -1}, {"offset": -1}, {"system_id": -3}, {"system_id": "abc"},
@@ -125,8 +125,8 @@ func TestAccountsList(t *testing.T) {
 		r, err := te.do(te.req(logical.ListOperation, "accounts/", data))
 		te.mustFail(r, err, http.StatusBadRequest)
 	}
-	if len(te.srv.CallCounts()) != 0 {
-		t.Fatalf("bad filters reached Password Safe: %v", te.srv.CallCounts())
+	if len(te.srv.Inspect().CallCounts()) != 0 {
+		t.Fatalf("bad filters reached Password Safe: %v", te.srv.Inspect().CallCounts())
 	}
 	// Password Safe's own refusal of a filter value comes back as a 400.
 	r, err := te.do(te.req(logical.ListOperation, "accounts/", map[string]interface{}{"type": "mainframe"}))

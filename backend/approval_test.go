@@ -76,7 +76,7 @@ func TestApprovalPendingThenClaim(t *testing.T) {
 	}
 	te.srv.Advance(time.Minute)
 	lease := te.mustOK(te.claim(id, "entity-1"))
-	if lease.Secret == nil || lease.Data["password"] != te.srv.Password(31) {
+	if lease.Secret == nil || lease.Data["password"] != te.srv.Inspect().Password(31) {
 		t.Fatalf("claim: %#v", lease)
 	}
 	// The request's clock started at approval, a minute ago.
@@ -100,10 +100,10 @@ func TestApprovalDuringWait(t *testing.T) {
 	go func() {
 		deadline := time.Now().Add(5 * time.Second)
 		for time.Now().Before(deadline) {
-			for _, r := range te.srv.Requests() {
+			for _, r := range te.srv.Inspect().Requests() {
 				// Approve only once the engine has been told 4034, so the
 				// read really waits (else it would find the request approved).
-				if r.AccountID == 31 && r.Status == pstest.StatusPending && te.srv.Calls(pstest.EndpointCredentials) >= 1 {
+				if r.AccountID == 31 && r.Status == pstest.StatusPending && te.srv.Inspect().Calls(pstest.EndpointCredentials) >= 1 {
 					approved <- bob.Approve(context.Background(), r.ID, "approved while Vault waits")
 					return
 				}
@@ -116,11 +116,11 @@ func TestApprovalDuringWait(t *testing.T) {
 	if err := <-approved; err != nil {
 		t.Fatal(err)
 	}
-	if resp.Data["password"] != te.srv.Password(31) || te.walCount() != 0 {
+	if resp.Data["password"] != te.srv.Inspect().Password(31) || te.walCount() != 0 {
 		t.Fatalf("data keys %v, WAL %d", keysOf(resp.Data), te.walCount())
 	}
-	if te.srv.Calls(pstest.EndpointCredentials) < 2 || te.srv.Calls(pstest.EndpointListRequests) != 1 {
-		t.Fatalf("calls %v", te.srv.CallCounts())
+	if te.srv.Inspect().Calls(pstest.EndpointCredentials) < 2 || te.srv.Inspect().Calls(pstest.EndpointListRequests) != 1 {
+		t.Fatalf("calls %v", te.srv.Inspect().CallCounts())
 	}
 	te.mustRevoke(resp)
 }
@@ -133,7 +133,7 @@ func TestApprovalWaitRunsOut(t *testing.T) {
 		t.Fatalf("got %#v", resp.Data)
 	}
 	// One read, then one poll per second of approval_wait.
-	if n := te.srv.Calls(pstest.EndpointCredentials); n != 4 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointCredentials); n != 4 {
 		t.Fatalf("GET Credentials = %d, want 4", n)
 	}
 }
@@ -169,11 +169,11 @@ func TestPendingReconciliation(t *testing.T) {
 	if err := bob.Deny(ctx, denied, "no"); err != nil {
 		t.Fatal(err)
 	}
-	checkins := te.srv.Calls(pstest.EndpointCheckin)
+	checkins := te.srv.Inspect().Calls(pstest.EndpointCheckin)
 	if err := te.rollback(false); err != nil {
 		t.Fatal(err)
 	}
-	if te.record(denied) != nil || te.srv.Calls(pstest.EndpointCheckin) != checkins {
+	if te.record(denied) != nil || te.srv.Inspect().Calls(pstest.EndpointCheckin) != checkins {
 		t.Fatalf("denied request not forgotten cleanly")
 	}
 	// Never approved until it lapsed: forgotten.
@@ -203,7 +203,7 @@ func TestCheckinNeverApprovedIsNotDone(t *testing.T) {
 	if !client.IsNotApproved(err) {
 		t.Fatalf("check-in of a pending request = %v, want 4034", err)
 	}
-	if te.srv.Calls(pstest.EndpointCheckin) != 1 {
+	if te.srv.Inspect().Calls(pstest.EndpointCheckin) != 1 {
 		t.Fatalf("no check-in call")
 	}
 	te.srv.Advance(3 * time.Hour) // lapses; the periodic func forgets it
@@ -220,7 +220,7 @@ func TestPendingCheckoutFailureNotForgotten(t *testing.T) {
 	te.writeRole("fin", withWait("2s"))
 	// The first GET Credentials says 4034; the next poll fails with 503.
 	var polls int
-	te.srv.SetFaultFunc(func(endpoint string, r *http.Request) *pstest.Fault {
+	te.srv.Faults().SetFunc(func(endpoint string, r *http.Request) *pstest.Fault {
 		if endpoint != pstest.EndpointCredentials {
 			return nil
 		}
@@ -233,8 +233,8 @@ func TestPendingCheckoutFailureNotForgotten(t *testing.T) {
 	te.e.SetApprovalPoll(time.Millisecond)
 	resp, err := te.creds("fin", map[string]interface{}{})
 	te.mustFail(resp, err, http.StatusBadGateway)
-	te.srv.SetFaultFunc(nil)
-	reqs := te.srv.Requests()
+	te.srv.Faults().SetFunc(nil)
+	reqs := te.srv.Inspect().Requests()
 	if len(reqs) != 1 || reqs[0].Status != pstest.StatusPending {
 		t.Fatalf("requests: %+v", reqs)
 	}

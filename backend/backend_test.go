@@ -47,10 +47,10 @@ func TestSessionsBoundedLRU(t *testing.T) {
 	// Role writes look the target up as the role's run-as user: the cache
 	// now holds dave and carol. Three users through a cache of two:
 	te.e.WaitSessionSignouts()
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, u := range users {
 		resp := te.mustCreds(u, nil)
-		if st, _ := te.srv.Request(requestIDOf(resp)); st.UserName != u {
+		if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); st.UserName != u {
 			t.Fatalf("request by %q, want %q", st.UserName, u)
 		}
 		te.mustRevoke(resp)
@@ -60,13 +60,13 @@ func TestSessionsBoundedLRU(t *testing.T) {
 		t.Fatalf("cached sessions %d, want 2", n)
 	}
 	// alice evicts carol, carol evicts dave, dave evicts alice.
-	if n, m := te.srv.Calls(pstest.EndpointSignout), te.srv.Calls(pstest.EndpointSignAppin); n != 3 || m != 3 {
+	if n, m := te.srv.Inspect().Calls(pstest.EndpointSignout), te.srv.Inspect().Calls(pstest.EndpointSignAppin); n != 3 || m != 3 {
 		t.Fatalf("sign-outs of evicted sessions = %d, sign-ins %d, want 3 and 3", n, m)
 	}
 	// Reused while cached: no new sign-in.
-	signins := te.srv.Calls(pstest.EndpointSignAppin)
+	signins := te.srv.Inspect().Calls(pstest.EndpointSignAppin)
 	te.mustRevoke(te.mustCreds(pstest.DemoUserDave, nil))
-	if te.srv.Calls(pstest.EndpointSignAppin) != signins {
+	if te.srv.Inspect().Calls(pstest.EndpointSignAppin) != signins {
 		t.Fatalf("a cached session signed in again")
 	}
 }
@@ -76,8 +76,8 @@ func TestCleanSignsOut(t *testing.T) {
 	te.writeRole("pg", pgRole)
 	te.mustRevoke(te.mustCreds("pg", nil))
 	te.b.Cleanup(context.Background())
-	if n := te.srv.Calls(pstest.EndpointSignout); n != 1 || te.srv.Sessions() != 0 {
-		t.Fatalf("sign-outs %d, live sessions %d", n, te.srv.Sessions())
+	if n := te.srv.Inspect().Calls(pstest.EndpointSignout); n != 1 || te.srv.Inspect().Sessions() != 0 {
+		t.Fatalf("sign-outs %d, live sessions %d", n, te.srv.Inspect().Sessions())
 	}
 }
 

@@ -158,14 +158,14 @@ func TestConfigVerifyErrors(t *testing.T) {
 		{"wrong password", with(map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword, "password": "wrong-Pw-9"}), nil, []string{"HTTP 401"}},
 		{"missing password", with(map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword}), nil, []string{"HTTP 401"}},
 		{"bad oauth secret", map[string]interface{}{"url": te.srv.URL, "client_id": pstest.DemoClientID, "client_secret": "nope-nope", "max_retries": 0, "allow_plain_http": true}, nil, []string{"HTTP 401", "client_id or client_secret"}},
-		{"licence", base, func() { te.srv.SetLicenseInvalid(true) }, []string{"HTTP 403", "licence"}},
-		{"api disabled", base, func() { te.srv.SetAPIDisabled(true) }, []string{"HTTP 410", "disabled"}},
+		{"licence", base, func() { te.srv.Edit().SetLicenseInvalid(true) }, []string{"HTTP 403", "licence"}},
+		{"api disabled", base, func() { te.srv.Edit().SetAPIDisabled(true) }, []string{"HTTP 410", "disabled"}},
 		{"no api there", with(map[string]interface{}{"url": te.srv.URL + "/nothing/api/public/v3"}), nil, []string{"HTTP 404", "check url"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			te := te.sub(t)
-			te.srv.SetLicenseInvalid(false)
-			te.srv.SetAPIDisabled(false)
+			te.srv.Edit().SetLicenseInvalid(false)
+			te.srv.Edit().SetAPIDisabled(false)
 			if tc.setup != nil {
 				tc.setup()
 			}
@@ -184,8 +184,8 @@ func TestConfigVerifyErrors(t *testing.T) {
 			}
 		})
 	}
-	te.srv.SetLicenseInvalid(false)
-	te.srv.SetAPIDisabled(false)
+	te.srv.Edit().SetLicenseInvalid(false)
+	te.srv.Edit().SetAPIDisabled(false)
 	// verify=false stores an unverifiable config.
 	te.mustOK(te.write("config", with(map[string]interface{}{"url": deadURL, "verify": false})))
 }
@@ -195,7 +195,7 @@ func TestConfigVerifiedSessionIsReused(t *testing.T) {
 	te.mustOK(te.write("config", map[string]interface{}{"url": te.srv.URL, "api_key": pstest.DemoAPIKey, "run_as": "svc-vault", "allow_plain_http": true}))
 	te.writeRole("pg", pgRole)
 	te.mustRevoke(te.mustCreds("pg", nil))
-	if n := te.srv.Calls(pstest.EndpointSignAppin); n != 1 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointSignAppin); n != 1 {
 		t.Fatalf("sign-ins = %d, want 1 (the verifying session is kept)", n)
 	}
 }
@@ -205,7 +205,7 @@ func TestConfigOAuth(t *testing.T) {
 	te.mustOK(te.write("config", map[string]interface{}{"url": te.srv.URL, "client_id": pstest.DemoClientID, "client_secret": pstest.DemoClientSecret, "allow_plain_http": true}))
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
-	if st, _ := te.srv.Request(requestIDOf(resp)); st.UserName != pstest.DemoUserSvcVault {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); st.UserName != pstest.DemoUserSvcVault {
 		t.Fatalf("request made by %q", st.UserName)
 	}
 	te.mustRevoke(resp)
@@ -244,16 +244,16 @@ func TestConfigChangeDropsSessions(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
 	te.mustRevoke(te.mustCreds("pg", nil))
-	if te.e.SessionsLen() != 1 || te.srv.Sessions() != 1 {
-		t.Fatalf("sessions: cached %d, upstream %d", te.e.SessionsLen(), te.srv.Sessions())
+	if te.e.SessionsLen() != 1 || te.srv.Inspect().Sessions() != 1 {
+		t.Fatalf("sessions: cached %d, upstream %d", te.e.SessionsLen(), te.srv.Inspect().Sessions())
 	}
 	te.mustOK(te.write("config", map[string]interface{}{"max_retries": 2, "verify": false}))
-	if te.e.SessionsLen() != 0 || te.srv.Calls(pstest.EndpointSignout) != 1 || te.srv.Sessions() != 0 {
+	if te.e.SessionsLen() != 0 || te.srv.Inspect().Calls(pstest.EndpointSignout) != 1 || te.srv.Inspect().Sessions() != 0 {
 		t.Fatalf("after config change: cached %d, sign-outs %d, upstream %d",
-			te.e.SessionsLen(), te.srv.Calls(pstest.EndpointSignout), te.srv.Sessions())
+			te.e.SessionsLen(), te.srv.Inspect().Calls(pstest.EndpointSignout), te.srv.Inspect().Sessions())
 	}
 	te.mustRevoke(te.mustCreds("pg", nil))
-	if n := te.srv.Calls(pstest.EndpointSignAppin); n != 2 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointSignAppin); n != 2 {
 		t.Fatalf("sign-ins = %d, want 2", n)
 	}
 }
@@ -270,11 +270,11 @@ func TestInvalidateConfigDropsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	te.b.InvalidateKey(context.Background(), ConfigKey)
-	if te.e.SessionsLen() != 0 || te.srv.Calls(pstest.EndpointSignout) != 1 {
+	if te.e.SessionsLen() != 0 || te.srv.Inspect().Calls(pstest.EndpointSignout) != 1 {
 		t.Fatalf("invalidate kept sessions")
 	}
 	resp := te.mustCreds("pg", nil)
-	if st, _ := te.srv.Request(requestIDOf(resp)); st.UserName != pstest.DemoUserAlice {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); st.UserName != pstest.DemoUserAlice {
 		t.Fatalf("request made by %q after invalidation, want alice", st.UserName)
 	}
 	te.mustRevoke(resp)

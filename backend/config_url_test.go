@@ -73,7 +73,7 @@ func TestConfigPlainHTTP(t *testing.T) {
 		}
 		return m
 	}
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	resp, err := te.write("config", base)
 	te.mustFail(resp, err, http.StatusBadRequest, "plain http", "allow_plain_http=true", "https")
 	resp, err = te.write("config", with(map[string]interface{}{"allow_plain_http": false}))
@@ -81,8 +81,8 @@ func TestConfigPlainHTTP(t *testing.T) {
 	if cfg, _ := te.e.Config(context.Background(), te.s); cfg != nil {
 		t.Fatalf("a plain http config was stored")
 	}
-	if n := len(te.srv.CallCounts()); n != 0 {
-		t.Fatalf("a refused config signed in: %v", te.srv.CallCounts())
+	if n := len(te.srv.Inspect().CallCounts()); n != 0 {
+		t.Fatalf("a refused config signed in: %v", te.srv.Inspect().CallCounts())
 	}
 
 	hasPlainWarning := func(ws []string) bool {

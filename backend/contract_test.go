@@ -70,10 +70,10 @@ var finReuse = map[string]interface{}{"system_name": "fin-db-01", "account_name"
 func TestAmbiguousRetryIsUnknown(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("fin-reuse", finReuse)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
 	resp, err := te.creds("fin-reuse", nil)
 	msg := te.mustFail(resp, err, 0)
-	reqs := te.srv.Requests()
+	reqs := te.srv.Inspect().Requests()
 	if len(reqs) != 1 || reqs[0].Status != pstest.StatusPending {
 		t.Fatalf("requests: %+v", reqs)
 	}
@@ -98,7 +98,7 @@ func TestClientOutcomeAfterLostAttempt(t *testing.T) {
 	te := newTestBackend(t)
 	cl := te.userClient(pstest.DemoUserSvcVault, "")
 	in := client.RequestInput{SystemID: 3, AccountID: 31, AccessType: client.AccessView, DurationMinutes: 60, ConflictOption: client.ConflictReuse}
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
 	_, _, err := cl.CreateRequest(context.Background(), in)
 	if !client.IsConflict(err) || client.OutcomeOf(err) != client.OutcomeUnknown {
 		t.Fatalf("err %v: conflict %v, outcome %v; want a 409 of unknown outcome", err, client.IsConflict(err), client.OutcomeOf(err))
@@ -118,7 +118,7 @@ func TestClientOutcomeAfterLostAttempt(t *testing.T) {
 func TestRollbackSparesForeignRequest(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
 	te.writeRole("app", map[string]interface{}{"system_name": "db-prod-01", "account_name": "app_user"})
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusBadGateway, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusBadGateway, Count: 1})
 	resp, err := te.creds("app", nil)
 	te.mustFail(resp, err, http.StatusBadGateway)
 	if te.walCount() != 1 {
@@ -153,7 +153,7 @@ func TestRollbackLinearAndDefiniteWhenUnsent(t *testing.T) {
 	te := newTestBackend(t, withStorage(cs), withConfig(map[string]interface{}{"max_retries": 0}))
 	roles := te.loadRoles(40, nil)
 	const n = 200
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: n})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: n})
 	for i := 0; i < n; i++ {
 		resp, err := te.creds(roles[i%len(roles)], nil)
 		te.mustFail(resp, err, http.StatusBadGateway)
@@ -169,7 +169,7 @@ func TestRollbackLinearAndDefiniteWhenUnsent(t *testing.T) {
 		t.Fatalf("WAL %d left", te.walCount())
 	}
 	t.Logf("rollback of %d WAL entries: %d storage reads (gets and lists), %d GET Requests", n,
-		cs.gets.Load()+cs.lists.Load(), te.srv.Calls(pstest.EndpointListRequests))
+		cs.gets.Load()+cs.lists.Load(), te.srv.Inspect().Calls(pstest.EndpointListRequests))
 	if got := cs.gets.Load() + cs.lists.Load(); got > 4*n {
 		t.Fatalf("rollback of %d entries made %d storage reads, want at most %d", n, got, 4*n)
 	}
@@ -238,7 +238,7 @@ func TestBatchTokenRefused(t *testing.T) {
 	te.writeRole("pg", pgRole)
 	te.writeRole("fin", map[string]interface{}{"system_name": "fin-db-01", "account_name": "sa", "approval_wait": "0s"})
 	id := requestIDOf(te.submit("", "fin", nil))
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, r := range []*logical.Request{
 		te.req(logical.ReadOperation, "creds/pg", nil),
 		te.req(logical.UpdateOperation, "requests", map[string]interface{}{"role": "fin"}),
@@ -248,8 +248,8 @@ func TestBatchTokenRefused(t *testing.T) {
 		resp, err := te.do(r)
 		te.mustFail(resp, err, http.StatusForbidden, "batch token")
 	}
-	if n := len(te.srv.CallCounts()); n != 0 {
-		t.Fatalf("refused calls reached Password Safe: %v", te.srv.CallCounts())
+	if n := len(te.srv.Inspect().CallCounts()); n != 0 {
+		t.Fatalf("refused calls reached Password Safe: %v", te.srv.Inspect().CallCounts())
 	}
 	if err := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob).Deny(context.Background(), id, ""); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ var pgRole = map[string]interface{}{"system_name": "db-prod-01", "account_name":
 func TestCredsLeaseLife(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
-	before := te.srv.Password(11)
+	before := te.srv.Inspect().Password(11)
 
 	resp := te.mustCreds("pg", nil)
 	d := resp.Data
@@ -28,7 +28,7 @@ func TestCredsLeaseLife(t *testing.T) {
 		t.Fatalf("private_key returned for a password-only role")
 	}
 	id := requestIDOf(resp)
-	st, _ := te.srv.Request(id)
+	st, _ := te.srv.Inspect().Request(id)
 	if st.Status != pstest.StatusActive || st.DurationMinutes != 24*60 || !st.RotateOnCheckin {
 		t.Fatalf("request = %+v", st)
 	}
@@ -42,17 +42,17 @@ func TestCredsLeaseLife(t *testing.T) {
 		t.Fatalf("WAL entries left after the lease was handed out")
 	}
 	te.mustRevoke(resp)
-	st, _ = te.srv.Request(id)
+	st, _ = te.srv.Inspect().Request(id)
 	if st.Status != pstest.StatusCheckedIn || !strings.HasPrefix(st.CheckinReason, "vault lease revoked: "+testMount+"creds/") {
 		t.Fatalf("after revoke: %+v", st)
 	}
-	if te.srv.Password(11) == before {
+	if te.srv.Inspect().Password(11) == before {
 		t.Fatalf("password did not rotate at check-in")
 	}
 	// One sign-in for the whole backend life (the role write used it too),
 	// then exactly three calls for the lease.
 	want := map[string]int{"POST Auth/SignAppin": 1, "GET ManagedAccounts": 1, "POST Requests": 1, "GET Credentials/{id}": 1, "PUT Requests/{id}/Checkin": 1}
-	if got := te.srv.CallCounts(); !equalCounts(got, want) {
+	if got := te.srv.Inspect().CallCounts(); !equalCounts(got, want) {
 		t.Fatalf("calls = %v, want %v", got, want)
 	}
 	if te.record(id) != nil {
@@ -77,13 +77,13 @@ func equalCounts(got, want map[string]int) bool {
 func TestCredsRotateOnCheckinFalse(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "rotate_on_checkin": false})
-	before := te.srv.Password(11)
+	before := te.srv.Inspect().Password(11)
 	resp := te.mustCreds("pg", nil)
-	if st, _ := te.srv.Request(requestIDOf(resp)); st.RotateOnCheckin {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); st.RotateOnCheckin {
 		t.Fatalf("request asks for rotation")
 	}
 	te.mustRevoke(resp)
-	if te.srv.Password(11) != before {
+	if te.srv.Inspect().Password(11) != before {
 		t.Fatalf("password rotated although rotate_on_checkin=false")
 	}
 }
@@ -93,10 +93,10 @@ func TestCredsKeyTypes(t *testing.T) {
 	te.writeRole("root", map[string]interface{}{"system_name": "web-01", "account_name": "root", "credential_types": "password,dsskey,passphrase"})
 	resp := te.mustCreds("root", nil)
 	d := resp.Data
-	if !strings.Contains(d["private_key"].(string), "PRIVATE KEY") || d["passphrase"] != pstest.DemoPassphrase21 || d["password"] != te.srv.Password(21) {
+	if !strings.Contains(d["private_key"].(string), "PRIVATE KEY") || d["passphrase"] != pstest.DemoPassphrase21 || d["password"] != te.srv.Inspect().Password(21) {
 		t.Fatalf("data: private_key %t passphrase %t password %t", d["private_key"] != "", d["passphrase"] != "", d["password"] != "")
 	}
-	if n := te.srv.Calls(pstest.EndpointCredentials); n != 3 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointCredentials); n != 3 {
 		t.Fatalf("GET Credentials calls = %d, want 3", n)
 	}
 	te.mustRevoke(resp)
@@ -114,7 +114,7 @@ func TestCredsKeyTypes(t *testing.T) {
 	te.writeRole("nopass", map[string]interface{}{"system_name": "web-01", "account_name": "deploy", "credential_types": "passphrase"})
 	resp, err := te.creds("nopass", nil)
 	te.mustFail(resp, err, http.StatusBadRequest, "passphrase")
-	for _, r := range te.srv.Requests() {
+	for _, r := range te.srv.Inspect().Requests() {
 		if r.AccountID == 22 && r.Status != pstest.StatusCheckedIn {
 			t.Fatalf("request %d left %s", r.ID, r.Status)
 		}
@@ -135,19 +135,19 @@ func keysOf(m map[string]interface{}) []string {
 func TestCredsAlias(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("web", map[string]interface{}{"alias_name": "web-root", "credential_types": "password,dsskey"})
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	resp := te.mustCreds("web", nil)
 	d := resp.Data
-	if d["username"] != "root" || d["system_name"] != "web-01" || d["password"] != te.srv.Password(21) || d["private_key"] == "" {
+	if d["username"] != "root" || d["system_name"] != "web-01" || d["password"] != te.srv.Inspect().Password(21) || d["private_key"] == "" {
 		t.Fatalf("data keys %v", keysOf(d))
 	}
-	st, _ := te.srv.Request(requestIDOf(resp))
+	st, _ := te.srv.Inspect().Request(requestIDOf(resp))
 	if st.AliasID != 2 || st.AccountID != 21 {
 		t.Fatalf("request %+v", st)
 	}
 	te.mustRevoke(resp)
 	want := map[string]int{pstest.EndpointCreateAliasRequest: 1, pstest.EndpointAliasCredentials: 2, pstest.EndpointCheckin: 1}
-	if got := te.srv.CallCounts(); !equalCounts(got, want) {
+	if got := te.srv.Inspect().CallCounts(); !equalCounts(got, want) {
 		t.Fatalf("calls = %v, want %v", got, want)
 	}
 }
@@ -159,7 +159,7 @@ func TestCredsAppAccessAndDomain(t *testing.T) {
 	if resp.Data["domain"] != "EXAMPLE" || resp.Data["username"] != "svc_app" {
 		t.Fatalf("data %v %v", resp.Data["domain"], resp.Data["username"])
 	}
-	st, _ := te.srv.Request(requestIDOf(resp))
+	st, _ := te.srv.Inspect().Request(requestIDOf(resp))
 	if st.AccessType != "App" || st.ApplicationID != 501 {
 		t.Fatalf("request %+v", st)
 	}
@@ -177,7 +177,7 @@ func TestCredsWriteParameters(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "ttl": "1h", "max_ttl": "4h", "reason": "role reason", "ticket_number": "ROLE-1"})
 	resp := te.mustCreds("pg", map[string]interface{}{"ttl": "10m", "reason": "INC-42 hotfix", "ticket_number": "INC-42"})
-	st, _ := te.srv.Request(requestIDOf(resp))
+	st, _ := te.srv.Inspect().Request(requestIDOf(resp))
 	if !reasonIs(st.Reason, "INC-42 hotfix") || st.TicketNumber != "INC-42" || st.DurationMinutes != 240 {
 		t.Fatalf("request %+v", st)
 	}
@@ -188,7 +188,7 @@ func TestCredsWriteParameters(t *testing.T) {
 
 	// Defaults from the role on a read; ttl above max is capped.
 	resp = te.mustCreds("pg", nil)
-	st, _ = te.srv.Request(requestIDOf(resp))
+	st, _ = te.srv.Inspect().Request(requestIDOf(resp))
 	if !reasonIs(st.Reason, "role reason") || st.TicketNumber != "ROLE-1" || resp.Secret.TTL != time.Hour {
 		t.Fatalf("defaults: %+v ttl %s", st, resp.Secret.TTL)
 	}
@@ -210,10 +210,10 @@ func TestCredsWriteParameters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			te := te.sub(t)
-			n := te.srv.Calls("POST Requests")
+			n := te.srv.Inspect().Calls("POST Requests")
 			resp, err := te.creds("pg", tc.data)
 			te.mustFail(resp, err, http.StatusBadRequest, tc.want)
-			if te.srv.Calls("POST Requests") != n {
+			if te.srv.Inspect().Calls("POST Requests") != n {
 				t.Fatalf("bad input reached Password Safe")
 			}
 		})
@@ -226,7 +226,7 @@ func TestCredsDefaultReasonNamesThePath(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
-	if st, _ := te.srv.Request(requestIDOf(resp)); !reasonIs(st.Reason, "vault: passwordsafe/creds/pg") {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); !reasonIs(st.Reason, "vault: passwordsafe/creds/pg") {
 		t.Fatalf("reason %q", st.Reason)
 	}
 	te.mustRevoke(resp)
@@ -256,10 +256,10 @@ func TestThousandCheckoutsSignInOnce(t *testing.T) {
 		pstest.EndpointSignAppin: 1, pstest.EndpointManagedAccounts: 40, // the role writes
 		pstest.EndpointCreateRequest: 1000, pstest.EndpointCredentials: 1000, pstest.EndpointCheckin: 1000,
 	}
-	if got := te.srv.CallCounts(); !equalCounts(got, want) {
+	if got := te.srv.Inspect().CallCounts(); !equalCounts(got, want) {
 		t.Fatalf("calls = %v, want %v", got, want)
 	}
-	if n := len(te.srv.ActiveRequests()); n != 0 {
+	if n := len(te.srv.Inspect().ActiveRequests()); n != 0 {
 		t.Fatalf("%d requests still active", n)
 	}
 }

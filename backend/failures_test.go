@@ -20,15 +20,15 @@ func TestSessionExpiredMidLife(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
 	a := te.mustCreds("pg", nil)
-	te.srv.ExpireSessions()
+	te.srv.Edit().ExpireSessions()
 	te.mustRevoke(a) // 401 -> signs in again once, repeats the call
 	b := te.mustCreds("pg", nil)
 	// A 401 between the POST and the credential read.
 	te.mustRevoke(b)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusUnauthorized, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusUnauthorized, Count: 1})
 	c := te.mustCreds("pg", nil)
 	te.mustRevoke(c)
-	if n := te.srv.Calls(pstest.EndpointSignAppin); n != 3 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointSignAppin); n != 3 {
 		t.Fatalf("sign-ins = %d, want 3", n)
 	}
 }
@@ -36,10 +36,10 @@ func TestSessionExpiredMidLife(t *testing.T) {
 func TestCheckout5xxNotRetriedNoLeak(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
 	resp, err := te.creds("pg", nil)
 	te.mustFail(resp, err, http.StatusBadGateway, "HTTP 503", "checks it in automatically")
-	if n := te.srv.Calls(pstest.EndpointCreateRequest); n != 1 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointCreateRequest); n != 1 {
 		t.Fatalf("POST Requests repeated without reuse: %d calls", n)
 	}
 	if te.walCount() != 1 {
@@ -48,22 +48,22 @@ func TestCheckout5xxNotRetriedNoLeak(t *testing.T) {
 	if err := te.rollback(true); err != nil {
 		t.Fatal(err)
 	}
-	if te.walCount() != 0 || len(te.srv.ActiveRequests()) != 0 {
-		t.Fatalf("after rollback: WAL %d, active %d", te.walCount(), len(te.srv.ActiveRequests()))
+	if te.walCount() != 0 || len(te.srv.Inspect().ActiveRequests()) != 0 {
+		t.Fatalf("after rollback: WAL %d, active %d", te.walCount(), len(te.srv.Inspect().ActiveRequests()))
 	}
 	// With reuse a repeat is harmless and the client retries it.
 	te.writeRole("pg", map[string]interface{}{"conflict_option": "reuse"})
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
 	te.mustRevoke(te.mustCreds("pg", nil))
 }
 
 func TestLostPOSTAnswerRolledBack(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
 	resp, err := te.creds("pg", nil)
 	te.mustFail(resp, err, http.StatusBadGateway)
-	active := te.srv.ActiveRequests()
+	active := te.srv.Inspect().ActiveRequests()
 	if len(active) != 1 || te.walCount() != 1 {
 		t.Fatalf("active %d, WAL %d", len(active), te.walCount())
 	}
@@ -80,7 +80,7 @@ func TestLostPOSTAnswerRolledBack(t *testing.T) {
 	if te.status(active[0].ID) != pstest.StatusCheckedIn || te.walCount() != 0 {
 		t.Fatalf("after rollback: %s, WAL %d", te.status(active[0].ID), te.walCount())
 	}
-	if st, _ := te.srv.Request(active[0].ID); !strings.Contains(st.CheckinReason, "rolling back an unfinished checkout") {
+	if st, _ := te.srv.Inspect().Request(active[0].ID); !strings.Contains(st.CheckinReason, "rolling back an unfinished checkout") {
 		t.Fatalf("check-in reason %q", st.CheckinReason)
 	}
 }
@@ -93,7 +93,7 @@ func TestLostAnswerRollbackSparesOthers(t *testing.T) {
 	te.writeRole("app", map[string]interface{}{"system_name": "db-prod-01", "account_name": "app_user"})
 	live := te.mustCreds("app", nil)
 	te.srv.Advance(10 * time.Minute)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
 	resp, err := te.creds("pg", nil)
 	te.mustFail(resp, err, http.StatusBadGateway)
 	if err := te.rollback(true); err != nil {
@@ -110,14 +110,14 @@ func TestLostAnswerRollbackSparesOthers(t *testing.T) {
 func TestLostAnswerPendingOrphan(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("fin", withWait("0s"))
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
 	resp, err := te.creds("fin", nil)
 	te.mustFail(resp, err, http.StatusBadGateway)
 	if err := te.rollback(true); err != nil {
 		t.Fatal(err)
 	}
 	var id int
-	for _, r := range te.srv.Requests() {
+	for _, r := range te.srv.Inspect().Requests() {
 		if r.AccountID == 31 {
 			id = r.ID
 		}
@@ -141,10 +141,10 @@ func TestLostAnswerPendingOrphan(t *testing.T) {
 func TestCredentialReadFailsChecksInAtOnce(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 1}))
 	te.writeRole("pg", pgRole)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusInternalServerError, Count: 2})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusInternalServerError, Count: 2})
 	resp, err := te.creds("pg", nil)
 	te.mustFail(resp, err, http.StatusBadGateway, "HTTP 500")
-	reqs := te.srv.Requests()
+	reqs := te.srv.Inspect().Requests()
 	if len(reqs) != 1 || reqs[0].Status != pstest.StatusCheckedIn || te.walCount() != 0 || te.record(reqs[0].ID) != nil {
 		t.Fatalf("requests %+v, WAL %d", reqs, te.walCount())
 	}
@@ -155,11 +155,11 @@ func TestCredentialReadFailsChecksInAtOnce(t *testing.T) {
 func TestCleanupCheckinFailsThenQueue(t *testing.T) {
 	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
 	te.writeRole("pg", pgRole)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusInternalServerError, Count: 1})
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusInternalServerError, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusInternalServerError, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusInternalServerError, Count: 1})
 	resp, err := te.creds("pg", nil)
 	te.mustFail(resp, err, http.StatusBadGateway)
-	id := te.srv.Requests()[0].ID
+	id := te.srv.Inspect().Requests()[0].ID
 	if te.status(id) != pstest.StatusActive || te.walCount() != 0 || te.queued(id) == nil {
 		t.Fatalf("the failed clean-up must queue the check-in: %s, WAL %d", te.status(id), te.walCount())
 	}
@@ -177,7 +177,7 @@ func TestRevoke5xxQueued(t *testing.T) {
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
 	id := requestIDOf(resp)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable})
 	if err := te.revoke(resp); err != nil {
 		t.Fatalf("revoke while Password Safe fails = %v, want it queued", err)
 	}
@@ -189,7 +189,7 @@ func TestRevoke5xxQueued(t *testing.T) {
 	if q2 := te.queued(id); q2 == nil || q2.Tries != 1 || !q2.NextTry.After(q.NextTry) {
 		t.Fatalf("failed retry: %+v", q2)
 	}
-	te.srv.ClearFaults()
+	te.srv.Faults().Clear()
 	te.drain()
 	if te.status(id) != pstest.StatusCheckedIn || te.queued(id) != nil {
 		t.Fatalf("not checked in once Password Safe answered: %s", te.status(id))
@@ -215,18 +215,18 @@ func TestTimeouts(t *testing.T) {
 	te.writeRole("pg", pgRole)
 
 	// Slow credential read: the checkout fails and its request is checked in.
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Latency: 1500 * time.Millisecond, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Latency: 1500 * time.Millisecond, Count: 1})
 	resp, err := te.creds("pg", nil)
 	msg, status := failure(resp, err)
 	if status != http.StatusGatewayTimeout && status != http.StatusBadGateway {
 		t.Fatalf("status %d: %s", status, msg)
 	}
-	if len(te.srv.ActiveRequests()) != 0 || te.walCount() != 0 {
-		t.Fatalf("slow read left active %d WAL %d", len(te.srv.ActiveRequests()), te.walCount())
+	if len(te.srv.Inspect().ActiveRequests()) != 0 || te.walCount() != 0 {
+		t.Fatalf("slow read left active %d WAL %d", len(te.srv.Inspect().ActiveRequests()), te.walCount())
 	}
 
 	// Slow POST: the outcome is unknown; the WAL keeps it for rollback.
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Latency: 1500 * time.Millisecond, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Latency: 1500 * time.Millisecond, Count: 1})
 	resp, err = te.creds("pg", nil)
 	if _, status := failure(resp, err); status == 0 {
 		t.Fatalf("slow POST succeeded")
@@ -237,8 +237,8 @@ func TestTimeouts(t *testing.T) {
 	if err := te.rollback(true); err != nil {
 		t.Fatal(err)
 	}
-	if te.walCount() != 0 || len(te.srv.ActiveRequests()) != 0 {
-		t.Fatalf("after rollback: WAL %d active %d", te.walCount(), len(te.srv.ActiveRequests()))
+	if te.walCount() != 0 || len(te.srv.Inspect().ActiveRequests()) != 0 {
+		t.Fatalf("after rollback: WAL %d active %d", te.walCount(), len(te.srv.Inspect().ActiveRequests()))
 	}
 	te.mustRevoke(te.mustCreds("pg", nil))
 }
@@ -268,7 +268,7 @@ func TestWALDeleteFailureHandsOutNothing(t *testing.T) {
 		t.Fatalf("a lease was handed out without its WAL entry deleted")
 	}
 	fs.failWALDelete.Store(false)
-	id := te.srv.Requests()[0].ID
+	id := te.srv.Inspect().Requests()[0].ID
 	if te.status(id) != pstest.StatusActive || te.walCount() != 1 {
 		t.Fatalf("status %s WAL %d", te.status(id), te.walCount())
 	}
@@ -309,7 +309,7 @@ func TestPerformanceStandbyForwards(t *testing.T) {
 	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour}
 	te := newTestBackend(t, withSystemView(sys))
 	te.writeRole("pg", pgRole)
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	sys.ReplicationStateVal = consts.ReplicationPerformanceStandby
 	for _, r := range []*logical.Request{
 		te.req(logical.ReadOperation, "creds/pg", nil),
@@ -326,8 +326,8 @@ func TestPerformanceStandbyForwards(t *testing.T) {
 	// Reads without side effects are served locally.
 	te.mustOK(te.read("roles/pg"))
 	te.mustOK(te.read("config"))
-	if n := len(te.srv.CallCounts()); n != 0 {
-		t.Fatalf("upstream calls on a standby: %v", te.srv.CallCounts())
+	if n := len(te.srv.Inspect().CallCounts()); n != 0 {
+		t.Fatalf("upstream calls on a standby: %v", te.srv.Inspect().CallCounts())
 	}
 	sys.ReplicationStateVal = consts.ReplicationPerformanceSecondary
 	if _, err := te.creds("pg", nil); !errors.Is(err, logical.ErrReadOnly) {

@@ -186,7 +186,7 @@ func (te *testEnv) assertSettled(t testing.TB, live map[int]bool) {
 	if q, err := te.s.List(ctx, QueuePrefix); err != nil || len(q) != 0 {
 		t.Errorf("queued check-ins left: %v %v", q, err)
 	}
-	for _, r := range te.srv.ActiveRequests() {
+	for _, r := range te.srv.Inspect().ActiveRequests() {
 		if !live[r.ID] {
 			t.Errorf("LEAK: request %d (account %d) is active upstream without a live lease", r.ID, r.AccountID)
 		}
@@ -234,8 +234,8 @@ func TestFault5xxBurstDuringCheckout(t *testing.T) {
 	// POST Requests is not repeated after a 5xx (it may have created a
 	// request); GET Credentials is, so a burst longer than the retries fails
 	// some checkouts after their request exists.
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 5})
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusBadGateway, Count: 9})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 5})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusBadGateway, Count: 9})
 	live := newLeaseSet()
 	var failed atomic.Int32
 	parallel(len(roles), func(i int) {
@@ -270,7 +270,7 @@ func TestFault5xxBurstDuringCheckin(t *testing.T) {
 	for _, r := range roles {
 		live.add(te.mustCreds(r, nil))
 	}
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Rate: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Rate: 1})
 	// Every revoke succeeds for Vault: the check-in is queued, and none
 	// loses track of its request.
 	for _, r := range live.all() {
@@ -283,10 +283,10 @@ func TestFault5xxBurstDuringCheckin(t *testing.T) {
 			t.Fatalf("check-in of request %d not queued: %+v", requestIDOf(r), q)
 		}
 	}
-	if n := len(te.srv.ActiveRequests()); n != len(roles) {
+	if n := len(te.srv.Inspect().ActiveRequests()); n != len(roles) {
 		t.Fatalf("active upstream = %d, want %d", n, len(roles))
 	}
-	te.srv.ClearFaults()
+	te.srv.Faults().Clear()
 	te.drain()
 	te.assertSettled(t, nil)
 }
@@ -297,8 +297,8 @@ func TestFaultSlowUpstreamBeyondTimeout(t *testing.T) {
 	// A minute per answer: without a working timeout every call below
 	// would take at least that long.
 	slow := func(ep string) {
-		te.srv.ClearFaults()
-		te.srv.InjectFault(pstest.Fault{Endpoint: ep, Latency: time.Minute, Rate: 1})
+		te.srv.Faults().Clear()
+		te.srv.Faults().Inject(pstest.Fault{Endpoint: ep, Latency: time.Minute, Rate: 1})
 	}
 	vaultCtx := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(context.Background(), 90*time.Second) // Vault's max_request_duration
@@ -317,7 +317,7 @@ func TestFaultSlowUpstreamBeyondTimeout(t *testing.T) {
 		if status, msg := outcome(resp, err); status != http.StatusGatewayTimeout {
 			t.Fatalf("slow %s: status %d (%q), want 504", ep, status, msg)
 		}
-		te.srv.ClearFaults()
+		te.srv.Faults().Clear()
 		if err := te.rollback(true); err != nil { // the slow POST's outcome was unknown
 			t.Fatal(err)
 		}
@@ -333,7 +333,7 @@ func TestFaultSlowUpstreamBeyondTimeout(t *testing.T) {
 	if q := te.queued(requestIDOf(lease)); err != nil || q == nil || !strings.Contains(q.LastError, "deadline") {
 		t.Fatalf("revoke against a slow check-in = %v, queued %+v; want it queued after the deadline", err, q)
 	}
-	te.srv.ClearFaults()
+	te.srv.Faults().Clear()
 	te.drain()
 	te.assertSettled(t, nil)
 
@@ -351,7 +351,7 @@ func TestFaultSlowUpstreamBeyondTimeout(t *testing.T) {
 	if status, _ := outcome(resp, err); status == http.StatusOK {
 		t.Fatalf("checkout succeeded against a slow upstream")
 	}
-	te.srv.ClearFaults()
+	te.srv.Faults().Clear()
 	// The checkout's own clean-up could not run on the expired context: the
 	// WAL entry (and record) let rollback finish the job.
 	if err := te.rollback(true); err != nil {
@@ -365,8 +365,8 @@ func TestFaultDroppedConnections(t *testing.T) {
 	roles := te.loadRoles(16, nil)
 	// Connections dropped before the server acted (any endpoint) and after
 	// it acted (the answer to POST Requests lost).
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Rate: 0.2})
-	te.srv.InjectFault(pstest.Fault{Drop: true, Rate: 0.2})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Rate: 0.2})
+	te.srv.Faults().Inject(pstest.Fault{Drop: true, Rate: 0.2})
 	live := newLeaseSet()
 	var ok, failed atomic.Int32
 	parallel(len(roles), func(i int) {
@@ -392,7 +392,7 @@ func TestFaultDroppedConnections(t *testing.T) {
 		}
 	})
 	t.Logf("checkouts: %d ok, %d failed", ok.Load(), failed.Load())
-	te.srv.ClearFaults()
+	te.srv.Faults().Clear()
 	if n := te.revokeAll(t, live, 3); n != 0 {
 		t.Fatalf("%d revokes failed on a healthy network", n)
 	}
@@ -406,13 +406,13 @@ func TestFaultSessionsExpireUnderLoad(t *testing.T) {
 	const workers, rounds = 64, 4
 	te := newTestBackend(t, withWorld(loadWorld(workers-40)))
 	roles := te.loadRoles(workers, nil)
-	signInsBefore := te.srv.Calls(pstest.EndpointSignAppin)
+	signInsBefore := te.srv.Inspect().Calls(pstest.EndpointSignAppin)
 	var barrier sync.WaitGroup
 	barrier.Add(workers)
 	expired := make(chan struct{})
 	go func() {
 		barrier.Wait()
-		te.srv.ExpireSessions()
+		te.srv.Edit().ExpireSessions()
 		close(expired)
 	}()
 	var errs atomic.Int32
@@ -441,7 +441,7 @@ func TestFaultSessionsExpireUnderLoad(t *testing.T) {
 	}
 	// 64 callers saw the same session rejected at once: one sign-in serves
 	// them all (the client shares one sign-in per rejected generation).
-	if n := te.srv.Calls(pstest.EndpointSignAppin) - signInsBefore; n != 1 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointSignAppin) - signInsBefore; n != 1 {
 		t.Errorf("sign-ins after the mass expiry = %d, want 1", n)
 	}
 	te.assertSettled(t, nil)
@@ -458,7 +458,7 @@ func TestFaultUpstreamDownLongerThanRevokeRetries(t *testing.T) {
 		live.add(te.mustCreds(r, nil))
 	}
 	// Password Safe unreachable: every connection dropped.
-	te.srv.InjectFault(pstest.Fault{Drop: true, Rate: 1})
+	te.srv.Faults().Inject(pstest.Fault{Drop: true, Rate: 1})
 	// Vault's expiration manager would try a revoke 6 times, then mark the
 	// lease irrevocable: none needs a second try.
 	if n := te.revokeAll(t, live, 1); n != 0 {
@@ -466,16 +466,16 @@ func TestFaultUpstreamDownLongerThanRevokeRetries(t *testing.T) {
 	}
 	// Still down: the queue keeps trying, one call per tick.
 	for i := 0; i < 3; i++ {
-		before := te.srv.Calls(pstest.EndpointCheckin)
+		before := te.srv.Inspect().Calls(pstest.EndpointCheckin)
 		te.drain()
-		if n := te.srv.Calls(pstest.EndpointCheckin) - before; n > 2 { // one try, one retry
+		if n := te.srv.Inspect().Calls(pstest.EndpointCheckin) - before; n > 2 { // one try, one retry
 			t.Fatalf("a tick during the outage made %d check-in calls, want the pass to stop at the first", n)
 		}
 	}
-	if n := len(te.srv.ActiveRequests()); n != len(roles) {
+	if n := len(te.srv.Inspect().ActiveRequests()); n != len(roles) {
 		t.Fatalf("active upstream = %d during the outage", n)
 	}
-	te.srv.ClearFaults()
+	te.srv.Faults().Clear()
 	te.drain()
 	te.assertSettled(t, nil)
 	for _, r := range live.all() {
@@ -492,7 +492,7 @@ func TestQueuedCheckinDroppedAfterExpiry(t *testing.T) {
 	roles := te.loadRoles(1, map[string]interface{}{"ttl": "10m", "max_ttl": "30m"})
 	lease := te.mustCreds(roles[0], nil)
 	id := requestIDOf(lease)
-	te.srv.InjectFault(pstest.Fault{Drop: true, Rate: 1})
+	te.srv.Faults().Inject(pstest.Fault{Drop: true, Rate: 1})
 	te.mustRevoke(lease)
 	// The engine cannot tell whether the request waited for approval, so
 	// it keeps trying until even a late-approved one would have ended: its
@@ -507,7 +507,7 @@ func TestQueuedCheckinDroppedAfterExpiry(t *testing.T) {
 	if te.queued(id) != nil {
 		t.Fatalf("queued check-in kept past the request's expiry")
 	}
-	te.srv.ClearFaults()
+	te.srv.Faults().Clear()
 	if st := te.status(id); st != pstest.StatusExpired {
 		t.Fatalf("request %d is %s", id, st)
 	}
@@ -517,7 +517,7 @@ func TestQueuedCheckinDroppedAfterExpiry(t *testing.T) {
 func TestFaultLostPOSTAnswersUnderLoad(t *testing.T) {
 	te := newTestBackend(t)
 	roles := te.loadRoles(16, nil)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 5})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 5})
 	live := newLeaseSet()
 	var lost atomic.Int32
 	parallel(len(roles), func(i int) {
@@ -534,7 +534,7 @@ func TestFaultLostPOSTAnswersUnderLoad(t *testing.T) {
 		t.Fatalf("%d checkouts failed, want the 5 whose answer was lost", lost.Load())
 	}
 	// The lost requests are active upstream, each covered by a WAL entry.
-	if n := len(te.srv.ActiveRequests()); n != 16 {
+	if n := len(te.srv.Inspect().ActiveRequests()); n != 16 {
 		t.Fatalf("active upstream = %d, want 16", n)
 	}
 	te.assertNoLeak()

@@ -85,7 +85,7 @@ func outcome(resp *logical.Response, err error) (int, string) {
 // mutatingCalls counts the upstream calls that change something.
 func mutatingCalls(s *pstest.Server) map[string]int {
 	out := map[string]int{}
-	for k, v := range s.CallCounts() {
+	for k, v := range s.Inspect().CallCounts() {
 		if strings.HasPrefix(k, "POST Requests") || strings.HasPrefix(k, "POST Aliases") || strings.HasPrefix(k, "PUT ") ||
 			strings.HasPrefix(k, "POST ISARequests") {
 			out[k] = v
@@ -98,7 +98,7 @@ func mutatingCalls(s *pstest.Server) map[string]int {
 // move on their own.
 func requestsSnapshot(s *pstest.Server) []string {
 	var out []string
-	for _, r := range s.Requests() {
+	for _, r := range s.Inspect().Requests() {
 		out = append(out, fmt.Sprintf("%d %s %d/%d %s", r.ID, r.UserName, r.SystemID, r.AccountID, r.Status))
 	}
 	return out

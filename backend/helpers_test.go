@@ -366,7 +366,7 @@ func (te *testEnv) pendingHolders(id int) int {
 }
 
 func (te *testEnv) status(id int) string {
-	st, ok := te.srv.Request(id)
+	st, ok := te.srv.Inspect().Request(id)
 	if !ok {
 		return "unknown"
 	}
@@ -412,7 +412,7 @@ func (te *testEnv) assertNoLeak() {
 		}
 		wals = append(wals, span{w.RunAs, w.SystemID, w.AccountID, w.StartedAt, w.RequestID == 0, w.RequestID})
 	}
-	for _, r := range te.srv.ActiveRequests() {
+	for _, r := range te.srv.Inspect().ActiveRequests() {
 		if rec, _ := GetRecord(ctx, te.s, r.ID); rec != nil {
 			continue
 		}
@@ -451,7 +451,7 @@ func (te *testEnv) assertNoSecretsLogged() {
 				n := len(a.PrivateKey) / 2
 				secrets = append(secrets, a.PrivateKey[n:n+40])
 			}
-			secrets = append(secrets, te.srv.Password(a.ID))
+			secrets = append(secrets, te.srv.Inspect().Password(a.ID))
 		}
 	}
 	te.mu.Lock()

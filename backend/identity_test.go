@@ -94,7 +94,7 @@ func (te *testEnv) runAsOf(role, entityID string) string {
 	if resp == nil || resp.Secret == nil {
 		te.t.Fatalf("creds/%s as %q: no lease: %#v", role, entityID, resp)
 	}
-	st, ok := te.srv.Request(requestIDOf(resp))
+	st, ok := te.srv.Inspect().Request(requestIDOf(resp))
 	if !ok {
 		te.t.Fatalf("request %d unknown to the simulator", requestIDOf(resp))
 	}
@@ -214,7 +214,7 @@ func TestIdentityMissing(t *testing.T) {
 			te := newTestBackend(t, withConfig(tc.config))
 			withIdentity(te, noName, disabled, otherMount, emptyMeta, long, ctl, semi, spaces)
 			te.writeRole("pg", pgRole)
-			te.srv.ResetCalls()
+			te.srv.Inspect().ResetCalls()
 			for _, call := range []struct {
 				op   logical.Operation
 				path string
@@ -231,8 +231,8 @@ func TestIdentityMissing(t *testing.T) {
 					t.Fatalf("the message repeats the invalid user name: %q", msg)
 				}
 			}
-			if n := len(te.srv.CallCounts()); n != 0 {
-				t.Fatalf("upstream calls made for a caller without a run-as user: %v", te.srv.CallCounts())
+			if n := len(te.srv.Inspect().CallCounts()); n != 0 {
+				t.Fatalf("upstream calls made for a caller without a run-as user: %v", te.srv.Inspect().CallCounts())
 			}
 			if te.walCount() != 0 {
 				t.Fatalf("WAL entries left")
@@ -276,14 +276,14 @@ func TestIdentityWithPassword(t *testing.T) {
 	te.mustOK(te.write("config", map[string]interface{}{"api_key": pstest.DemoAPIKey, "password": ""}))
 	te.writeRole("pg-me", role)
 	te.mustOK(te.write("config", map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword, "password": pstest.DemoPasswordSvcVault}))
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	resp, err = te.as("ent-alice", logical.ReadOperation, "creds/pg-me", nil)
 	msg := te.mustFail(resp, err, http.StatusBadRequest, `role "pg-me"`, "does not require the user's password")
 	if strings.Contains(msg, pstest.DemoPasswordSvcVault) {
 		t.Fatalf("password in message")
 	}
-	if len(te.srv.CallCounts()) != 0 {
-		t.Fatalf("upstream calls: %v", te.srv.CallCounts())
+	if len(te.srv.Inspect().CallCounts()) != 0 {
+		t.Fatalf("upstream calls: %v", te.srv.Inspect().CallCounts())
 	}
 }
 
@@ -307,10 +307,10 @@ func TestIdentitySessionBound(t *testing.T) {
 	}
 	calls := func(signIns, signOuts int) {
 		t.Helper()
-		if got := te.srv.Calls("POST Auth/SignAppin"); got != signIns {
+		if got := te.srv.Inspect().Calls("POST Auth/SignAppin"); got != signIns {
 			t.Fatalf("sign-ins = %d, want %d", got, signIns)
 		}
-		if got := te.srv.Calls("POST Auth/Signout"); got != signOuts {
+		if got := te.srv.Inspect().Calls("POST Auth/Signout"); got != signOuts {
 			t.Fatalf("sign-outs = %d, want %d", got, signOuts)
 		}
 	}
@@ -326,7 +326,7 @@ func TestIdentitySessionBound(t *testing.T) {
 	if n := te.e.SessionsLen(); n != 2 {
 		t.Fatalf("%d sessions kept, bound 2", n)
 	}
-	if live := te.srv.Sessions(); live != 2 {
+	if live := te.srv.Inspect().Sessions(); live != 2 {
 		t.Fatalf("the simulator has %d live sessions, want 2", live)
 	}
 	list(ents[4]) // erin: still there

@@ -40,7 +40,7 @@ func (c inputCall) with(kv map[string]interface{}) inputCall {
 func (te *testEnv) refusedUnchanged(c inputCall, field string, want ...string) string {
 	te.t.Helper()
 	before := storageSnapshot(te.t, te.s)
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	resp, err := te.do(te.req(c.op, c.path, c.data))
 	msg := te.mustFail(resp, err, http.StatusBadRequest, append([]string{field}, want...)...)
 	for _, r := range msg {
@@ -48,7 +48,7 @@ func (te *testEnv) refusedUnchanged(c inputCall, field string, want ...string) s
 			te.t.Fatalf("%s: the message repeats a control character: %q", c.name, msg)
 		}
 	}
-	if calls := te.srv.CallCounts(); len(calls) != 0 {
+	if calls := te.srv.Inspect().CallCounts(); len(calls) != 0 {
 		te.t.Fatalf("%s: upstream calls for refused input: %v", c.name, calls)
 	}
 	if ch := changedKeys(before, storageSnapshot(te.t, te.s)); len(ch) != 0 {
@@ -68,13 +68,13 @@ func TestInputsCountCharacters(t *testing.T) {
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres",
 		"reason": reason, "ticket_number": ticket})
 	resp := te.mustCreds("pg", nil)
-	if st, _ := te.srv.Request(requestIDOf(resp)); !strings.HasPrefix(st.Reason, reason) || st.TicketNumber != ticket {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); !strings.HasPrefix(st.Reason, reason) || st.TicketNumber != ticket {
 		t.Fatalf("role reason/ticket upstream: %q / %q", st.Reason, st.TicketNumber)
 	}
 	te.mustRevoke(resp)
 
 	resp = te.mustCreds("pg", map[string]interface{}{"reason": reason + "x", "ticket_number": ticket})
-	if st, _ := te.srv.Request(requestIDOf(resp)); !strings.HasPrefix(st.Reason, reason+"x") {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); !strings.HasPrefix(st.Reason, reason+"x") {
 		t.Fatalf("creds write reason upstream: %q", st.Reason)
 	}
 	te.mustRevoke(resp)
@@ -126,7 +126,7 @@ func TestInputsRequestReasonReserve(t *testing.T) {
 	te.refusedUnchanged(inputCall{"approve reason", logical.UpdateOperation, "requests/" + strconv.Itoa(id) + "/approve",
 		map[string]interface{}{"reason": full + "c"}}, "reason", "1000 characters")
 	te.mustOK(te.write("requests/"+strconv.Itoa(id)+"/checkin", map[string]interface{}{"reason": full}))
-	if st, _ := te.srv.Request(id); st.Status != pstest.StatusCheckedIn {
+	if st, _ := te.srv.Inspect().Request(id); st.Status != pstest.StatusCheckedIn {
 		t.Fatalf("request %d: %s", id, st.Status)
 	}
 }
@@ -170,7 +170,7 @@ func TestInputsControlCharacters(t *testing.T) {
 	// in ticket numbers.
 	multi := "INC-4711\n\thotfix"
 	resp := te.mustCreds("pg", map[string]interface{}{"reason": multi})
-	if st, _ := te.srv.Request(requestIDOf(resp)); !strings.HasPrefix(st.Reason, multi) {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); !strings.HasPrefix(st.Reason, multi) {
 		t.Fatalf("reason upstream %q", st.Reason)
 	}
 	te.mustRevoke(resp)

@@ -44,7 +44,7 @@ func TestLeaseLifetimeMaths(t *testing.T) {
 			te.writeRole(name, role)
 			resp := te.mustCreds(name, tc.call)
 			defer te.mustRevoke(resp)
-			st, _ := te.srv.Request(requestIDOf(resp))
+			st, _ := te.srv.Inspect().Request(requestIDOf(resp))
 			if st.DurationMinutes != tc.wantMinutes || resp.Secret.TTL != tc.wantTTL || resp.Secret.MaxTTL != tc.wantMax {
 				t.Fatalf("DurationMinutes %d TTL %s MaxTTL %s, want %d %s %s",
 					st.DurationMinutes, resp.Secret.TTL, resp.Secret.MaxTTL, tc.wantMinutes, tc.wantTTL, tc.wantMax)
@@ -59,10 +59,10 @@ func TestLeaseLifetimeMaths(t *testing.T) {
 func TestLeaseMountMaxAboveAPI(t *testing.T) {
 	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 400 * 24 * time.Hour}
 	te := newTestBackend(t, withSystemView(sys))
-	te.srv.SetAccountMaxDuration(11, 600000)
+	te.srv.Edit().SetAccountMaxDuration(11, 600000)
 	te.writeRole("pg", pgRole)
 	resp := te.mustCreds("pg", nil)
-	if st, _ := te.srv.Request(requestIDOf(resp)); st.DurationMinutes != 525600 || resp.Secret.MaxTTL != 525600*time.Minute {
+	if st, _ := te.srv.Inspect().Request(requestIDOf(resp)); st.DurationMinutes != 525600 || resp.Secret.MaxTTL != 525600*time.Minute {
 		t.Fatalf("DurationMinutes %d MaxTTL %s", st.DurationMinutes, resp.Secret.MaxTTL)
 	}
 	te.mustRevoke(resp)
@@ -72,7 +72,7 @@ func TestRenewNeverPastExpiry(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "ttl": "10m", "max_ttl": "30m"})
 	resp := te.mustCreds("pg", nil)
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for i, tc := range []struct {
 		advance time.Duration
 		want    time.Duration
@@ -97,7 +97,7 @@ func TestRenewNeverPastExpiry(t *testing.T) {
 	te.mustFail(r, err, http.StatusBadRequest, "cannot renew", "read a new credential")
 	// Each renew asks Password Safe once whether the request is still open
 	// (a person may have checked it in there), and nothing else.
-	if n, all := te.srv.Calls(pstest.EndpointListRequests), te.srv.CallCounts(); n != 6 || len(all) != 1 {
+	if n, all := te.srv.Inspect().Calls(pstest.EndpointListRequests), te.srv.Inspect().CallCounts(); n != 6 || len(all) != 1 {
 		t.Fatalf("renew calls: %v, want 6 GET Requests", all)
 	}
 	// The request expired upstream at the same moment; revoke is a no-op.
@@ -112,7 +112,7 @@ func TestConflict409(t *testing.T) {
 	resp, err := te.creds("other", nil)
 	msg := te.mustFail(resp, err, http.StatusConflict, "HTTP 409", "conflict_option=reuse",
 		fmt.Sprintf("The open request is %d", requestIDOf(first)), `role "pg" holds it`, "vault lease revoke -prefix passwordsafe/creds/pg")
-	if strings.Contains(msg, te.srv.Password(11)) {
+	if strings.Contains(msg, te.srv.Inspect().Password(11)) {
 		t.Fatalf("conflict message leaks the password")
 	}
 	if te.walCount() != 0 {
@@ -158,7 +158,7 @@ func TestReuseCountsLeases(t *testing.T) {
 	}
 	te.mustRevoke(a)
 	te.mustRevoke(b)
-	if te.status(id) != pstest.StatusActive || te.srv.Calls(pstest.EndpointCheckin) != 0 {
+	if te.status(id) != pstest.StatusActive || te.srv.Inspect().Calls(pstest.EndpointCheckin) != 0 {
 		t.Fatalf("checked in before the last lease ended")
 	}
 	// Revoke is idempotent: a repeat does not count twice.
@@ -167,8 +167,8 @@ func TestReuseCountsLeases(t *testing.T) {
 		t.Fatalf("a repeated revoke checked the request in")
 	}
 	te.mustRevoke(c)
-	if te.status(id) != pstest.StatusCheckedIn || te.srv.Calls(pstest.EndpointCheckin) != 1 {
-		t.Fatalf("not checked in after the last lease: %s, %d check-ins", te.status(id), te.srv.Calls(pstest.EndpointCheckin))
+	if te.status(id) != pstest.StatusCheckedIn || te.srv.Inspect().Calls(pstest.EndpointCheckin) != 1 {
+		t.Fatalf("not checked in after the last lease: %s, %d check-ins", te.status(id), te.srv.Inspect().Calls(pstest.EndpointCheckin))
 	}
 	te.mustRevoke(c) // again: 404 is done
 }
@@ -183,19 +183,19 @@ func TestReuseEnsuresRotation(t *testing.T) {
 	if requestIDOf(b) != id {
 		t.Fatalf("not reused")
 	}
-	if st, _ := te.srv.Request(id); !st.RotateOnCheckin {
+	if st, _ := te.srv.Inspect().Request(id); !st.RotateOnCheckin {
 		t.Fatalf("a role with rotate_on_checkin=true reused a request that will not rotate")
 	}
 	// Only once per request.
 	c := te.mustCreds("rot", nil)
-	if n := te.srv.Calls(pstest.EndpointRotateOnCheckin); n != 1 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointRotateOnCheckin); n != 1 {
 		t.Fatalf("RotateOnCheckin calls = %d", n)
 	}
-	before := te.srv.Password(11)
+	before := te.srv.Inspect().Password(11)
 	te.mustRevoke(a)
 	te.mustRevoke(b)
 	te.mustRevoke(c)
-	if te.srv.Password(11) == before {
+	if te.srv.Inspect().Password(11) == before {
 		t.Fatalf("no rotation")
 	}
 }
@@ -232,7 +232,7 @@ func TestAgentHandover(t *testing.T) {
 	const entity = "agent-entity"
 	working := func(resp *logical.Response) {
 		t.Helper()
-		if resp.Data["password"] != te.srv.Password(11) || te.status(requestIDOf(resp)) != pstest.StatusActive {
+		if resp.Data["password"] != te.srv.Inspect().Password(11) || te.status(requestIDOf(resp)) != pstest.StatusActive {
 			t.Fatalf("the Agent's credential no longer works (request %d %s)", requestIDOf(resp), te.status(requestIDOf(resp)))
 		}
 	}
@@ -260,10 +260,10 @@ func TestAgentHandover(t *testing.T) {
 		t.Fatalf("the new lease is not full length: ttl %s max %s", fresh.Secret.TTL, fresh.Secret.MaxTTL)
 	}
 	// The old lease ends later (revoked by Vault at its expiry): a no-op.
-	calls := te.srv.Calls(pstest.EndpointCheckin)
+	calls := te.srv.Inspect().Calls(pstest.EndpointCheckin)
 	te.srv.Advance(ttl / 3)
 	te.mustRevoke(old)
-	if te.srv.Calls(pstest.EndpointCheckin) != calls {
+	if te.srv.Inspect().Calls(pstest.EndpointCheckin) != calls {
 		t.Fatalf("revoking the replaced lease called Password Safe")
 	}
 	working(fresh)
@@ -337,12 +337,12 @@ func TestReuseConcurrent(t *testing.T) {
 		}(r)
 	}
 	wg.Wait()
-	if te.status(id) != pstest.StatusActive || te.srv.Calls(pstest.EndpointCheckin) != 0 {
+	if te.status(id) != pstest.StatusActive || te.srv.Inspect().Calls(pstest.EndpointCheckin) != 0 {
 		t.Fatalf("checked in while a lease remains")
 	}
 	te.mustRevoke(first)
-	if te.status(id) != pstest.StatusCheckedIn || te.srv.Calls(pstest.EndpointCheckin) != 1 || te.record(id) != nil {
-		t.Fatalf("status %s, check-ins %d", te.status(id), te.srv.Calls(pstest.EndpointCheckin))
+	if te.status(id) != pstest.StatusCheckedIn || te.srv.Inspect().Calls(pstest.EndpointCheckin) != 1 || te.record(id) != nil {
+		t.Fatalf("status %s, check-ins %d", te.status(id), te.srv.Inspect().Calls(pstest.EndpointCheckin))
 	}
 }
 

@@ -254,8 +254,8 @@ func TestUpstreamEconomy(t *testing.T) {
 	}
 	// Role writes signed in already (they look accounts up as the run-as
 	// user); sign-ins are counted over the whole run, the rest from here.
-	signInsSetup := te.srv.Calls(pstest.EndpointSignAppin)
-	te.srv.ResetCalls()
+	signInsSetup := te.srv.Inspect().Calls(pstest.EndpointSignAppin)
+	te.srv.Inspect().ResetCalls()
 	ctx := context.Background()
 	for i := 0; i < n; i++ {
 		role := roles[i%len(roles)]
@@ -268,7 +268,7 @@ func TestUpstreamEconomy(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	calls := te.srv.CallCounts()
+	calls := te.srv.Inspect().CallCounts()
 	signIns := signInsSetup + calls[pstest.EndpointSignAppin]
 	lease := calls[pstest.EndpointCreateRequest] + calls[pstest.EndpointCredentials] + calls[pstest.EndpointCheckin]
 	total := 0
@@ -356,7 +356,7 @@ func TestStorageBytesPerLease(t *testing.T) {
 	pk, pb := bytesUnder(PendingPrefix)
 	wk, wb := bytesUnder("wal/")
 	t.Logf("STORAGE leases=%d record_keys=%d record_bytes=%d pending_keys=%d wal_keys=%d bytes_per_lease=%.1f active_upstream=%d",
-		n, lk, lb, pk, wk, float64(lb+pb+wb)/float64(n), len(te.srv.ActiveRequests()))
+		n, lk, lb, pk, wk, float64(lb+pb+wb)/float64(n), len(te.srv.Inspect().ActiveRequests()))
 	if lk != n || pk != 0 || wk != 0 {
 		t.Errorf("records %d (want %d), pending %d, wal %d", lk, n, pk, wk)
 	}
@@ -373,7 +373,7 @@ func TestStorageBytesPerLease(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := len(te.srv.ActiveRequests()); n != 0 {
+	if n := len(te.srv.Inspect().ActiveRequests()); n != 0 {
 		t.Errorf("%d requests still active", n)
 	}
 }

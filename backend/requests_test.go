@@ -66,11 +66,11 @@ func (te *testEnv) claimAs(entity string, id int) (*logical.Response, error) {
 func TestRequestsApprovalStory(t *testing.T) {
 	te, ent := approvalWorld(t)
 	alice, bob, carol := ent[pstest.DemoUserAlice], ent[pstest.DemoUserBob], ent[pstest.DemoUserCarol]
-	before := te.srv.Password(31)
+	before := te.srv.Inspect().Password(31)
 
 	resp := te.submit(alice, "fin", map[string]interface{}{"reason": "quarter close", "ticket_number": "CHG-42", "ttl": "20m"})
 	id := requestIDOf(resp)
-	st, _ := te.srv.Request(id)
+	st, _ := te.srv.Inspect().Request(id)
 	if resp.Data["status"] != "pending" || st.Status != pstest.StatusPending || st.UserName != pstest.DemoUserAlice {
 		t.Fatalf("after submit: answer %v, upstream %+v", resp.Data, st)
 	}
@@ -105,7 +105,7 @@ func TestRequestsApprovalStory(t *testing.T) {
 	}
 
 	te.mustOK(te.act(bob, id, "approve", map[string]interface{}{"reason": "approved for the close"}))
-	st, _ = te.srv.Request(id)
+	st, _ = te.srv.Inspect().Request(id)
 	if st.Status != pstest.StatusActive || len(st.Approvers) != 1 || st.Approvers[0] != pstest.DemoUserBob {
 		t.Fatalf("after approve: %+v", st)
 	}
@@ -114,10 +114,10 @@ func TestRequestsApprovalStory(t *testing.T) {
 	te.mustFail(resp2, err, http.StatusForbidden, "approved already", "4036")
 
 	// Another entity cannot take alice's credential, and nothing changes.
-	creds := te.srv.Calls("GET Credentials/{id}")
+	creds := te.srv.Inspect().Calls("GET Credentials/{id}")
 	resp2, err = te.claimAs(carol, id)
 	te.mustFail(resp2, err, http.StatusForbidden, "another Vault entity")
-	if st, _ := te.srv.Request(id); st.Status != pstest.StatusActive || te.srv.Calls("GET Credentials/{id}") != creds {
+	if st, _ := te.srv.Inspect().Request(id); st.Status != pstest.StatusActive || te.srv.Inspect().Calls("GET Credentials/{id}") != creds {
 		t.Fatalf("the request was touched by another entity's read: %+v", st)
 	}
 
@@ -134,11 +134,11 @@ func TestRequestsApprovalStory(t *testing.T) {
 	te.mustFail(resp2, err, http.StatusNotFound)
 
 	te.mustRevoke(lease)
-	st, _ = te.srv.Request(id)
+	st, _ = te.srv.Inspect().Request(id)
 	if st.Status != pstest.StatusCheckedIn {
 		t.Fatalf("after revoke: %+v", st)
 	}
-	if te.srv.Password(31) == before {
+	if te.srv.Inspect().Password(31) == before {
 		t.Fatalf("password did not rotate at check-in")
 	}
 	if te.record(id) != nil || te.walCount() != 0 {
@@ -157,7 +157,7 @@ func TestRequestsSelfApprovalRefused(t *testing.T) {
 			t.Fatalf("secret in message")
 		}
 	}
-	if st, _ := te.srv.Request(id); st.Status != pstest.StatusPending || len(st.Approvers) != 0 {
+	if st, _ := te.srv.Inspect().Request(id); st.Status != pstest.StatusPending || len(st.Approvers) != 0 {
 		t.Fatalf("request changed: %+v", st)
 	}
 	// A requestor-only user cannot approve either.
@@ -166,7 +166,7 @@ func TestRequestsSelfApprovalRefused(t *testing.T) {
 
 	// Deny ends a pending request; its claim is then gone.
 	te.mustOK(te.act(bob, id, "deny", map[string]interface{}{"reason": "not in the change window"}))
-	st, _ := te.srv.Request(id)
+	st, _ := te.srv.Inspect().Request(id)
 	if st.Status != pstest.StatusDenied || st.CheckinReason != "not in the change window" {
 		t.Fatalf("after deny: %+v", st)
 	}
@@ -183,7 +183,7 @@ func TestRequestsSelfApprovalRefused(t *testing.T) {
 func TestRequestsDefaultReasonAndLimits(t *testing.T) {
 	te, ent := approvalWorld(t)
 	id := requestIDOf(te.submit(ent[pstest.DemoUserAlice], "fin", nil))
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, reason := range []string{strings.Repeat("x", 1001), "tab\tok but bell\a not", "\xff"} {
 		resp, err := te.act(ent[pstest.DemoUserBob], id, "deny", map[string]interface{}{"reason": reason})
 		te.mustFail(resp, err, http.StatusBadRequest, "reason")
@@ -191,8 +191,8 @@ func TestRequestsDefaultReasonAndLimits(t *testing.T) {
 	resp, err := te.as(ent[pstest.DemoUserAlice], logical.UpdateOperation, "requests",
 		map[string]interface{}{"role": "fin", "ticket_number": strings.Repeat("9", 21)})
 	te.mustFail(resp, err, http.StatusBadRequest, "ticket_number")
-	if len(te.srv.CallCounts()) != 0 {
-		t.Fatalf("bad input reached Password Safe: %v", te.srv.CallCounts())
+	if len(te.srv.Inspect().CallCounts()) != 0 {
+		t.Fatalf("bad input reached Password Safe: %v", te.srv.Inspect().CallCounts())
 	}
 	// 1000 characters (not bytes) are fine.
 	te.mustOK(te.act(ent[pstest.DemoUserBob], id, "deny", map[string]interface{}{"reason": strings.Repeat("é", 1000)}))
@@ -200,7 +200,7 @@ func TestRequestsDefaultReasonAndLimits(t *testing.T) {
 	// Without a reason, Password Safe's audit names the Vault path and entity.
 	id = requestIDOf(te.submit(ent[pstest.DemoUserAlice], "fin", nil))
 	te.mustOK(te.act(ent[pstest.DemoUserBob], id, "deny", nil))
-	st, _ := te.srv.Request(id)
+	st, _ := te.srv.Inspect().Request(id)
 	if want := "vault: " + testMount + "requests/" + strconv.Itoa(id) + "/deny (entity " + ent[pstest.DemoUserBob] + ")"; st.CheckinReason != want {
 		t.Fatalf("default reason %q, want %q", st.CheckinReason, want)
 	}
@@ -209,15 +209,15 @@ func TestRequestsDefaultReasonAndLimits(t *testing.T) {
 // The caller cannot pick the Password Safe user.
 func TestRequestsRunAsNotFromCaller(t *testing.T) {
 	te, ent := approvalWorld(t)
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, f := range []string{"run_as", "run_as_source", "password"} {
 		resp, err := te.as(ent[pstest.DemoUserCarol], logical.UpdateOperation, "requests", map[string]interface{}{"role": "fin", f: pstest.DemoUserBob})
 		te.mustFail(resp, err, http.StatusBadRequest, f, "cannot be given")
 		resp, err = te.act(ent[pstest.DemoUserCarol], 1, "approve", map[string]interface{}{f: pstest.DemoUserBob})
 		te.mustFail(resp, err, http.StatusBadRequest, f, "cannot be given")
 	}
-	if len(te.srv.CallCounts()) != 0 {
-		t.Fatalf("upstream calls: %v", te.srv.CallCounts())
+	if len(te.srv.Inspect().CallCounts()) != 0 {
+		t.Fatalf("upstream calls: %v", te.srv.Inspect().CallCounts())
 	}
 }
 
@@ -226,24 +226,24 @@ func TestRequestsRunAsNotFromCaller(t *testing.T) {
 func TestRequestsOperatorCheckinThenRevoke(t *testing.T) {
 	te := newTestBackend(t) // fixed run-as svc-vault: every caller acts as it
 	te.writeRole("pg", pgRole)
-	before := te.srv.Password(11)
+	before := te.srv.Inspect().Password(11)
 	lease := te.mustCreds("pg", nil)
 	id := requestIDOf(lease)
 
 	te.mustOK(te.as("ent-operator", logical.UpdateOperation, "requests/"+strconv.Itoa(id)+"/checkin",
 		map[string]interface{}{"reason": "INC-7 credential exposure"}))
-	st, _ := te.srv.Request(id)
-	if st.Status != pstest.StatusCheckedIn || st.CheckinReason != "INC-7 credential exposure" || te.srv.Password(11) == before {
+	st, _ := te.srv.Inspect().Request(id)
+	if st.Status != pstest.StatusCheckedIn || st.CheckinReason != "INC-7 credential exposure" || te.srv.Inspect().Password(11) == before {
 		t.Fatalf("after operator check-in: %+v", st)
 	}
-	checkins := te.srv.Calls("PUT Requests/{id}/Checkin")
+	checkins := te.srv.Inspect().Calls("PUT Requests/{id}/Checkin")
 	if err := te.revoke(lease); err != nil {
 		t.Fatalf("revoke after operator check-in: %v", err)
 	}
 	if te.record(id) != nil {
 		t.Fatalf("lease record left")
 	}
-	if n := te.srv.Calls("PUT Requests/{id}/Checkin"); n > checkins+1 {
+	if n := te.srv.Inspect().Calls("PUT Requests/{id}/Checkin"); n > checkins+1 {
 		t.Fatalf("revoke retried the check-in: %d calls", n-checkins)
 	}
 	if err := te.revoke(lease); err != nil { // and again: idempotent
@@ -264,7 +264,7 @@ func TestRequestsCheckinByOthersRefused(t *testing.T) {
 		resp, err := te.act(ent[pstest.DemoUserCarol], id, action, nil)
 		te.mustFail(resp, err, http.StatusForbidden, "4031", `run-as user "carol" did not make this request`)
 	}
-	if st, _ := te.srv.Request(id); st.Status != pstest.StatusActive {
+	if st, _ := te.srv.Inspect().Request(id); st.Status != pstest.StatusActive {
 		t.Fatalf("request changed: %+v", st)
 	}
 	// The owner may turn rotation on and check it in.
@@ -281,16 +281,16 @@ func TestRequestsRotateOnCheckin(t *testing.T) {
 	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "rotate_on_checkin": false})
 	lease := te.mustCreds("pg", nil)
 	id := requestIDOf(lease)
-	if st, _ := te.srv.Request(id); st.RotateOnCheckin {
+	if st, _ := te.srv.Inspect().Request(id); st.RotateOnCheckin {
 		t.Fatalf("rotation on before the call")
 	}
 	te.mustOK(te.write("requests/"+strconv.Itoa(id)+"/rotate-on-checkin", nil))
-	if st, _ := te.srv.Request(id); !st.RotateOnCheckin {
+	if st, _ := te.srv.Inspect().Request(id); !st.RotateOnCheckin {
 		t.Fatalf("rotation not turned on")
 	}
-	before := te.srv.Password(11)
+	before := te.srv.Inspect().Password(11)
 	te.mustRevoke(lease)
-	if te.srv.Password(11) == before {
+	if te.srv.Inspect().Password(11) == before {
 		t.Fatalf("no rotation at check-in")
 	}
 }
@@ -335,13 +335,13 @@ func TestRequestsListAndRead(t *testing.T) {
 	resp, err := te.as(alice, logical.ListOperation, "requests/", map[string]interface{}{"queue": "app"})
 	te.mustFail(resp, err, http.StatusForbidden, "4033")
 	// Bad filters are refused before the wire.
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, data := range []map[string]interface{}{{"status": "open"}, {"queue": "mine"}, {"status": "all\n"}} {
 		resp, err := te.as(alice, logical.ListOperation, "requests/", data)
 		te.mustFail(resp, err, http.StatusBadRequest, "must be")
 	}
-	if len(te.srv.CallCounts()) != 0 {
-		t.Fatalf("bad filters reached Password Safe: %v", te.srv.CallCounts())
+	if len(te.srv.Inspect().CallCounts()) != 0 {
+		t.Fatalf("bad filters reached Password Safe: %v", te.srv.Inspect().CallCounts())
 	}
 
 	// requests/:id read: the requestor's own, the approver's queue, nobody else's.
@@ -364,7 +364,7 @@ func TestRequestsListAndRead(t *testing.T) {
 // no path, and changes nothing upstream or in storage.
 func TestRequestsBadIDs(t *testing.T) {
 	te, ent := approvalWorld(t)
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	keysBefore := storageKeys(t, te)
 	bad := []string{"0", "-1", "abc", "1/2", "..", ".", "", "٣", "１", "1\x00", "1\n", " 1", "1 ",
 		"2147483648", "99999999999999999999", "1e3", "0x10", "+1"}
@@ -393,8 +393,8 @@ func TestRequestsBadIDs(t *testing.T) {
 			}
 		}
 	}
-	if len(te.srv.CallCounts()) != 0 {
-		t.Fatalf("bad IDs reached Password Safe: %v", te.srv.CallCounts())
+	if len(te.srv.Inspect().CallCounts()) != 0 {
+		t.Fatalf("bad IDs reached Password Safe: %v", te.srv.Inspect().CallCounts())
 	}
 	if after := storageKeys(t, te); strings.Join(after, ",") != strings.Join(keysBefore, ",") {
 		t.Fatalf("storage changed: %v -> %v", keysBefore, after)
@@ -437,17 +437,17 @@ func TestRequestsSubmit(t *testing.T) {
 	if resp.Data["status"] != "active" || !strings.Contains(resp.Data["message"].(string), "is active") {
 		t.Fatalf("auto-approved request: %v", resp.Data)
 	}
-	if st, _ := te.srv.Request(id); st.UserName != pstest.DemoUserAlice || st.Status != pstest.StatusActive {
+	if st, _ := te.srv.Inspect().Request(id); st.UserName != pstest.DemoUserAlice || st.Status != pstest.StatusActive {
 		t.Fatalf("upstream: %+v", st)
 	}
 	r, err := te.claimAs(carol, id)
 	te.mustFail(r, err, http.StatusForbidden)
 	lease := te.mustOK(te.claimAs(alice, id))
-	if lease.Data["password"] != te.srv.Password(11) {
+	if lease.Data["password"] != te.srv.Inspect().Password(11) {
 		t.Fatalf("claimed credential is not the account's password")
 	}
 	te.mustRevoke(lease)
-	if st, _ := te.srv.Request(id); st.Status != pstest.StatusCheckedIn {
+	if st, _ := te.srv.Inspect().Request(id); st.Status != pstest.StatusCheckedIn {
 		t.Fatalf("not checked in: %+v", st)
 	}
 
@@ -509,7 +509,7 @@ func TestRequestsForwardedFromStandby(t *testing.T) {
 	sys := &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour}
 	te := newTestBackend(t, withSystemView(sys))
 	te.writeRole("pg", pgRole)
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, state := range []consts.ReplicationState{consts.ReplicationPerformanceStandby, consts.ReplicationPerformanceSecondary} {
 		sys.ReplicationStateVal = state
 		for _, r := range []*logical.Request{
@@ -525,8 +525,8 @@ func TestRequestsForwardedFromStandby(t *testing.T) {
 			}
 		}
 	}
-	if n := len(te.srv.CallCounts()); n != 0 {
-		t.Fatalf("upstream calls before forwarding: %v", te.srv.CallCounts())
+	if n := len(te.srv.Inspect().CallCounts()); n != 0 {
+		t.Fatalf("upstream calls before forwarding: %v", te.srv.Inspect().CallCounts())
 	}
 	sys.ReplicationStateVal = consts.ReplicationPerformanceStandby
 	for _, p := range []string{"requests/", "aliases/", "accounts/"} {
@@ -552,10 +552,10 @@ func TestClaimTokenWithoutEntity(t *testing.T) {
 		te.remember(out)
 		return out, err
 	}
-	calls := te.srv.Calls(pstest.EndpointCredentials)
+	calls := te.srv.Inspect().Calls(pstest.EndpointCredentials)
 	r, err := claim("accessor-b")
 	te.mustFail(r, err, http.StatusForbidden, "another token")
-	if te.srv.Calls(pstest.EndpointCredentials) != calls {
+	if te.srv.Inspect().Calls(pstest.EndpointCredentials) != calls {
 		t.Fatalf("a refused claim reached Password Safe")
 	}
 	lease := te.mustOK(claim("accessor-a"))

@@ -246,7 +246,7 @@ func TestHoldStorageErrorEndsRequest(t *testing.T) {
 	fs.mu.Unlock()
 	resp, err := te.creds("pg", nil)
 	t.Logf("creds: %v %v", err, resp)
-	t.Logf("WAL %d, active upstream %d", te.walCount(), len(te.srv.ActiveRequests()))
+	t.Logf("WAL %d, active upstream %d", te.walCount(), len(te.srv.Inspect().ActiveRequests()))
 	// newTestBackend's cleanup (assertNoLeak) reports the leak.
 }
 

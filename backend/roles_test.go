@@ -51,14 +51,14 @@ func TestRoleTargetsResolved(t *testing.T) {
 func TestRoleUpdateAndDelete(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("r", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "ttl": "1h", "max_ttl": "8h", "reason": "first"})
-	calls := te.srv.Calls("GET ManagedAccounts")
+	calls := te.srv.Inspect().Calls("GET ManagedAccounts")
 	te.writeRole("r", map[string]interface{}{"reason": "second", "conflict_option": "REUSE", "access_type": "rdp"})
 	d := te.mustOK(te.read("roles/r")).Data
 	if d["reason"] != "second" || d["ttl"] != int64(3600) || d["max_ttl"] != int64(8*3600) || d["account_id"] != 11 ||
 		d["conflict_option"] != "reuse" || d["access_type"] != "RDP" {
 		t.Fatalf("after update: %#v", d)
 	}
-	if te.srv.Calls("GET ManagedAccounts") != calls {
+	if te.srv.Inspect().Calls("GET ManagedAccounts") != calls {
 		t.Fatalf("an update without target fields looked the target up again")
 	}
 	// A new target replaces the old one entirely.
@@ -82,7 +82,7 @@ func TestRoleValidation(t *testing.T) {
 		}
 		return m
 	}
-	te.srv.SetAliasState(3, 0)
+	te.srv.Edit().SetAliasState(3, 0)
 	for _, tc := range []struct {
 		name string
 		data map[string]interface{}
@@ -130,7 +130,7 @@ func TestRoleValidation(t *testing.T) {
 			}
 		})
 	}
-	if n := te.srv.Calls("POST Requests"); n != 0 {
+	if n := te.srv.Inspect().Calls("POST Requests"); n != 0 {
 		t.Fatalf("role writes made %d requests", n)
 	}
 }

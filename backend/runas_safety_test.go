@@ -45,7 +45,7 @@ func merged(ms ...map[string]interface{}) map[string]interface{} {
 // naming want, with no upstream call and no WAL entry.
 func (te *testEnv) refusedRunAs(entity string, want ...string) {
 	te.t.Helper()
-	te.srv.ResetCalls()
+	te.srv.Inspect().ResetCalls()
 	for _, call := range []struct {
 		op   logical.Operation
 		path string
@@ -69,7 +69,7 @@ func (te *testEnv) refusedRunAs(entity string, want ...string) {
 			te.t.Fatalf("%s: message repeats control characters: %q", call.path, msg)
 		}
 	}
-	if calls := te.srv.CallCounts(); len(calls) != 0 {
+	if calls := te.srv.Inspect().CallCounts(); len(calls) != 0 {
 		te.t.Fatalf("upstream calls for a refused run-as user: %v", calls)
 	}
 	if te.walCount() != 0 {

@@ -19,9 +19,9 @@ import (
 func waitCalls(t *testing.T, srv *pstest.Server, endpoint string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for srv.Calls(endpoint) < n {
+	for srv.Inspect().Calls(endpoint) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d calls after 5s, want %d", endpoint, srv.Calls(endpoint), n)
+			t.Fatalf("%s: %d calls after 5s, want %d", endpoint, srv.Inspect().Calls(endpoint), n)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -41,7 +41,7 @@ func TestSessionEvictionInFlightNoLeak(t *testing.T) {
 	}
 	withIdentity(te, ents...)
 	te.e.NewSessionCache(2)
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 50 * time.Millisecond})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 50 * time.Millisecond})
 
 	const rounds = 4
 	var wg sync.WaitGroup
@@ -71,12 +71,12 @@ func TestSessionEvictionInFlightNoLeak(t *testing.T) {
 	if n := te.e.SessionsLen(); n != 2 {
 		t.Fatalf("cached sessions %d, want 2", n)
 	}
-	if live, cached := te.srv.Sessions(), te.e.SessionsLen(); live != cached {
+	if live, cached := te.srv.Inspect().Sessions(), te.e.SessionsLen(); live != cached {
 		t.Fatalf("the simulator has %d live sessions, the backend caches %d: %d leaked (sign-ins %d, sign-outs %d)",
-			live, cached, live-cached, te.srv.Calls(pstest.EndpointSignAppin), te.srv.Calls(pstest.EndpointSignout))
+			live, cached, live-cached, te.srv.Inspect().Calls(pstest.EndpointSignAppin), te.srv.Inspect().Calls(pstest.EndpointSignout))
 	}
 	te.b.Cleanup(context.Background())
-	if live := te.srv.Sessions(); live != 0 {
+	if live := te.srv.Inspect().Sessions(); live != 0 {
 		t.Fatalf("after Clean the simulator has %d live sessions", live)
 	}
 }
@@ -87,11 +87,11 @@ func TestSessionEvictionInFlightNoLeak(t *testing.T) {
 func TestCleanSignsOutInFlightSession(t *testing.T) {
 	te := newTestBackend(t)
 	te.mustOK(te.do(te.req(logical.ListOperation, "requests/", nil))) // signs in
-	if live := te.srv.Sessions(); live != 1 {
+	if live := te.srv.Inspect().Sessions(); live != 1 {
 		t.Fatalf("live sessions %d, want 1", live)
 	}
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 200 * time.Millisecond})
-	lists := te.srv.Calls(pstest.EndpointListRequests)
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 200 * time.Millisecond})
+	lists := te.srv.Inspect().Calls(pstest.EndpointListRequests)
 
 	done := make(chan error, 1)
 	go func() {
@@ -106,10 +106,10 @@ func TestCleanSignsOutInFlightSession(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the call in flight at Clean failed: %v", err)
 	}
-	if n := te.srv.Calls(pstest.EndpointSignAppin); n != 1 {
+	if n := te.srv.Inspect().Calls(pstest.EndpointSignAppin); n != 1 {
 		t.Errorf("sign-ins %d, want 1 (the call in flight must not have been signed out under it)", n)
 	}
-	if live := te.srv.Sessions(); live != 0 {
+	if live := te.srv.Inspect().Sessions(); live != 0 {
 		t.Fatalf("live sessions %d after Clean and the last call, want 0", live)
 	}
 }
@@ -119,8 +119,8 @@ func TestCleanSignsOutInFlightSession(t *testing.T) {
 func TestConfigChangeInFlightNoLeak(t *testing.T) {
 	te := newTestBackend(t)
 	te.mustOK(te.do(te.req(logical.ListOperation, "requests/", nil)))
-	te.srv.InjectFault(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 100 * time.Millisecond})
-	lists := te.srv.Calls(pstest.EndpointListRequests)
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 100 * time.Millisecond})
+	lists := te.srv.Inspect().Calls(pstest.EndpointListRequests)
 
 	const n = 4
 	done := make(chan error, n)
@@ -143,7 +143,7 @@ func TestConfigChangeInFlightNoLeak(t *testing.T) {
 		}
 	}
 	te.e.WaitSessionSignouts()
-	if live, cached := te.srv.Sessions(), te.e.SessionsLen(); live != cached {
+	if live, cached := te.srv.Inspect().Sessions(), te.e.SessionsLen(); live != cached {
 		t.Fatalf("live sessions %d, cached %d", live, cached)
 	}
 }
@@ -169,7 +169,7 @@ func TestStaleGenerationClientSignsOut(t *testing.T) {
 	if _, err := cl.ListRequests(context.Background(), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if live := te.srv.Sessions(); live != 0 {
+	if live := te.srv.Inspect().Sessions(); live != 0 {
 		t.Fatalf("live sessions %d after the stale client's call, want 0", live)
 	}
 }

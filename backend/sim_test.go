@@ -453,8 +453,8 @@ func (s *sim) violate(class, format string, args ...interface{}) {
 func (s *sim) setup() {
 	w := pstest.DemoWorld()
 	s.srv = pstest.NewServer(w)
-	s.srv.SetHistory(100000)
-	s.srv.SetFaultFunc(s.fault)
+	s.srv.Edit().SetHistory(100000)
+	s.srv.Faults().SetFunc(s.fault)
 	s.store = &logical.InmemStorage{}
 	s.sys = &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour,
 		PluginEnvironment: &logical.PluginEnvironment{VaultVersion: "1.21.0"}}
@@ -803,10 +803,10 @@ func (s *sim) gotLease(resp *logical.Response, c *simCaller, account int, path s
 	pw, _ := resp.Data["password"].(string)
 	s.secrets[pw] = true
 	s.logf("%s by %s -> lease %s on request %d ttl %s", path, c.name, l.id, id, resp.Secret.TTL)
-	if want := s.srv.Password(account); pw != want {
+	if want := s.srv.Inspect().Password(account); pw != want {
 		s.violate("I4-credential", "%s handed out a password that is not account %d's current one", path, account)
 	}
-	rs, ok := s.srv.Request(id)
+	rs, ok := s.srv.Inspect().Request(id)
 	switch {
 	case !ok:
 		s.violate("I4-credential", "lease on request %d that Password Safe does not know", id)
@@ -820,7 +820,7 @@ func (s *sim) gotLease(resp *logical.Response, c *simCaller, account int, path s
 	// A same-caller hand-over may have ended this caller's previous request.
 	for _, o := range s.leases {
 		if o != l && o.requestID != id && o.account == account && o.live(s.srv.Now()) && !o.endedOK {
-			if rs, ok := s.srv.Request(o.requestID); ok && rs.Status == pstest.StatusCheckedIn && rs.CheckinReason == "renewed" && o.caller.sameToEngine(c) {
+			if rs, ok := s.srv.Inspect().Request(o.requestID); ok && rs.Status == pstest.StatusCheckedIn && rs.CheckinReason == "renewed" && o.caller.sameToEngine(c) {
 				o.endedOK = true
 			}
 		}
@@ -843,7 +843,7 @@ func (s *sim) claim(c *simCaller) {
 	resp, err := s.do(s.req(logical.ReadOperation, path, nil, c))
 	if err != nil || resp == nil || resp.Secret == nil {
 		s.logf("claim %d by %s (made by %s) -> %s", p.requestID, c.name, p.caller.name, errText(resp, err))
-		if rs, ok := s.srv.Request(p.requestID); ok && rs.Status != pstest.StatusPending && rs.Status != pstest.StatusActive {
+		if rs, ok := s.srv.Inspect().Request(p.requestID); ok && rs.Status != pstest.StatusPending && rs.Status != pstest.StatusActive {
 			s.pending = append(s.pending[:i], s.pending[i+1:]...) // ended: nobody can claim it
 		}
 		return
@@ -885,7 +885,7 @@ func (s *sim) renew() {
 	now := s.srv.Now()
 	l.expireAt = now.Add(resp.Secret.TTL)
 	s.logf("renew %s -> ttl %s", l.id, resp.Secret.TTL)
-	rs, ok := s.srv.Request(l.requestID)
+	rs, ok := s.srv.Inspect().Request(l.requestID)
 	if !ok || rs.Status != pstest.StatusActive {
 		s.faultMu.Lock()
 		faulted := s.faulted
@@ -950,7 +950,7 @@ func (s *sim) vaultTick() {
 
 func (s *sim) mountRequests(status string) []pstest.RequestState {
 	var out []pstest.RequestState
-	for _, r := range s.srv.Requests() {
+	for _, r := range s.srv.Inspect().Requests() {
 		if !s.foreignR[r.ID] && strings.EqualFold(r.UserName, pstest.DemoUserSvcVault) && (status == "" || r.Status == status) {
 			out = append(out, r)
 		}
@@ -988,7 +988,7 @@ func (s *sim) operatorCheckin() {
 // markEnded: the leases on id may outlive it (the contract allows an
 // operator or a person to end a request under a live lease).
 func (s *sim) markEnded(id int) {
-	if rs, ok := s.srv.Request(id); ok && rs.Status != pstest.StatusActive {
+	if rs, ok := s.srv.Inspect().Request(id); ok && rs.Status != pstest.StatusActive {
 		for _, o := range s.leases {
 			if o.requestID == id {
 				o.endedOK = true
@@ -1026,7 +1026,7 @@ func (s *sim) foreignRequest() {
 func (s *sim) foreignCheckin() {
 	var ids []int
 	for id := range s.foreignR {
-		if rs, ok := s.srv.Request(id); ok && rs.Status == pstest.StatusActive {
+		if rs, ok := s.srv.Inspect().Request(id); ok && rs.Status == pstest.StatusActive {
 			ids = append(ids, id)
 		}
 	}
@@ -1049,7 +1049,7 @@ func (s *sim) advance(d time.Duration) {
 func (s *sim) markExpired() {
 	kept := s.pending[:0]
 	for _, p := range s.pending {
-		if rs, ok := s.srv.Request(p.requestID); ok && (rs.Status == pstest.StatusPending || rs.Status == pstest.StatusActive) {
+		if rs, ok := s.srv.Inspect().Request(p.requestID); ok && (rs.Status == pstest.StatusPending || rs.Status == pstest.StatusActive) {
 			kept = append(kept, p)
 		}
 	}
@@ -1145,7 +1145,7 @@ func (s *sim) check() {
 	}
 	now := s.srv.Now()
 	for id := range s.foreignR {
-		rs, ok := s.srv.Request(id)
+		rs, ok := s.srv.Inspect().Request(id)
 		if ok && rs.Status == pstest.StatusCheckedIn && rs.CheckinReason != "foreign" {
 			s.violate("I2-foreign", "the mount ended request %d that a person made outside Vault (reason %q)", id, rs.CheckinReason)
 			return
@@ -1155,7 +1155,7 @@ func (s *sim) check() {
 		if !l.live(now) || l.endedOK {
 			continue
 		}
-		rs, ok := s.srv.Request(l.requestID)
+		rs, ok := s.srv.Inspect().Request(l.requestID)
 		if !ok {
 			s.violate("I2-forgot", "live lease %s on request %d that Password Safe forgot", l.id, l.requestID)
 			return

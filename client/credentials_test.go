@@ -21,8 +21,8 @@ func TestCredentialTypes(t *testing.T) {
 		want   func(string) bool
 		status int // 0 = success
 	}{
-		{"default is the password", root, "", func(v string) bool { return v == s.Password(acctRoot) }, 0},
-		{"password", root, client.CredentialPassword, func(v string) bool { return v == s.Password(acctRoot) }, 0},
+		{"default is the password", root, "", func(v string) bool { return v == s.Inspect().Password(acctRoot) }, 0},
+		{"password", root, client.CredentialPassword, func(v string) bool { return v == s.Inspect().Password(acctRoot) }, 0},
 		{"encrypted dss key", root, client.CredentialDSSKey, func(v string) bool {
 			return strings.HasPrefix(v, "-----BEGIN DSA") && strings.Contains(v, "ENCRYPTED") && strings.Contains(v, "\n")
 		}, 0},
@@ -59,7 +59,7 @@ func TestCredentialTypes(t *testing.T) {
 		typ  client.CredentialType
 		want func(*client.AliasCredential) bool
 	}{
-		{client.CredentialPassword, func(a *client.AliasCredential) bool { return a.Password == s.Password(acctRoot) }},
+		{client.CredentialPassword, func(a *client.AliasCredential) bool { return a.Password == s.Inspect().Password(acctRoot) }},
 		{client.CredentialDSSKey, func(a *client.AliasCredential) bool { return strings.HasPrefix(a.PrivateKey, "-----BEGIN DSA") }},
 		{client.CredentialPassphrase, func(a *client.AliasCredential) bool { return a.Passphrase == pstest.DemoPassphrase21 }},
 	} {
@@ -93,7 +93,7 @@ func TestCredentialExpires(t *testing.T) {
 	// The session idled out too; the call signs in again, then sees the expiry.
 	_, err := c.Credential(ctx, id, "")
 	wantAPIError(t, err, epCredentials, 404, 0)
-	if st, _ := s.Request(id); st.Status != pstest.StatusExpired {
+	if st, _ := s.Inspect().Request(id); st.Status != pstest.StatusExpired {
 		t.Errorf("status = %s, want expired", st.Status)
 	}
 }

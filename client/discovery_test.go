@@ -81,7 +81,7 @@ func TestManagedAccounts(t *testing.T) {
 		wantAPIError(t, err, epManaged, 404, 0)
 	}
 	// API access off: not listed.
-	s.SetAccountAPIEnabled(acctDeploy, false)
+	s.Edit().SetAccountAPIEnabled(acctDeploy, false)
 	_, err = c.ManagedAccount(ctx, "web-01", "deploy")
 	wantAPIError(t, err, epManaged, 404, 0)
 }
@@ -118,7 +118,7 @@ func TestAliases(t *testing.T) {
 	}
 	_, err = c.Alias(ctx, 99)
 	wantAPIError(t, err, epAlias, 404, 0)
-	if n := s.Calls(epAlias); n != 2 {
+	if n := s.Inspect().Calls(epAlias); n != 2 {
 		t.Errorf("GET Aliases/{id} calls = %d, want 2", n)
 	}
 }

@@ -111,14 +111,14 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 		{"oauth bad secret", client.Config{BaseURL: s.APIURL, ClientID: pstest.DemoClientID, ClientSecret: pstest.DemoClientSecret + "x"},
 			func(c *client.Client) error { _, err := c.SignIn(ctx); return err }},
 		{"oauth 503 on token", oauthConfig(s), func(c *client.Client) error {
-			s.InjectFault(pstest.Fault{Endpoint: epToken, Status: 503})
-			defer s.ClearFaults()
+			s.Faults().Inject(pstest.Fault{Endpoint: epToken, Status: 503})
+			defer s.Faults().Clear()
 			_, err := c.SignIn(ctx)
 			return err
 		}},
 		{"oauth 401 after token", oauthConfig(s), func(c *client.Client) error {
-			s.InjectFault(pstest.Fault{Endpoint: epSignAppin, Status: 401})
-			defer s.ClearFaults()
+			s.Faults().Inject(pstest.Fault{Endpoint: epSignAppin, Status: 401})
+			defer s.Faults().Clear()
 			_, err := c.SignIn(ctx)
 			return err
 		}},
@@ -139,36 +139,36 @@ func TestErrorsHoldNoSecret(t *testing.T) {
 		{"404 alias credential", pwdCfg, func(c *client.Client) error { _, err := c.AliasCredential(ctx, 1, 4242, ""); return err }},
 		{"404 managed account", pwdCfg, func(c *client.Client) error { _, err := c.ManagedAccount(ctx, "x", "y"); return err }},
 		{"401 twice", pwdCfg, func(c *client.Client) error {
-			s.InjectFault(pstest.Fault{Endpoint: epAliases, Status: 401, Count: 2})
+			s.Faults().Inject(pstest.Fault{Endpoint: epAliases, Status: 401, Count: 2})
 			_, err := c.Aliases(ctx)
 			return err
 		}},
 		{"410", pwdCfg, func(c *client.Client) error {
-			s.SetAPIDisabled(true)
-			defer s.SetAPIDisabled(false)
+			s.Edit().SetAPIDisabled(true)
+			defer s.Edit().SetAPIDisabled(false)
 			_, err := c.Aliases(ctx)
 			return err
 		}},
 		{"500 on GET", pwdCfg, func(c *client.Client) error {
-			s.InjectFault(pstest.Fault{Endpoint: epAliases, Status: 500})
-			defer s.ClearFaults()
+			s.Faults().Inject(pstest.Fault{Endpoint: epAliases, Status: 500})
+			defer s.Faults().Clear()
 			_, err := c.Aliases(ctx)
 			return err
 		}},
 		{"dropped POST", pwdCfg, func(c *client.Client) error {
-			s.InjectFault(pstest.Fault{Endpoint: epPostRequests, Drop: true, Count: 1})
+			s.Faults().Inject(pstest.Fault{Endpoint: epPostRequests, Drop: true, Count: 1})
 			_, _, err := c.CreateRequest(ctx, client.RequestInput{SystemID: sysWeb, AccountID: acctRoot, DurationMinutes: 5})
 			return err
 		}},
 		{"dropped sign-in", pwdCfg, func(c *client.Client) error {
-			s.InjectFault(pstest.Fault{Endpoint: epSignAppin, Drop: true})
-			defer s.ClearFaults()
+			s.Faults().Inject(pstest.Fault{Endpoint: epSignAppin, Drop: true})
+			defer s.Faults().Clear()
 			_, err := c.SignIn(ctx)
 			return err
 		}},
 		{"timeout", func() client.Config { c := pwdCfg; c.Timeout = 50 * time.Millisecond; return c }(), func(c *client.Client) error {
-			s.InjectFault(pstest.Fault{Endpoint: epSignAppin, Latency: time.Second})
-			defer s.ClearFaults()
+			s.Faults().Inject(pstest.Fault{Endpoint: epSignAppin, Latency: time.Second})
+			defer s.Faults().Clear()
 			_, err := c.SignIn(ctx)
 			return err
 		}},

@@ -48,7 +48,7 @@ func Example() {
 	case err != nil:
 		log.Fatal(err)
 	}
-	fmt.Println(created, pw == sim.Password(acct.AccountID))
+	fmt.Println(created, pw == sim.Inspect().Password(acct.AccountID))
 	if err := c.Checkin(ctx, id, "done"); err != nil && !client.IsNotFound(err) {
 		log.Fatal(err)
 	}

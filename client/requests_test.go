@@ -37,7 +37,7 @@ func TestCreateRequestFields(t *testing.T) {
 			if !created || id <= 0 {
 				t.Fatalf("id, created = %d, %t; want a new request", id, created)
 			}
-			got, ok := s.Request(id)
+			got, ok := s.Inspect().Request(id)
 			if !ok {
 				t.Fatalf("request %d not on the server", id)
 			}
@@ -102,7 +102,7 @@ func TestConflictOptions(t *testing.T) {
 	if !created || id == first {
 		t.Errorf("renew: id, created = %d, %t; want a new request", id, created)
 	}
-	if old, _ := s.Request(first); old.Status == pstest.StatusActive {
+	if old, _ := s.Inspect().Request(first); old.Status == pstest.StatusActive {
 		t.Errorf("renew left request %d %s", first, old.Status)
 	}
 
@@ -125,7 +125,7 @@ func TestAliasRequest(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("CreateAliasRequest: %d, %t, %v", id, created, err)
 	}
-	st, _ := s.Request(id)
+	st, _ := s.Inspect().Request(id)
 	if st.AliasID != 1 || st.SystemID != sysDB || st.AccountID != acctPostgres || st.Reason != "via alias" {
 		t.Errorf("server holds %+v", st)
 	}
@@ -133,7 +133,7 @@ func TestAliasRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ac.Password != s.Password(acctPostgres) || ac.AliasName != "prod-db-admin" || ac.AccountName != "postgres" ||
+	if ac.Password != s.Inspect().Password(acctPostgres) || ac.AliasName != "prod-db-admin" || ac.AccountName != "postgres" ||
 		ac.SystemName != "db-prod-01" || ac.AliasID != 1 || ac.AccountID != acctPostgres || ac.SystemID != sysDB {
 		t.Errorf("AliasCredential = %+v", ac)
 	}
@@ -148,12 +148,12 @@ func TestAliasRequest(t *testing.T) {
 		t.Errorf("unknown alias: %v, want 404 or 403", err)
 	}
 	// An alias in an unmapped state cannot be requested.
-	s.SetAliasState(2, 0)
+	s.Edit().SetAliasState(2, 0)
 	_, _, err = c.CreateAliasRequest(ctx, 2, client.RequestInput{DurationMinutes: 5})
 	if err == nil {
 		t.Error("request on an unmapped alias succeeded")
 	}
-	if n := s.Calls(epAliasRequest); n < 3 {
+	if n := s.Inspect().Calls(epAliasRequest); n < 3 {
 		t.Errorf("alias request calls = %d", n)
 	}
 }
@@ -163,16 +163,16 @@ func TestCheckinAndRotate(t *testing.T) {
 	c := newClient(t, keyConfig(s, ""))
 	ctx := ctxT(t)
 
-	before := s.Password(acctPostgres)
+	before := s.Inspect().Password(acctPostgres)
 	id := mustRequest(t, c, sysDB, acctPostgres)
 	if err := c.Checkin(ctx, id, "done with it"); err != nil {
 		t.Fatal(err)
 	}
-	st, _ := s.Request(id)
+	st, _ := s.Inspect().Request(id)
 	if st.Status != pstest.StatusCheckedIn || st.CheckinReason != "done with it" {
 		t.Errorf("after Checkin: %s %q", st.Status, st.CheckinReason)
 	}
-	if s.Password(acctPostgres) == before {
+	if s.Inspect().Password(acctPostgres) == before {
 		t.Error("password did not rotate on check-in")
 	}
 	// Checked in already: 404 (the engine counts it as done).
@@ -189,13 +189,13 @@ func TestCheckinAndRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := s.Request(id); st.RotateOnCheckin {
+	if st, _ := s.Inspect().Request(id); st.RotateOnCheckin {
 		t.Fatal("RotateOnCheckin=false was not kept")
 	}
 	if err := c.RotateOnCheckin(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := s.Request(id); !st.RotateOnCheckin {
+	if st, _ := s.Inspect().Request(id); !st.RotateOnCheckin {
 		t.Error("RotateOnCheckin did not set the flag")
 	}
 	if err := c.Checkin(ctx, id, ""); err != nil {
@@ -204,8 +204,8 @@ func TestCheckinAndRotate(t *testing.T) {
 	if err := c.RotateOnCheckin(ctx, id); err == nil {
 		t.Error("RotateOnCheckin on a checked-in request succeeded")
 	}
-	if s.Calls(epRotate) != 2 || s.Calls(epCheckin) < 3 {
-		t.Errorf("calls: %v", s.CallCounts())
+	if s.Inspect().Calls(epRotate) != 2 || s.Inspect().Calls(epCheckin) < 3 {
+		t.Errorf("calls: %v", s.Inspect().CallCounts())
 	}
 }
 
@@ -221,7 +221,7 @@ func TestApprovalFlow(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("CreateRequest: %v", err)
 	}
-	if st, _ := s.Request(id); st.Status != pstest.StatusPending {
+	if st, _ := s.Inspect().Request(id); st.Status != pstest.StatusPending {
 		t.Fatalf("status = %s, want pending", st.Status)
 	}
 	// Not approved yet: 4034.
@@ -258,7 +258,7 @@ func TestApprovalFlow(t *testing.T) {
 	wantAPIError(t, err, epApprove, 403, client.CodeAlreadyApproved)
 
 	pw, err := alice.Credential(ctx, id, "")
-	if err != nil || pw != s.Password(acctSA) {
+	if err != nil || pw != s.Inspect().Password(acctSA) {
 		t.Fatalf("Credential after approval: %q, %v", pw, err)
 	}
 	active, err := alice.ListRequests(ctx, "active", "")
@@ -287,7 +287,7 @@ func TestApprovalFlow(t *testing.T) {
 	if err := bob.Deny(ctx, cid, "not this week"); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := s.Request(cid); st.Status != pstest.StatusDenied {
+	if st, _ := s.Inspect().Request(cid); st.Status != pstest.StatusDenied {
 		t.Errorf("after Deny: %s", st.Status)
 	}
 	// A requestor is not an approver: 4033 on the approver queue.
@@ -306,10 +306,10 @@ func TestForbiddenSubCodes(t *testing.T) {
 	alice := userClient(t, s, pstest.DemoUserAlice)
 
 	// 4031: the account's API access is off.
-	s.SetAccountAPIEnabled(acctDeploy, false)
+	s.Edit().SetAccountAPIEnabled(acctDeploy, false)
 	_, _, err := svc.CreateRequest(ctx, client.RequestInput{SystemID: sysWeb, AccountID: acctDeploy, DurationMinutes: 5})
 	wantAPIError(t, err, epPostRequests, 403, client.CodeNoPermission)
-	s.SetAccountAPIEnabled(acctDeploy, true)
+	s.Edit().SetAccountAPIEnabled(acctDeploy, true)
 
 	// 4031: another user's request.
 	id := mustRequest(t, svc, sysDB, acctPostgres)
@@ -323,7 +323,7 @@ func TestForbiddenSubCodes(t *testing.T) {
 	wantAPIError(t, err, epPostRequests, 403, client.CodeApproverOnly)
 
 	// 4035: the policy needs more approvers than it has.
-	s.SetAccountPolicy(acctSA, pstest.Policy{Approvers: []string{pstest.DemoUserBob}, RequiredApprovals: 2})
+	s.Edit().SetAccountPolicy(acctSA, pstest.Policy{Approvers: []string{pstest.DemoUserBob}, RequiredApprovals: 2})
 	_, _, err = alice.CreateRequest(ctx, client.RequestInput{SystemID: sysFin, AccountID: acctSA, DurationMinutes: 5})
 	wantAPIError(t, err, epPostRequests, 403, client.CodeNotEnoughApprover)
 	for _, err := range []error{err} {
@@ -371,10 +371,10 @@ func TestISARequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pw != s.Password(acctPostgres) {
+	if pw != s.Inspect().Password(acctPostgres) {
 		t.Errorf("ISA credential differs from the account's password")
 	}
-	if n := s.Calls(epISA); n != 1 {
+	if n := s.Inspect().Calls(epISA); n != 1 {
 		t.Errorf("ISA calls = %d", n)
 	}
 	// Not an ISA user, or not an ISA system.

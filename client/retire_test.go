@@ -16,9 +16,9 @@ import (
 func waitCalls(t *testing.T, s *pstest.Server, endpoint string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for s.Calls(endpoint) < n {
+	for s.Inspect().Calls(endpoint) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: %d calls after 5s, want %d", endpoint, s.Calls(endpoint), n)
+			t.Fatalf("%s: %d calls after 5s, want %d", endpoint, s.Inspect().Calls(endpoint), n)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
@@ -30,7 +30,7 @@ func signedIn(t *testing.T, s *pstest.Server) *client.Client {
 	if _, err := c.ListRequests(context.Background(), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.Sessions(); n != 1 {
+	if n := s.Inspect().Sessions(); n != 1 {
 		t.Fatalf("live sessions %d, want 1", n)
 	}
 	return c
@@ -43,12 +43,12 @@ func TestRetireIdleSignsOut(t *testing.T) {
 	if err := c.Retire(context.Background()); err != nil {
 		t.Fatalf("Retire: %v", err)
 	}
-	if n, m := s.Sessions(), s.Calls(epSignout); n != 0 || m != 1 {
+	if n, m := s.Inspect().Sessions(), s.Inspect().Calls(epSignout); n != 0 || m != 1 {
 		t.Fatalf("live sessions %d, sign-outs %d; want 0 and 1", n, m)
 	}
 	// Again: nothing left to do.
-	if err := c.Retire(context.Background()); err != nil || s.Calls(epSignout) != 1 {
-		t.Fatalf("second Retire: %v, sign-outs %d", err, s.Calls(epSignout))
+	if err := c.Retire(context.Background()); err != nil || s.Inspect().Calls(epSignout) != 1 {
+		t.Fatalf("second Retire: %v, sign-outs %d", err, s.Inspect().Calls(epSignout))
 	}
 }
 
@@ -58,8 +58,8 @@ func TestRetireIdleSignsOut(t *testing.T) {
 func TestRetireWaitsForCallInFlight(t *testing.T) {
 	s := newSim(t)
 	c := signedIn(t, s)
-	s.InjectFault(pstest.Fault{Endpoint: epListRequests, Latency: 100 * time.Millisecond})
-	lists := s.Calls(epListRequests)
+	s.Faults().Inject(pstest.Fault{Endpoint: epListRequests, Latency: 100 * time.Millisecond})
+	lists := s.Inspect().Calls(epListRequests)
 
 	done := make(chan error, 1)
 	go func() {
@@ -71,13 +71,13 @@ func TestRetireWaitsForCallInFlight(t *testing.T) {
 		t.Fatalf("Retire: %v", err)
 	}
 	// The sign-out runs only once the call is done: Retire waited for it.
-	if n, m := s.Sessions(), s.Calls(epSignout); n != 0 || m != 1 {
+	if n, m := s.Inspect().Sessions(), s.Inspect().Calls(epSignout); n != 0 || m != 1 {
 		t.Fatalf("when Retire returned: live sessions %d, sign-outs %d; want 0 and 1", n, m)
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("the call in flight failed: %v", err)
 	}
-	if n, m := s.Calls(epSignAppin), s.Calls(epSignout); n != 1 || m != 1 {
+	if n, m := s.Inspect().Calls(epSignAppin), s.Inspect().Calls(epSignout); n != 1 || m != 1 {
 		t.Fatalf("sign-ins %d, sign-outs %d; want 1 and 1", n, m)
 	}
 }
@@ -87,8 +87,8 @@ func TestRetireWaitsForCallInFlight(t *testing.T) {
 func TestRetireTimeoutLastCallSignsOut(t *testing.T) {
 	s := newSim(t)
 	c := signedIn(t, s)
-	s.InjectFault(pstest.Fault{Endpoint: epListRequests, Latency: 150 * time.Millisecond})
-	lists := s.Calls(epListRequests)
+	s.Faults().Inject(pstest.Fault{Endpoint: epListRequests, Latency: 150 * time.Millisecond})
+	lists := s.Inspect().Calls(epListRequests)
 
 	done := make(chan error, 1)
 	go func() {
@@ -104,7 +104,7 @@ func TestRetireTimeoutLastCallSignsOut(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the call in flight failed: %v", err)
 	}
-	if n, m := s.Sessions(), s.Calls(epSignout); n != 0 || m != 1 {
+	if n, m := s.Inspect().Sessions(), s.Inspect().Calls(epSignout); n != 0 || m != 1 {
 		t.Fatalf("after the last call returned: live sessions %d, sign-outs %d; want 0 and 1", n, m)
 	}
 }
@@ -115,10 +115,10 @@ func TestRetireTimeoutLastCallSignsOut(t *testing.T) {
 func TestRetireCallDuringSignOut(t *testing.T) {
 	s := newSim(t)
 	c := signedIn(t, s)
-	s.InjectFault(pstest.Fault{Endpoint: epSignout, Latency: 100 * time.Millisecond})
+	s.Faults().Inject(pstest.Fault{Endpoint: epSignout, Latency: 100 * time.Millisecond})
 	// The call outlasts the sign-out: were it not held back, its new
 	// session cookie would be cleared under it.
-	s.InjectFault(pstest.Fault{Endpoint: epListRequests, Latency: 150 * time.Millisecond})
+	s.Faults().Inject(pstest.Fault{Endpoint: epListRequests, Latency: 150 * time.Millisecond})
 
 	retired := make(chan error, 1)
 	go func() { retired <- c.Retire(context.Background()) }()
@@ -129,7 +129,7 @@ func TestRetireCallDuringSignOut(t *testing.T) {
 	if err := <-retired; err != nil {
 		t.Fatalf("Retire: %v", err)
 	}
-	if n, m, k := s.Sessions(), s.Calls(epSignAppin), s.Calls(epSignout); n != 0 || m != 2 || k != 2 {
+	if n, m, k := s.Inspect().Sessions(), s.Inspect().Calls(epSignAppin), s.Inspect().Calls(epSignout); n != 0 || m != 2 || k != 2 {
 		t.Fatalf("live sessions %d, sign-ins %d, sign-outs %d; want 0, 2, 2", n, m, k)
 	}
 }
@@ -142,21 +142,21 @@ func TestRetiredClientCallSignsOut(t *testing.T) {
 	if err := c.Retire(context.Background()); err != nil {
 		t.Fatalf("Retire of a client never signed in: %v", err)
 	}
-	if s.Calls(epSignout) != 0 {
+	if s.Inspect().Calls(epSignout) != 0 {
 		t.Fatal("Retire signed out a client that had no session")
 	}
 	for i := 1; i <= 2; i++ {
 		if _, err := c.ListRequests(context.Background(), "", ""); err != nil {
 			t.Fatal(err)
 		}
-		if n, m, k := s.Sessions(), s.Calls(epSignAppin), s.Calls(epSignout); n != 0 || m != i || k != i {
+		if n, m, k := s.Inspect().Sessions(), s.Inspect().Calls(epSignAppin), s.Inspect().Calls(epSignout); n != 0 || m != i || k != i {
 			t.Fatalf("call %d: live sessions %d, sign-ins %d, sign-outs %d", i, n, m, k)
 		}
 	}
 	if _, err := c.SignIn(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.Sessions(); n != 0 {
+	if n := s.Inspect().Sessions(); n != 0 {
 		t.Fatalf("SignIn on a retired client left %d sessions", n)
 	}
 }
@@ -167,7 +167,7 @@ func TestRetiredClientCallSignsOut(t *testing.T) {
 func TestRetireConcurrentNoLeak(t *testing.T) {
 	s := newSim(t)
 	c := signedIn(t, s)
-	s.InjectFault(pstest.Fault{Endpoint: epListRequests, Latency: 20 * time.Millisecond})
+	s.Faults().Inject(pstest.Fault{Endpoint: epListRequests, Latency: 20 * time.Millisecond})
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
@@ -191,7 +191,7 @@ func TestRetireConcurrentNoLeak(t *testing.T) {
 		go call()
 		time.Sleep(15 * time.Millisecond)
 		if i == 1 {
-			s.ExpireSessions()
+			s.Edit().ExpireSessions()
 		}
 	}
 	wg.Wait()
@@ -202,8 +202,8 @@ func TestRetireConcurrentNoLeak(t *testing.T) {
 	if err := <-retired; err != nil {
 		t.Errorf("Retire: %v", err)
 	}
-	if n := s.Sessions(); n != 0 {
+	if n := s.Inspect().Sessions(); n != 0 {
 		t.Fatalf("live sessions %d after every call returned (sign-ins %d, sign-outs %d)",
-			n, s.Calls(epSignAppin), s.Calls(epSignout))
+			n, s.Inspect().Calls(epSignAppin), s.Inspect().Calls(epSignout))
 	}
 }

@@ -104,18 +104,18 @@ func TestRetryOnFaults(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s.ResetCalls()
-			before := len(s.Requests())
+			s.Inspect().ResetCalls()
+			before := len(s.Inspect().Requests())
 			f := tc.fault
 			f.Endpoint = names[tc.kind]
-			s.InjectFault(f)
+			s.Faults().Inject(f)
 
 			var err error
 			switch tc.kind {
 			case getCred:
 				var pw string
 				pw, err = c.Credential(ctx, reqID, "")
-				if err == nil && pw != s.Password(acctPostgres) {
+				if err == nil && pw != s.Inspect().Password(acctPostgres) {
 					t.Errorf("wrong credential")
 				}
 			case putCheckin:
@@ -152,11 +152,11 @@ func TestRetryOnFaults(t *testing.T) {
 					t.Errorf("error %q does not name the operation", err)
 				}
 			}
-			if n := s.Calls(names[tc.kind]); n != tc.wantCalls {
+			if n := s.Inspect().Calls(names[tc.kind]); n != tc.wantCalls {
 				t.Errorf("%s calls = %d, want %d", names[tc.kind], n, tc.wantCalls)
 			}
 			if tc.kind >= postCreate && tc.kind <= postAliasReuse {
-				if n := len(s.Requests()) - before; n != tc.wantNew {
+				if n := len(s.Inspect().Requests()) - before; n != tc.wantNew {
 					t.Errorf("requests created = %d, want %d", n, tc.wantNew)
 				}
 			}
@@ -210,8 +210,8 @@ func TestRetryPostWhenNeverSent(t *testing.T) {
 	if time.Since(start) < 100*time.Millisecond {
 		t.Errorf("the server was down, yet the call succeeded at once")
 	}
-	if !created || id == 0 || len(sim.Requests()) != 1 || sim.Calls(epPostRequests) != 1 || sim.Calls(epSignAppin) != 1 {
-		t.Errorf("id %d created %t; %d requests; calls %v", id, created, len(sim.Requests()), sim.CallCounts())
+	if !created || id == 0 || len(sim.Inspect().Requests()) != 1 || sim.Inspect().Calls(epPostRequests) != 1 || sim.Inspect().Calls(epSignAppin) != 1 {
+		t.Errorf("id %d created %t; %d requests; calls %v", id, created, len(sim.Inspect().Requests()), sim.Inspect().CallCounts())
 	}
 }
 
@@ -219,11 +219,11 @@ func TestContextCancel(t *testing.T) {
 	s := newSim(t)
 	c := newClient(t, keyConfig(s, ""))
 	id := mustRequest(t, c, sysDB, acctPostgres)
-	s.ResetCalls()
+	s.Inspect().ResetCalls()
 
 	t.Run("during a slow answer", func(t *testing.T) {
-		s.InjectFault(pstest.Fault{Endpoint: epCredentials, Latency: 3 * time.Second, Count: 1})
-		defer s.ClearFaults()
+		s.Faults().Inject(pstest.Fault{Endpoint: epCredentials, Latency: 3 * time.Second, Count: 1})
+		defer s.Faults().Clear()
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -234,13 +234,13 @@ func TestContextCancel(t *testing.T) {
 		if d := time.Since(start); d > time.Second {
 			t.Errorf("returned after %v", d)
 		}
-		if n := s.Calls(epCredentials); n != 1 {
+		if n := s.Inspect().Calls(epCredentials); n != 1 {
 			t.Errorf("calls = %d, want 1 (no retry once the context is done)", n)
 		}
 	})
 	t.Run("during backoff", func(t *testing.T) {
-		s.InjectFault(pstest.Fault{Endpoint: epCredentials, Status: 503})
-		defer s.ClearFaults()
+		s.Faults().Inject(pstest.Fault{Endpoint: epCredentials, Status: 503})
+		defer s.Faults().Clear()
 		client.SetBackoffForTest(c, 10*time.Second, 10*time.Second)
 		defer client.SetBackoffForTest(c, time.Millisecond, 5*time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -255,14 +255,14 @@ func TestContextCancel(t *testing.T) {
 		}
 	})
 	t.Run("already cancelled", func(t *testing.T) {
-		s.ResetCalls()
+		s.Inspect().ResetCalls()
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		_, err := c.Credential(ctx, id, "")
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want Canceled", err)
 		}
-		if n := s.Calls(epCredentials); n != 0 {
+		if n := s.Inspect().Calls(epCredentials); n != 0 {
 			t.Errorf("calls = %d, want 0", n)
 		}
 	})
@@ -277,17 +277,17 @@ func TestPerAttemptTimeout(t *testing.T) {
 	ctx := ctxT(t)
 
 	// GET: the slow attempt is abandoned and repeated.
-	s.ResetCalls()
-	s.InjectFault(pstest.Fault{Endpoint: epCredentials, Latency: 2 * time.Second, Count: 1})
+	s.Inspect().ResetCalls()
+	s.Faults().Inject(pstest.Fault{Endpoint: epCredentials, Latency: 2 * time.Second, Count: 1})
 	if _, err := c.Credential(ctx, id, ""); err != nil {
 		t.Fatalf("Credential: %v", err)
 	}
-	if n := s.Calls(epCredentials); n != 2 {
+	if n := s.Inspect().Calls(epCredentials); n != 2 {
 		t.Errorf("calls = %d, want 2", n)
 	}
 
 	// Always slow: a timeout error after MaxRetries.
-	s.InjectFault(pstest.Fault{Endpoint: epAliases, Latency: 2 * time.Second})
+	s.Faults().Inject(pstest.Fault{Endpoint: epAliases, Latency: 2 * time.Second})
 	start := time.Now()
 	_, err := c.Aliases(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
@@ -296,16 +296,16 @@ func TestPerAttemptTimeout(t *testing.T) {
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Errorf("took %v for 4 attempts of 150ms", d)
 	}
-	s.ClearFaults()
+	s.Faults().Clear()
 
 	// POST Requests: a timed-out attempt may have been processed; no repeat.
-	s.ResetCalls()
-	s.InjectFault(pstest.Fault{Endpoint: epPostRequests, Latency: 2 * time.Second, Count: 1})
+	s.Inspect().ResetCalls()
+	s.Faults().Inject(pstest.Fault{Endpoint: epPostRequests, Latency: 2 * time.Second, Count: 1})
 	_, _, err = c.CreateRequest(ctx, client.RequestInput{SystemID: sysWeb, AccountID: acctRoot, DurationMinutes: 5})
 	if err == nil {
 		t.Fatal("CreateRequest succeeded through a timeout")
 	}
-	if n := s.Calls(epPostRequests); n != 1 {
+	if n := s.Inspect().Calls(epPostRequests); n != 1 {
 		t.Errorf("POST Requests calls = %d, want 1", n)
 	}
 }
@@ -328,8 +328,8 @@ func TestLimiter(t *testing.T) {
 	}
 
 	t.Run("bounds concurrency", func(t *testing.T) {
-		s.InjectFault(pstest.Fault{Endpoint: epAliases, Latency: 150 * time.Millisecond})
-		defer s.ClearFaults()
+		s.Faults().Inject(pstest.Fault{Endpoint: epAliases, Latency: 150 * time.Millisecond})
+		defer s.Faults().Clear()
 		start := time.Now()
 		var wg sync.WaitGroup
 		for i := range 6 {
@@ -352,15 +352,15 @@ func TestLimiter(t *testing.T) {
 		}
 	})
 	t.Run("acquire honours the context", func(t *testing.T) {
-		s.InjectFault(pstest.Fault{Endpoint: epAliases, Latency: time.Second})
-		defer s.ClearFaults()
+		s.Faults().Inject(pstest.Fault{Endpoint: epAliases, Latency: time.Second})
+		defer s.Faults().Clear()
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Add(1)
 			go func() { defer wg.Done(); _, _ = a.Aliases(ctx) }()
 		}
 		time.Sleep(100 * time.Millisecond) // both slots taken
-		s.ResetCalls()
+		s.Inspect().ResetCalls()
 		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -371,7 +371,7 @@ func TestLimiter(t *testing.T) {
 		if d := time.Since(start); d > 500*time.Millisecond {
 			t.Errorf("waited %v for a slot past the context", d)
 		}
-		if n := s.Calls(epManaged); n != 0 {
+		if n := s.Inspect().Calls(epManaged); n != 0 {
 			t.Errorf("the call reached the server (%d) without a slot", n)
 		}
 		wg.Wait()

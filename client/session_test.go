@@ -42,7 +42,7 @@ func TestSignIn(t *testing.T) {
 		{"trailing slash in BaseURL", client.Config{BaseURL: s.APIURL + "/", APIKey: pstest.DemoAPIKey, RunAs: "svc-vault"}, pstest.DemoUserSvcVault},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.ResetCalls()
+			s.Inspect().ResetCalls()
 			c := newClient(t, tc.cfg)
 			u, err := c.SignIn(ctxT(t))
 			if err != nil {
@@ -60,7 +60,7 @@ func TestSignIn(t *testing.T) {
 					t.Fatalf("ListRequests: %v", err)
 				}
 			}
-			if n := s.Calls(epSignAppin); n != 1 {
+			if n := s.Inspect().Calls(epSignAppin); n != 1 {
 				t.Errorf("SignAppin calls = %d, want 1", n)
 			}
 		})
@@ -88,15 +88,15 @@ func TestSignInFailures(t *testing.T) {
 			op: epToken, calls: epToken},
 		{name: "unknown client", cfg: client.Config{BaseURL: s.APIURL, ClientID: "nobody", ClientSecret: pstest.DemoClientSecret},
 			op: epToken, calls: epToken},
-		{name: "licence invalid", cfg: keyConfig(s, ""), setup: func() { s.SetLicenseInvalid(true) },
+		{name: "licence invalid", cfg: keyConfig(s, ""), setup: func() { s.Edit().SetLicenseInvalid(true) },
 			op: epSignAppin, status: 403, calls: epSignAppin},
-		{name: "api version disabled", cfg: keyConfig(s, ""), setup: func() { s.SetAPIDisabled(true) },
+		{name: "api version disabled", cfg: keyConfig(s, ""), setup: func() { s.Edit().SetAPIDisabled(true) },
 			op: epSignAppin, status: 410, calls: epSignAppin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.ResetCalls()
-			s.SetLicenseInvalid(false)
-			s.SetAPIDisabled(false)
+			s.Inspect().ResetCalls()
+			s.Edit().SetLicenseInvalid(false)
+			s.Edit().SetAPIDisabled(false)
 			if tc.setup != nil {
 				tc.setup()
 			}
@@ -118,23 +118,23 @@ func TestSignInFailures(t *testing.T) {
 			if tc.status == 0 && (e.StatusCode < 400 || e.StatusCode >= 500) {
 				t.Errorf("StatusCode = %d, want a 4xx", e.StatusCode)
 			}
-			if n := s.Calls(tc.calls); n != 1 {
+			if n := s.Inspect().Calls(tc.calls); n != 1 {
 				t.Errorf("%s calls = %d, want 1 (a 4xx is not retried)", tc.calls, n)
 			}
-			if n := s.Calls(epListRequests); n != 0 {
+			if n := s.Inspect().Calls(epListRequests); n != 0 {
 				t.Errorf("GET Requests reached the server %d times without a session", n)
 			}
 			assertNoSecret(t, err, tc.cfg.APIKey, tc.cfg.ClientSecret, tc.cfg.Password)
 		})
 	}
-	s.SetLicenseInvalid(false)
-	s.SetAPIDisabled(false)
+	s.Edit().SetLicenseInvalid(false)
+	s.Edit().SetAPIDisabled(false)
 }
 
 func TestLazySignInOnce(t *testing.T) {
 	s := newSim(t)
 	c := newClient(t, keyConfig(s, ""))
-	if n := s.Calls(epSignAppin); n != 0 {
+	if n := s.Inspect().Calls(epSignAppin); n != 0 {
 		t.Fatalf("New signed in (%d calls); it must not", n)
 	}
 	var wg sync.WaitGroup
@@ -154,7 +154,7 @@ func TestLazySignInOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.Calls(epSignAppin); n != 1 {
+	if n := s.Inspect().Calls(epSignAppin); n != 1 {
 		t.Errorf("SignAppin calls = %d, want 1 for 50 concurrent first calls", n)
 	}
 }
@@ -168,33 +168,33 @@ func TestSignOut(t *testing.T) {
 	if err := c.SignOut(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.Calls(epSignout); n != 0 {
+	if n := s.Inspect().Calls(epSignout); n != 0 {
 		t.Errorf("Signout calls = %d before any sign-in, want 0", n)
 	}
 	if _, err := c.SignIn(ctx); err != nil {
 		t.Fatal(err)
 	}
-	live := s.Sessions()
+	live := s.Inspect().Sessions()
 	for range 3 {
 		if err := c.SignOut(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := s.Calls(epSignout); n != 1 {
+	if n := s.Inspect().Calls(epSignout); n != 1 {
 		t.Errorf("Signout calls = %d, want 1", n)
 	}
-	if got := s.Sessions(); got != live-1 {
+	if got := s.Inspect().Sessions(); got != live-1 {
 		t.Errorf("live sessions = %d after SignOut, want %d", got, live-1)
 	}
 	// The next call signs in again by itself.
 	if _, err := c.ListRequests(ctx, "", ""); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.Calls(epSignAppin); n != 2 {
+	if n := s.Inspect().Calls(epSignAppin); n != 2 {
 		t.Errorf("SignAppin calls = %d, want 2", n)
 	}
 	// A session the server already dropped still signs out cleanly.
-	s.ExpireSessions()
+	s.Edit().ExpireSessions()
 	if err := c.SignOut(ctx); err != nil {
 		t.Errorf("SignOut of an expired session: %v", err)
 	}
@@ -225,25 +225,25 @@ func TestReSignInOn401(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name != "idle timeout on the sim clock" {
-				s.ExpireSessions()
+				s.Edit().ExpireSessions()
 			}
-			before := s.Calls(epSignAppin)
-			reqsBefore := len(s.Requests())
+			before := s.Inspect().Calls(epSignAppin)
+			reqsBefore := len(s.Inspect().Requests())
 			if err := tc.call(); err != nil {
 				t.Fatalf("call after session expiry: %v", err)
 			}
-			if n := s.Calls(epSignAppin) - before; n != 1 {
+			if n := s.Inspect().Calls(epSignAppin) - before; n != 1 {
 				t.Errorf("SignAppin calls = %d, want 1", n)
 			}
-			if n := s.Calls(tc.ep); n < 2 {
+			if n := s.Inspect().Calls(tc.ep); n < 2 {
 				t.Errorf("%s calls = %d, want the 401 and the repeat", tc.ep, n)
 			}
 			if tc.ep == epPostRequests {
-				if n := len(s.Requests()) - reqsBefore; n != 1 {
+				if n := len(s.Inspect().Requests()) - reqsBefore; n != 1 {
 					t.Errorf("requests created = %d, want exactly 1", n)
 				}
 			}
-			s.ResetCalls()
+			s.Inspect().ResetCalls()
 		})
 	}
 }
@@ -255,17 +255,17 @@ func TestReSignInOnlyOnce(t *testing.T) {
 	if _, err := c.SignIn(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.ResetCalls()
-	s.InjectFault(pstest.Fault{Endpoint: epListRequests, Status: 401, Count: 3})
+	s.Inspect().ResetCalls()
+	s.Faults().Inject(pstest.Fault{Endpoint: epListRequests, Status: 401, Count: 3})
 	_, err := c.ListRequests(ctx, "", "")
 	wantAPIError(t, err, epListRequests, 401, 0)
 	if !client.IsUnauthorized(err) {
 		t.Errorf("IsUnauthorized(%v) = false", err)
 	}
-	if n := s.Calls(epSignAppin); n != 1 {
+	if n := s.Inspect().Calls(epSignAppin); n != 1 {
 		t.Errorf("SignAppin calls = %d, want 1 (one re-sign-in per call)", n)
 	}
-	if n := s.Calls(epListRequests); n != 2 {
+	if n := s.Inspect().Calls(epListRequests); n != 2 {
 		t.Errorf("GET Requests calls = %d, want 2", n)
 	}
 }
@@ -291,11 +291,11 @@ func TestConcurrentReSignIn(t *testing.T) {
 				t.Fatal(err)
 			}
 			for round := range 3 {
-				s.ExpireSessions()
+				s.Edit().ExpireSessions()
 				if tc.expireTokens {
-					s.ExpireTokens()
+					s.Edit().ExpireTokens()
 				}
-				before, tokBefore := s.Calls(epSignAppin), s.Calls(epToken)
+				before, tokBefore := s.Inspect().Calls(epSignAppin), s.Inspect().Calls(epToken)
 				start := make(chan struct{})
 				var wg sync.WaitGroup
 				errs := make(chan error, 50)
@@ -324,10 +324,10 @@ func TestConcurrentReSignIn(t *testing.T) {
 						t.Fatalf("round %d: %v", round, err)
 					}
 				}
-				if n := s.Calls(epSignAppin) - before; n != tc.signAppins {
+				if n := s.Inspect().Calls(epSignAppin) - before; n != tc.signAppins {
 					t.Errorf("round %d: SignAppin calls = %d for 50 goroutines after ExpireSessions, want exactly %d", round, n, tc.signAppins)
 				}
-				if n := s.Calls(epToken) - tokBefore; n != tc.tokens {
+				if n := s.Inspect().Calls(epToken) - tokBefore; n != tc.tokens {
 					t.Errorf("round %d: token calls = %d, want %d", round, n, tc.tokens)
 				}
 			}
@@ -344,28 +344,28 @@ func TestOAuthTokenCached(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := s.Calls(epToken); n != 1 {
+	if n := s.Inspect().Calls(epToken); n != 1 {
 		t.Errorf("token calls = %d for 100 sign-ins, want 1", n)
 	}
-	if n := s.Calls(epSignAppin); n != 100 {
+	if n := s.Inspect().Calls(epSignAppin); n != 100 {
 		t.Errorf("SignAppin calls = %d, want 100", n)
 	}
 
 	// The server's clock passes the token's life (ours does not): the cached
 	// token is refused once, a new one is fetched, and the call succeeds.
 	s.Advance(2 * time.Hour)
-	s.ResetCalls()
+	s.Inspect().ResetCalls()
 	if _, err := c.ListRequests(ctx, "", ""); err != nil {
 		t.Fatalf("ListRequests after token expiry: %v", err)
 	}
-	if n := s.Calls(epToken); n != 1 {
+	if n := s.Inspect().Calls(epToken); n != 1 {
 		t.Errorf("token calls after server-side expiry = %d, want 1", n)
 	}
 }
 
 func TestSignInContextCancel(t *testing.T) {
 	s := newSim(t)
-	s.InjectFault(pstest.Fault{Endpoint: epSignAppin, Latency: 2 * time.Second})
+	s.Faults().Inject(pstest.Fault{Endpoint: epSignAppin, Latency: 2 * time.Second})
 	c := newClient(t, keyConfig(s, ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -377,7 +377,7 @@ func TestSignInContextCancel(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("took %v, want the context's 100ms", d)
 	}
-	s.ClearFaults()
+	s.Faults().Clear()
 	// A waiter whose own context is fine is not failed by the leader's deadline.
 	if _, err := c.ListRequests(ctxT(t), "", ""); err != nil {
 		t.Fatalf("after cancel: %v", err)

@@ -32,7 +32,7 @@ func TestTLS(t *testing.T) {
 		{"insecure skip verify", func(c *client.Config) { c.InsecureSkipVerify = true }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s.ResetCalls()
+			s.Inspect().ResetCalls()
 			cfg := client.Config{BaseURL: s.APIURL, APIKey: pstest.DemoAPIKey, RunAs: pstest.DemoUserSvcVault}
 			tc.mutate(&cfg)
 			c := newClient(t, cfg)
@@ -52,7 +52,7 @@ func TestTLS(t *testing.T) {
 			if !errors.As(err, &unknown) && !errors.As(err, &host) && !errors.As(err, &verify) {
 				t.Errorf("err = %v, want a certificate verification error", err)
 			}
-			if n := s.Calls(epSignAppin); n != 0 {
+			if n := s.Inspect().Calls(epSignAppin); n != 0 {
 				t.Errorf("SignAppin reached the server %d times over an unverified connection", n)
 			}
 		})

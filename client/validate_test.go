@@ -208,7 +208,7 @@ func TestInputValidation(t *testing.T) {
 			}
 		})
 	}
-	if calls := s.CallCounts(); len(calls) != 0 {
+	if calls := s.Inspect().CallCounts(); len(calls) != 0 {
 		for ep, n := range calls {
 			if n != 0 {
 				t.Errorf("invalid input reached the server: %s x%d", ep, n)

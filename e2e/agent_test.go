@@ -104,7 +104,7 @@ template {
 		})
 	}
 	watch(func(s string) bool { return s != "" }, 30*time.Second, "the first render")
-	if seen[0] != e.sim.Password(11) {
+	if seen[0] != e.sim.Inspect().Password(11) {
 		t.Fatalf("rendered file does not hold account 11's password")
 	}
 	first := seen[0]
@@ -117,7 +117,7 @@ template {
 	}
 	// Whatever the file holds is a password Password Safe accepts now (or
 	// one just being handed over).
-	if cur := read(); cur != e.sim.Password(11) {
+	if cur := read(); cur != e.sim.Inspect().Password(11) {
 		t.Logf("note: the file holds an older password than the account's current one")
 	}
 
@@ -125,7 +125,7 @@ template {
 	v.must("token", "revoke", tok)
 	eventually(t, 30*time.Second, "every checkout of the agent to be checked in", func() (bool, string) {
 		var active []int
-		for _, r := range e.sim.Requests() {
+		for _, r := range e.sim.Inspect().Requests() {
 			if r.AccountID == 11 && r.Status == "active" {
 				active = append(active, r.ID)
 			}
@@ -133,7 +133,7 @@ template {
 		return len(active) == 0, fmt.Sprintf("still active: %v", active)
 	})
 	n := 0
-	for _, r := range e.sim.Requests() {
+	for _, r := range e.sim.Inspect().Requests() {
 		if r.AccountID == 11 && r.UserName == pstest.DemoUserSvcVault {
 			n++
 		}

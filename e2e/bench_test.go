@@ -268,7 +268,7 @@ func BenchmarkVaultOverhead(b *testing.B) {
 		b.ReportMetric(ratio, "ratio")
 		fmt.Printf("OVERHEAD n=%d vault_creds_p50_us=%.1f kv_p50_us=%.1f client_p50_us=%.1f ratio=%.3f\n", b.N, us(mv), us(mk), us(mc), ratio)
 	})
-	if n := len(sim.ActiveRequests()); n != 0 {
+	if n := len(sim.Inspect().ActiveRequests()); n != 0 {
 		b.Fatalf("%d requests left active", n)
 	}
 }
@@ -374,7 +374,7 @@ func BenchmarkVaultThroughput(b *testing.B) {
 				lat.pct(0.5).Microseconds(), lat.pct(0.99).Microseconds())
 		})
 	}
-	if n := len(sim.ActiveRequests()); n != 0 {
+	if n := len(sim.Inspect().ActiveRequests()); n != 0 {
 		b.Fatalf("%d requests left active", n)
 	}
 }
@@ -429,7 +429,7 @@ func BenchmarkRevocationStorm(b *testing.B) {
 	rolesTime := time.Since(t0)
 	rssRoles, _ := pluginRSS(v)
 
-	sim.ResetCalls()
+	sim.Inspect().ResetCalls()
 	t0 = time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -456,8 +456,8 @@ func BenchmarkRevocationStorm(b *testing.B) {
 		b.Fatal(err)
 	}
 	checkoutTime := time.Since(t0)
-	calls := sim.CallCounts()
-	if got := len(sim.ActiveRequests()); got != n {
+	calls := sim.Inspect().CallCounts()
+	if got := len(sim.Inspect().ActiveRequests()); got != n {
 		b.Fatalf("%d requests active after %d checkouts", got, n)
 	}
 	rssLeases, procs := pluginRSS(v)
@@ -469,9 +469,9 @@ func BenchmarkRevocationStorm(b *testing.B) {
 	}
 	cliTime := time.Since(t0)
 	deadline := time.Now().Add(20 * time.Minute)
-	for len(sim.ActiveRequests()) != 0 {
+	for len(sim.Inspect().ActiveRequests()) != 0 {
 		if time.Now().After(deadline) {
-			b.Fatalf("%d requests still active 20 minutes after the revoke", len(sim.ActiveRequests()))
+			b.Fatalf("%d requests still active 20 minutes after the revoke", len(sim.Inspect().ActiveRequests()))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -499,6 +499,6 @@ func BenchmarkRevocationStorm(b *testing.B) {
 		"plugin_procs=%d rss_kb_idle=%d rss_kb_roles=%d rss_kb_leases=%d rss_kb_after=%d rss_bytes_per_lease=%.0f "+
 		"signins_during_checkouts=%d calls_per_checkout=%.3f calls=%v\n",
 		n, rolesTime.Seconds(), checkoutTime.Seconds(), float64(n)/checkoutTime.Seconds(), cliTime.Seconds(), storm.Seconds(),
-		float64(n)/storm.Seconds(), len(sim.ActiveRequests()), procs, rss0, rssRoles, rssLeases, rssAfter,
+		float64(n)/storm.Seconds(), len(sim.Inspect().ActiveRequests()), procs, rss0, rssRoles, rssLeases, rssAfter,
 		float64(rssLeases-rssRoles)*1024/float64(n), signIns, perCheckout, calls)
 }

@@ -166,7 +166,7 @@ func (e *env) tryCreds(v *vault, token, role string, args ...string) (secret, er
 	id := requestIDOf(s.Data)
 	if id == 0 {
 		// The answer does not name the request: the one that appeared is it.
-		for _, r := range e.sim.Requests() {
+		for _, r := range e.sim.Inspect().Requests() {
 			if !before[r.ID] && r.Status == "active" {
 				id = r.ID
 			}
@@ -202,7 +202,7 @@ func requestIDOf(data map[string]any) int {
 
 func (e *env) requestIDs() map[int]bool {
 	m := map[int]bool{}
-	for _, r := range e.sim.Requests() {
+	for _, r := range e.sim.Inspect().Requests() {
 		m[r.ID] = true
 	}
 	return m
@@ -224,7 +224,7 @@ func (e *env) waitStatus(id int, status string, timeout time.Duration) pstest.Re
 	e.t.Helper()
 	var got pstest.RequestState
 	eventually(e.t, timeout, fmt.Sprintf("request %d to be %s", id, status), func() (bool, string) {
-		r, ok := e.sim.Request(id)
+		r, ok := e.sim.Inspect().Request(id)
 		if !ok {
 			return false, "unknown to the simulator"
 		}
@@ -314,7 +314,7 @@ func (e *env) scanLogs() {
 	// Passwords the simulator rotated to are secrets too.
 	for _, s := range e.world.Systems {
 		for _, a := range s.Accounts {
-			e.addSecret(e.sim.Password(a.ID), fmt.Sprintf("current password of account %d", a.ID))
+			e.addSecret(e.sim.Inspect().Password(a.ID), fmt.Sprintf("current password of account %d", a.ID))
 		}
 	}
 	e.mu.Lock()
@@ -417,7 +417,7 @@ func (e *env) checkOrphans() {
 }
 
 func (e *env) orphans(v *vault) ([]int, string, error) {
-	active := e.sim.ActiveRequests()
+	active := e.sim.Inspect().ActiveRequests()
 	if len(active) == 0 {
 		return nil, "", nil
 	}

@@ -47,7 +47,7 @@ func TestFaultsThroughVault(t *testing.T) {
 	noneActive := func(what string) {
 		t.Helper()
 		eventually(t, 30*time.Second, what, func() (bool, string) {
-			n := len(e.sim.ActiveRequests())
+			n := len(e.sim.Inspect().ActiveRequests())
 			return n == 0, "active requests: " + strconv.Itoa(n)
 		})
 	}
@@ -60,17 +60,17 @@ func TestFaultsThroughVault(t *testing.T) {
 	}
 	sub := func(name string, f func(t *testing.T)) {
 		t.Run(name, func(t *testing.T) {
-			t.Cleanup(e.sim.ClearFaults)
+			t.Cleanup(e.sim.Faults().Clear)
 			f(t)
 		})
 	}
 
 	sub("5xx burst during checkout", func(t *testing.T) {
-		e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
+		e.sim.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: http.StatusServiceUnavailable, Count: 1})
 		fails("pg", 30*time.Second, "Code: 502", "Password Safe", "503")
 		// The credential read fails past the retries: the request it made is
 		// checked in at once.
-		e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusBadGateway, Count: 2})
+		e.sim.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Status: http.StatusBadGateway, Count: 2})
 		fails("pg", 30*time.Second, "Code: 502", "Password Safe")
 		noneActive("the failed checkout's request to be checked in")
 		s := e.creds("", "pg")
@@ -82,33 +82,33 @@ func TestFaultsThroughVault(t *testing.T) {
 	sub("5xx burst during check-in", func(t *testing.T) {
 		s := e.creds("", "pg")
 		id := e.requestOf(s.LeaseID)
-		e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Rate: 1})
+		e.sim.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Rate: 1})
 		// The revoke succeeds: the engine queues the check-in and retries it
 		// itself (Vault's periodic tick, about once a minute).
 		if err := revoke(s.LeaseID); err != nil {
 			t.Fatalf("revoke during a check-in outage = %v, want it queued", err)
 		}
-		if st, _ := e.sim.Request(id); st.Status != pstest.StatusActive {
+		if st, _ := e.sim.Inspect().Request(id); st.Status != pstest.StatusActive {
 			t.Fatalf("request %d is %s after a failed check-in", id, st.Status)
 		}
-		e.sim.ClearFaults()
+		e.sim.Faults().Clear()
 		e.waitStatus(id, pstest.StatusCheckedIn, 3*time.Minute)
 	})
 
 	sub("slow upstream beyond request_timeout", func(t *testing.T) {
-		e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Latency: time.Minute, Rate: 1})
+		e.sim.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Latency: time.Minute, Rate: 1})
 		// request_timeout 2s, one retry: well under the minute per answer.
 		fails("pg", 30*time.Second, "Code: 504", "did not answer in time")
-		e.sim.ClearFaults()
+		e.sim.Faults().Clear()
 		noneActive("the timed-out checkout's request to be checked in")
 	})
 
 	sub("dropped connections", func(t *testing.T) {
-		e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, Rate: 1})
+		e.sim.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, Rate: 1})
 		fails("pg", 30*time.Second, "Code: 502", "Password Safe")
-		e.sim.ClearFaults()
+		e.sim.Faults().Clear()
 		// A dropped GET is retried: one drop costs nothing.
-		e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Drop: true, Count: 1})
+		e.sim.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Drop: true, Count: 1})
 		s := e.creds("", "pg")
 		if err := revoke(s.LeaseID); err != nil {
 			t.Fatal(err)
@@ -117,8 +117,8 @@ func TestFaultsThroughVault(t *testing.T) {
 
 	sub("every session expired", func(t *testing.T) {
 		a := e.creds("", "app")
-		before := e.sim.Calls(pstest.EndpointSignAppin)
-		e.sim.ExpireSessions()
+		before := e.sim.Inspect().Calls(pstest.EndpointSignAppin)
+		e.sim.Edit().ExpireSessions()
 		b := e.creds("", "pg") // 401: one new sign-in, then the same call again
 		if err := revoke(a.LeaseID); err != nil {
 			t.Fatal(err)
@@ -126,7 +126,7 @@ func TestFaultsThroughVault(t *testing.T) {
 		if err := revoke(b.LeaseID); err != nil {
 			t.Fatal(err)
 		}
-		if n := e.sim.Calls(pstest.EndpointSignAppin) - before; n != 1 {
+		if n := e.sim.Inspect().Calls(pstest.EndpointSignAppin) - before; n != 1 {
 			t.Errorf("sign-ins after the expiry = %d, want 1", n)
 		}
 	})
@@ -134,7 +134,7 @@ func TestFaultsThroughVault(t *testing.T) {
 	sub("upstream down during revoke: queued, checked in once back", func(t *testing.T) {
 		s := e.creds("", "pg")
 		id := e.requestOf(s.LeaseID)
-		e.sim.InjectFault(pstest.Fault{Drop: true, Rate: 1})
+		e.sim.Faults().Inject(pstest.Fault{Drop: true, Rate: 1})
 		start := time.Now()
 		if err := revoke(s.LeaseID); err != nil {
 			t.Fatalf("revoke while Password Safe is down = %v, want it queued", err)
@@ -143,10 +143,10 @@ func TestFaultsThroughVault(t *testing.T) {
 			t.Errorf("a revoke against a dead upstream took %s", took)
 		}
 		time.Sleep(3 * time.Second)
-		if st, _ := e.sim.Request(id); st.Status != pstest.StatusActive {
+		if st, _ := e.sim.Inspect().Request(id); st.Status != pstest.StatusActive {
 			t.Fatalf("request %d is %s while Password Safe is down", id, st.Status)
 		}
-		e.sim.ClearFaults()
+		e.sim.Faults().Clear()
 		e.waitStatus(id, pstest.StatusCheckedIn, 3*time.Minute)
 	})
 }

@@ -90,7 +90,7 @@ func TestHAFailover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("checkout via standby %s: %v", nodes[2].name, err)
 	}
-	if long.Data["password"] != e.sim.Password(11) {
+	if long.Data["password"] != e.sim.Inspect().Password(11) {
 		t.Fatalf("standby checkout returned the wrong password")
 	}
 

@@ -30,7 +30,7 @@ func TestPluginKilledMidCheckout(t *testing.T) {
 
 	// The credential read hangs, so the checkout is mid-flight: the request
 	// exists upstream, the lease does not exist yet.
-	e.sim.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCredentials, Latency: 2 * time.Minute, Count: 1})
+	e.sim.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCredentials, Latency: 2 * time.Minute, Count: 1})
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.tryCreds(v, "", "pg")
@@ -38,7 +38,7 @@ func TestPluginKilledMidCheckout(t *testing.T) {
 	}()
 	var id int
 	eventually(t, 60*time.Second, "the checkout's request to be active", func() (bool, string) {
-		for _, r := range e.sim.ActiveRequests() {
+		for _, r := range e.sim.Inspect().ActiveRequests() {
 			id = r.ID
 			return true, ""
 		}
@@ -62,14 +62,14 @@ func TestPluginKilledMidCheckout(t *testing.T) {
 	case <-time.After(100 * time.Second):
 		t.Fatal("the read hung after the plugin was killed")
 	}
-	e.sim.ClearFaults()
+	e.sim.Faults().Clear()
 
 	// Vault restarts the plugin on demand: other accounts work at once.
 	s := e.creds("", "app")
 	if _, err := v.cli("lease", "revoke", "-sync", s.LeaseID); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := e.sim.Request(id); st.Status != pstest.StatusActive {
+	if st, _ := e.sim.Inspect().Request(id); st.Status != pstest.StatusActive {
 		t.Fatalf("request %d is %s before rollback", id, st.Status)
 	}
 	// The killed checkout's request is checked in by WAL rollback.

@@ -75,7 +75,7 @@ func TestCLILifecycle(t *testing.T) {
 	}
 
 	// Checkout: the password is the account's current one, under a lease.
-	before := e.sim.Password(11)
+	before := e.sim.Inspect().Password(11)
 	s := e.creds("", "db")
 	if s.Data["password"] != before {
 		t.Fatalf("creds/db password is not account 11's current password")
@@ -100,7 +100,7 @@ func TestCLILifecycle(t *testing.T) {
 	// Revocation checks the request in and the password rotates.
 	v.must("lease", "revoke", s.LeaseID)
 	r = e.waitStatus(rid, "checkedin", 10*time.Second)
-	if after := e.sim.Password(11); after == before {
+	if after := e.sim.Inspect().Password(11); after == before {
 		t.Fatalf("password of account 11 did not rotate on check-in")
 	}
 	e.addSecret(before, "password of account 11 before rotation")
@@ -117,7 +117,7 @@ func TestCLILifecycle(t *testing.T) {
 			sawPassphrase = true
 		}
 	}
-	if k.Data["password"] != e.sim.Password(21) || !sawKey || !sawPassphrase {
+	if k.Data["password"] != e.sim.Inspect().Password(21) || !sawKey || !sawPassphrase {
 		t.Fatalf("creds/web-root-key: want password, DSS key and passphrase; got fields %v", keysOf(k.Data))
 	}
 	v.must("lease", "revoke", k.LeaseID)
@@ -125,10 +125,10 @@ func TestCLILifecycle(t *testing.T) {
 
 	// Alias role.
 	a := e.creds("", "prod-db-admin")
-	if a.Data["password"] != e.sim.Password(11) {
+	if a.Data["password"] != e.sim.Inspect().Password(11) {
 		t.Fatalf("creds/prod-db-admin password is not account 11's current password")
 	}
-	ar, _ := e.sim.Request(e.requestOf(a.LeaseID))
+	ar, _ := e.sim.Inspect().Request(e.requestOf(a.LeaseID))
 	if ar.AliasID != 1 {
 		t.Fatalf("alias request %+v, want AliasID 1", ar)
 	}
@@ -156,7 +156,7 @@ func TestCLILifecycle(t *testing.T) {
 		t.Fatalf("write creds/db ttl=30s: lease duration %d", w.LeaseDuration)
 	}
 	// The engine appends its recovery tag: "[vault:" and 16 hex digits.
-	if r, _ := e.sim.Request(e.requestOf(w.LeaseID)); !regexp.MustCompile(`^e2e per-call ttl \[vault:[0-9a-f]{16}\]$`).MatchString(r.Reason) {
+	if r, _ := e.sim.Inspect().Request(e.requestOf(w.LeaseID)); !regexp.MustCompile(`^e2e per-call ttl \[vault:[0-9a-f]{16}\]$`).MatchString(r.Reason) {
 		t.Fatalf("the request's reason is %q, want the per-call reason and the recovery tag", r.Reason)
 	}
 	v.must("lease", "revoke", w.LeaseID)
@@ -169,7 +169,7 @@ func TestCLILifecycle(t *testing.T) {
 	// saved on every checkout); a tune applies within that.
 	time.Sleep(6 * time.Second)
 	tuned := e.creds("", "db")
-	if r, _ := e.sim.Request(e.requestOf(tuned.LeaseID)); r.DurationMinutes != 2 || tuned.LeaseDuration > 120 {
+	if r, _ := e.sim.Inspect().Request(e.requestOf(tuned.LeaseID)); r.DurationMinutes != 2 || tuned.LeaseDuration > 120 {
 		t.Fatalf("with the mount's max lease TTL at 2m: request duration %d min, lease %ds; want 2 min and at most 120s", r.DurationMinutes, tuned.LeaseDuration)
 	}
 	v.must("lease", "revoke", tuned.LeaseID)
@@ -191,7 +191,7 @@ func TestLeaseExpiry(t *testing.T) {
 	e := newEnv(t)
 	e.devVault()
 	e.writeRole("short", "system_name=db-prod-01", "account_name=app_user", "ttl=10s", "max_ttl=10s")
-	before := e.sim.Password(12)
+	before := e.sim.Inspect().Password(12)
 	s := e.creds("", "short")
 	if s.LeaseDuration > 10 {
 		t.Fatalf("lease duration %d > max_ttl 10s", s.LeaseDuration)
@@ -202,7 +202,7 @@ func TestLeaseExpiry(t *testing.T) {
 	if el := time.Since(start); el < 5*time.Second {
 		t.Fatalf("checked in after %s, before the lease ended", el)
 	}
-	if e.sim.Password(12) == before {
+	if e.sim.Inspect().Password(12) == before {
 		t.Fatalf("password did not rotate at expiry")
 	}
 }
@@ -289,16 +289,16 @@ func TestReuseSharedAcrossTokens(t *testing.T) {
 
 	// Near the request's end (a one-minute request is always near it):
 	// B's read must not end A's request, whose lease is still live.
-	pw := e.sim.Password(12)
+	pw := e.sim.Inspect().Password(12)
 	sa = e.creds(a, "short")
 	ra := e.requestOf(sa.LeaseID)
 	sb = e.creds(b, "short")
-	if r, _ := e.sim.Request(ra); r.Status != "active" {
+	if r, _ := e.sim.Inspect().Request(ra); r.Status != "active" {
 		t.Errorf("another token's read ended request %d (now %s) while token A's lease on it is live; "+
 			"the hand-over must only replace a request all of whose holders are the caller itself "+
 			"(with no entity, compare the token, not the empty entity ID)", ra, r.Status)
 	}
-	if e.sim.Password(12) != pw {
+	if e.sim.Inspect().Password(12) != pw {
 		t.Errorf("the password of account 12 rotated under token A's live lease")
 	}
 	v.must("lease", "revoke", sa.LeaseID)

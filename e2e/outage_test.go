@@ -336,7 +336,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 	checkoutTime := time.Since(checkoutStart)
 	seen := map[int]bool{}
 	for _, l := range leases {
-		r, ok := e.sim.Request(l.request)
+		r, ok := e.sim.Inspect().Request(l.request)
 		if !ok || r.Status != pstest.StatusActive || r.DurationMinutes != int(requestLife/time.Minute) {
 			t.Fatalf("request %d of lease %s: %+v, want active for %d minutes", l.request, l.leaseID, r, int(requestLife/time.Minute))
 		}
@@ -349,7 +349,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 
 	// Password Safe goes down: every call's connection is dropped.
 	rec := newOutageRecorder()
-	e.sim.SetFaultFunc(rec.fault)
+	e.sim.Faults().SetFunc(rec.fault)
 	downAt := time.Now()
 	if left := expireAt.Sub(downAt); left < 15*time.Second {
 		t.Fatalf("the checkouts took %s: the leases meant to expire during the outage expire %s after it began (want at least 15s); the machine is too slow for this test", checkoutTime, left)
@@ -407,7 +407,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 	}
 	// Password Safe has heard of none of it: every request is still active.
 	for _, l := range leases {
-		if r, _ := e.sim.Request(l.request); r.Status != pstest.StatusActive {
+		if r, _ := e.sim.Inspect().Request(l.request); r.Status != pstest.StatusActive {
 			t.Fatalf("request %d is %s while Password Safe is down", l.request, r.Status)
 		}
 	}
@@ -439,7 +439,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 	})
 	time.Sleep(10 * time.Second) // that pass's retries, and any further try it makes
 	restartCalls := rec.callsAfter(restartedAt)
-	e.sim.ClearFaults()
+	e.sim.Faults().Clear()
 	upAt := time.Now()
 	s = rec.summary()
 	outage := upAt.Sub(downAt)
@@ -466,7 +466,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 	eventually(t, drainBound, "the queue to check every request in", func() (bool, string) {
 		active := 0
 		for _, l := range leases {
-			if r, _ := e.sim.Request(l.request); r.Status == pstest.StatusActive {
+			if r, _ := e.sim.Inspect().Request(l.request); r.Status == pstest.StatusActive {
 				active++
 			}
 		}
@@ -474,7 +474,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 	})
 	var ended []time.Time
 	for _, l := range leases {
-		r, _ := e.sim.Request(l.request)
+		r, _ := e.sim.Inspect().Request(l.request)
 		if r.Status != pstest.StatusCheckedIn || r.EndedAt == nil {
 			t.Fatalf("request %d is %s, want checkedin", l.request, r.Status)
 		}

@@ -87,15 +87,15 @@ func TestPluginKilled(t *testing.T) {
 	// dies while waiting for it.
 	d := e.creds("", "deploy")
 	rid := e.requestOf(d.LeaseID)
-	pwBefore := e.sim.Password(22)
-	checkins := e.sim.Calls("PUT Requests/{id}/Checkin")
-	e.sim.InjectFault(pstest.Fault{Endpoint: "PUT Requests/{id}/Checkin", Latency: time.Minute, Count: 1})
+	pwBefore := e.sim.Inspect().Password(22)
+	checkins := e.sim.Inspect().Calls("PUT Requests/{id}/Checkin")
+	e.sim.Faults().Inject(pstest.Fault{Endpoint: "PUT Requests/{id}/Checkin", Latency: time.Minute, Count: 1})
 	v.must("lease", "revoke", d.LeaseID) // queued: Vault's expiration manager does the work
 	eventually(t, 20*time.Second, "the check-in call to reach Password Safe", func() (bool, string) {
-		return e.sim.Calls("PUT Requests/{id}/Checkin") > checkins, "no check-in call yet"
+		return e.sim.Inspect().Calls("PUT Requests/{id}/Checkin") > checkins, "no check-in call yet"
 	})
 	killPlugin(t, v)
-	e.sim.ClearFaults()
+	e.sim.Faults().Clear()
 	// Vault retries the revocation (its backoff starts at seconds) with a
 	// new plugin process, which checks the request in.
 	start := time.Now()
@@ -105,7 +105,7 @@ func TestPluginKilled(t *testing.T) {
 		_, err := v.cli("lease", "lookup", d.LeaseID)
 		return err != nil, "lease still there"
 	})
-	if e.sim.Password(22) == pwBefore {
+	if e.sim.Inspect().Password(22) == pwBefore {
 		t.Fatalf("password of account 22 did not rotate on the retried check-in")
 	}
 

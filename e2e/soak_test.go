@@ -56,7 +56,7 @@ func TestSoakUpstreamDownPastRevokeRetries(t *testing.T) {
 	}
 
 	rec := newOutageRecorder()
-	e.sim.SetFaultFunc(rec.fault)
+	e.sim.Faults().SetFunc(rec.fault)
 	downAt := time.Now()
 	// A plain `vault lease revoke` is queued by Vault and retried by it on
 	// failure; here the engine takes it at once.
@@ -72,7 +72,7 @@ func TestSoakUpstreamDownPastRevokeRetries(t *testing.T) {
 			t.Fatalf("%s into the outage: %d irrevocable leases (%v)", time.Since(downAt).Round(time.Second), irr, err)
 		}
 		for lease, id := range ids {
-			if r, _ := e.sim.Request(id); r.Status != pstest.StatusActive {
+			if r, _ := e.sim.Inspect().Request(id); r.Status != pstest.StatusActive {
 				t.Fatalf("%s into the outage: request %d of %s is %s", time.Since(downAt).Round(time.Second), id, lease, r.Status)
 			}
 		}
@@ -100,7 +100,7 @@ func TestSoakUpstreamDownPastRevokeRetries(t *testing.T) {
 	} else if i := strings.Index(string(b), "failed to revoke lease"); i >= 0 {
 		t.Fatalf("Vault logged a failed revocation: %s", truncate(string(b[i:]), 400))
 	}
-	e.sim.ClearFaults()
+	e.sim.Faults().Clear()
 	upAt := time.Now()
 	s := rec.summary()
 	minutes := int(upAt.Sub(downAt)/time.Minute) + 1

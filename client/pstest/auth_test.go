@@ -135,12 +135,12 @@ func TestOAuth(t *testing.T) {
 	}
 
 	// ExpireSessions leaves tokens alone; ExpireTokens does not.
-	s.ExpireSessions()
+	s.Edit().ExpireSessions()
 	st, body = newUser(t, s, "svc-vault").signAppin("Bearer " + tok)
 	wantStatus(t, "bearer after ExpireSessions", st, body, 200, "")
 	_, out = token(good, false)
 	tok2 := out["access_token"].(string)
-	s.ExpireTokens()
+	s.Edit().ExpireTokens()
 	st, body = newUser(t, s, "svc-vault").signAppin("Bearer " + tok2)
 	wantStatus(t, "bearer after ExpireTokens", st, body, 401, "")
 
@@ -174,10 +174,10 @@ func TestSessionLifetime(t *testing.T) {
 	}
 
 	u = signIn(t, s, "alice")
-	if n := s.Sessions(); n != 1 {
+	if n := s.Inspect().Sessions(); n != 1 {
 		t.Errorf("Sessions() = %d, want 1", n)
 	}
-	s.ExpireSessions()
+	s.Edit().ExpireSessions()
 	if st := get(); st != 401 {
 		t.Fatalf("after ExpireSessions: %d, want 401", st)
 	}
@@ -191,7 +191,7 @@ func TestSessionLifetime(t *testing.T) {
 	st, body = u.do(http.MethodPost, "Auth/Signout", nil)
 	wantStatus(t, "second Signout", st, body, 200, "")
 
-	s.SetSessionIdle(time.Minute)
+	s.Edit().SetSessionIdle(time.Minute)
 	u = signIn(t, s, "alice")
 	s.Advance(time.Minute)
 	if st := get(); st != 401 {
@@ -203,12 +203,12 @@ func TestLicenseAndAPIDisabled(t *testing.T) {
 	s := newDemo(t)
 	u := signIn(t, s, "alice")
 
-	s.SetLicenseInvalid(true)
+	s.Edit().SetLicenseInvalid(true)
 	st, body := newUser(t, s, "alice").signAppin("PS-Auth key=" + DemoAPIKey + "; runas=alice;")
 	wantStatus(t, "SignAppin, invalid license", st, body, 403, "")
-	s.SetLicenseInvalid(false)
+	s.Edit().SetLicenseInvalid(false)
 
-	s.SetAPIDisabled(true)
+	s.Edit().SetAPIDisabled(true)
 	for _, c := range []struct{ method, path string }{
 		{http.MethodPost, "Auth/SignAppin"},
 		{http.MethodGet, "Requests"},
@@ -219,7 +219,7 @@ func TestLicenseAndAPIDisabled(t *testing.T) {
 		st, body := u.do(c.method, c.path, nil)
 		wantStatus(t, c.method+" "+c.path+" with API disabled", st, body, 410, "")
 	}
-	s.SetAPIDisabled(false)
+	s.Edit().SetAPIDisabled(false)
 	st, body = u.do(http.MethodGet, "Requests", nil)
 	wantStatus(t, "API enabled again", st, body, 200, "")
 
@@ -246,7 +246,7 @@ func TestPaths(t *testing.T) {
 			t.Errorf("POST %s: %d", p, resp.StatusCode)
 		}
 	}
-	if n := s.Calls(EndpointSignAppin); n != 4 {
+	if n := s.Inspect().Calls(EndpointSignAppin); n != 4 {
 		t.Errorf("Calls(SignAppin) = %d, want 4 (one canonical name for every spelling)", n)
 	}
 
@@ -259,7 +259,7 @@ func TestPaths(t *testing.T) {
 	id := u.mustCreate(1, 11, 10)
 	st, body := u.put("Requests/Release/"+itoa(id), map[string]string{"Reason": "deprecated path"})
 	wantStatus(t, "PUT Requests/Release/{id}", st, body, 204, "")
-	if got := s.Calls(EndpointCheckin); got != 4 {
+	if got := s.Inspect().Calls(EndpointCheckin); got != 4 {
 		t.Errorf("Calls(Checkin) = %d, want 4", got)
 	}
 

@@ -8,7 +8,7 @@ import (
 
 func TestHistoryLimit(t *testing.T) {
 	s := newDemo(t)
-	s.SetHistory(3)
+	s.Edit().SetHistory(3)
 	u := signIn(t, s, "alice")
 	var ids []int
 	for i := 0; i < 10; i++ {
@@ -17,11 +17,11 @@ func TestHistoryLimit(t *testing.T) {
 		u.put("Requests/"+itoa(id)+"/Checkin", nil)
 	}
 	open := u.mustCreate(1, 11, 5)
-	got := s.Requests()
+	got := s.Inspect().Requests()
 	if len(got) > 4 || got[len(got)-1].ID != open {
 		t.Fatalf("after 10 ended requests with history 3: %d remembered", len(got))
 	}
-	if _, ok := s.Request(ids[0]); ok {
+	if _, ok := s.Inspect().Request(ids[0]); ok {
 		t.Error("the oldest ended request is still remembered")
 	}
 	st, body := u.put("Requests/"+itoa(ids[0])+"/Checkin", nil)

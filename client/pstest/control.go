@@ -27,7 +27,8 @@ func (f FaultJSON) Fault() Fault {
 }
 
 // control serves /_pstest/: introspection and control for scripts and e2e
-// tests, with the same features as the Go methods. It needs no session and
+// tests, with the same features as the Go methods (Server.Inspect,
+// Server.Faults, Server.Edit and the clock). It needs no session and
 // is never counted or faulted.
 //
 //	GET    /_pstest/requests               all requests ([]RequestState)
@@ -63,7 +64,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed()
 			return
 		}
-		send(http.StatusOK, s.Requests())
+		send(http.StatusOK, s.Inspect().Requests())
 	case len(segs) == 2 && segs[0] == "requests":
 		if method != http.MethodGet {
 			methodNotAllowed()
@@ -74,7 +75,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 			notFound()
 			return
 		}
-		rs, ok := s.Request(id)
+		rs, ok := s.Inspect().Request(id)
 		if !ok {
 			send(http.StatusNotFound, "pstest: no such request")
 			return
@@ -106,9 +107,9 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	case len(segs) == 1 && segs[0] == "calls":
 		switch method {
 		case http.MethodGet:
-			send(http.StatusOK, s.CallCounts())
+			send(http.StatusOK, s.Inspect().CallCounts())
 		case http.MethodDelete:
-			s.ResetCalls()
+			s.Inspect().ResetCalls()
 			send(http.StatusNoContent, nil)
 		default:
 			methodNotAllowed()
@@ -145,10 +146,10 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 				send(http.StatusBadRequest, "pstest: rate must be 0..1, count and latency_ms >= 0")
 				return
 			}
-			s.InjectFault(in.Fault())
+			s.Faults().Inject(in.Fault())
 			send(http.StatusNoContent, nil)
 		case http.MethodDelete:
-			s.ClearFaults()
+			s.Faults().Clear()
 			send(http.StatusNoContent, nil)
 		default:
 			methodNotAllowed()
@@ -158,14 +159,14 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed()
 			return
 		}
-		s.ExpireSessions()
+		s.Edit().ExpireSessions()
 		send(http.StatusNoContent, nil)
 	case len(segs) == 1 && segs[0] == "world":
 		if method != http.MethodGet {
 			methodNotAllowed()
 			return
 		}
-		c := s.Credentials()
+		c := s.Inspect().Credentials()
 		if c.APIURL == "" {
 			scheme := "http"
 			if r.TLS != nil {

@@ -56,7 +56,7 @@ func TestControlAPI(t *testing.T) {
 		AccountID int    `json:"account_id"`
 		Password  string `json:"password"`
 	}
-	if st != 200 || json.Unmarshal(b, &pw) != nil || pw.Password != s.Password(11) || pw.AccountID != 11 {
+	if st != 200 || json.Unmarshal(b, &pw) != nil || pw.Password != s.Inspect().Password(11) || pw.AccountID != 11 {
 		t.Fatalf("password: %d %s", st, b)
 	}
 	if st, _ := ctl(t, s, http.MethodGet, "accounts/5/password", ""); st != 404 {
@@ -68,8 +68,8 @@ func TestControlAPI(t *testing.T) {
 	if st != 200 || json.Unmarshal(b, &calls) != nil || calls[EndpointCreateRequest] != 1 || calls[EndpointSignAppin] != 1 {
 		t.Fatalf("calls: %d %s", st, b)
 	}
-	if st, _ := ctl(t, s, http.MethodDelete, "calls", ""); st != 204 || len(s.CallCounts()) != 0 {
-		t.Fatalf("DELETE calls: %d %v", st, s.CallCounts())
+	if st, _ := ctl(t, s, http.MethodDelete, "calls", ""); st != 204 || len(s.Inspect().CallCounts()) != 0 {
+		t.Fatalf("DELETE calls: %d %v", st, s.Inspect().CallCounts())
 	}
 
 	start := s.Now()
@@ -132,10 +132,10 @@ func TestControlAPI(t *testing.T) {
 			t.Errorf("%s %s: %d", c.method, c.path, st)
 		}
 	}
-	if n := len(s.CallCounts()); n == 0 {
+	if n := len(s.Inspect().CallCounts()); n == 0 {
 		t.Error("API calls were not counted")
 	}
-	for k := range s.CallCounts() {
+	for k := range s.Inspect().CallCounts() {
 		if strings.Contains(k, "pstest") {
 			t.Errorf("control call counted: %s", k)
 		}
@@ -150,7 +150,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	u := newUser(t, s, "alice")
 	st, body := u.signAppin("PS-Auth key=" + DemoAPIKeyWithPassword + "; runas=alice; pwd=[" + DemoPasswordAlice + "];")
 	wantStatus(t, "sign in", st, body, 200, "")
-	before := s.Password(21)
+	before := s.Inspect().Password(21)
 	id := u.mustCreate(2, 21, 10)
 	for _, typ := range []string{"password", "dsskey", "passphrase"} {
 		u.credential(id, typ)
@@ -174,7 +174,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	secrets := map[string]string{
 		"API key": DemoAPIKey, "API key with password": DemoAPIKeyWithPassword,
-		"user password": DemoPasswordAlice, "old account password": before, "new account password": s.Password(21),
+		"user password": DemoPasswordAlice, "old account password": before, "new account password": s.Inspect().Password(21),
 		"passphrase": DemoPassphrase21, "DSS key": "PRIVATE KEY", "client secret": DemoClientSecret,
 	}
 	for what, secret := range secrets {

@@ -10,7 +10,7 @@ import (
 
 func TestManagedAccounts(t *testing.T) {
 	s := newDemo(t)
-	s.SetAccountAPIEnabled(22, false)
+	s.Edit().SetAccountAPIEnabled(22, false)
 	u := signIn(t, s, "svc-vault")
 
 	st, body := u.do(http.MethodGet, "ManagedAccounts?systemName=db-prod-01&accountName=postgres", nil)
@@ -136,7 +136,7 @@ func TestAliases(t *testing.T) {
 		st, body := u.do(http.MethodGet, p, nil)
 		wantStatus(t, p, st, body, 404, "")
 	}
-	if n := s.Calls(EndpointAlias); n != 4 {
+	if n := s.Inspect().Calls(EndpointAlias); n != 4 {
 		t.Errorf("Calls(GET Aliases/{id}) = %d, want 4", n)
 	}
 
@@ -157,7 +157,7 @@ func TestAliases(t *testing.T) {
 	wantStatus(t, "alias credential", st, body, 200, "")
 	var cred map[string]any
 	json.Unmarshal([]byte(body), &cred)
-	if cred["Password"] != s.Password(11) || cred["PrivateKey"] != "" || cred["Passphrase"] != "" || cred["AliasName"] != "prod-db-admin" || cred["SystemName"] != "db-prod-01" || cred["AccountName"] != "postgres" || cred["AliasID"] != float64(1) {
+	if cred["Password"] != s.Inspect().Password(11) || cred["PrivateKey"] != "" || cred["Passphrase"] != "" || cred["AliasName"] != "prod-db-admin" || cred["SystemName"] != "db-prod-01" || cred["AccountName"] != "postgres" || cred["AliasID"] != float64(1) {
 		t.Errorf("alias credential: %v", cred)
 	}
 	st, body = u.do(http.MethodGet, "Aliases/2/Credentials/"+itoa(rid), nil)
@@ -189,7 +189,7 @@ func TestAliases(t *testing.T) {
 	wantStatus(t, "pending alias credential", st, body, 403, "4034")
 
 	for _, state := range []int{0, 3} {
-		s.SetAliasState(1, state)
+		s.Edit().SetAliasState(1, state)
 		st, body = signIn(t, s, "alice").do(http.MethodPost, "Aliases/1/Requests", map[string]any{"DurationMinutes": 10})
 		wantStatus(t, "alias state "+itoa(state), st, body, 403, "4031")
 	}
@@ -229,9 +229,9 @@ func TestCredentialTypes(t *testing.T) {
 		want int
 		val  string
 	}{
-		{"password default", root, "", 200, s.Password(21)},
-		{"password", root, "password", 200, s.Password(21)},
-		{"PASSWORD", root, "PASSWORD", 200, s.Password(21)},
+		{"password default", root, "", 200, s.Inspect().Password(21)},
+		{"password", root, "password", 200, s.Inspect().Password(21)},
+		{"PASSWORD", root, "PASSWORD", 200, s.Inspect().Password(21)},
 		{"encrypted key", root, "dsskey", 200, w.Systems[1].Accounts[0].PrivateKey},
 		{"passphrase", root, "passphrase", 200, DemoPassphrase21},
 		{"unencrypted key", deploy, "dsskey", 200, w.Systems[1].Accounts[1].PrivateKey},
@@ -268,16 +268,16 @@ func TestISARequests(t *testing.T) {
 	st, body := isa.do(http.MethodPost, "ISARequests?type=password", map[string]any{"SystemID": 1, "AccountID": 11, "DurationMinutes": 5, "Reason": "incident"})
 	wantStatus(t, "ISA", st, body, 201, "")
 	var out map[string]string
-	if err := json.Unmarshal([]byte(body), &out); err != nil || out["Credentials"] != s.Password(11) {
+	if err := json.Unmarshal([]byte(body), &out); err != nil || out["Credentials"] != s.Inspect().Password(11) {
 		t.Fatalf("ISA answer %s", body)
 	}
-	act := s.ActiveRequests()
+	act := s.Inspect().ActiveRequests()
 	if len(act) != 1 || act[0].UserName != DemoUserISA || act[0].AccessType != "View" || act[0].DurationMinutes != 5 {
 		t.Fatalf("ISA request: %+v", act)
 	}
 	st, body = isa.do(http.MethodPost, "ISARequests", map[string]any{"SystemID": 1, "AccountID": 11})
 	wantStatus(t, "ISA again (reuses the active request)", st, body, 201, "Credentials")
-	if n := len(s.Requests()); n != 1 {
+	if n := len(s.Inspect().Requests()); n != 1 {
 		t.Fatalf("%d requests after two ISA calls", n)
 	}
 	for name, c := range map[string]struct {

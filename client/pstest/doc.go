@@ -3,9 +3,9 @@
 // net/http/httptest: NewServer starts a real HTTP server on 127.0.0.1 that
 // speaks the documented wire protocol (sessions, release requests with their
 // whole life cycle, credentials, discovery), keeps time on a fake clock, and
-// lets tests look inside (request states, current passwords, call counts)
-// and inject faults (error statuses, latency, dropped connections, lost
-// answers).
+// lets tests change the world, look inside (request states, current
+// passwords, call counts) and inject faults (error statuses, latency,
+// dropped connections, lost answers).
 //
 // It is an independent implementation of the contract in the Password Safe
 // documentation; it does not import the project's client package, so the
@@ -14,9 +14,36 @@
 //
 //	s := pstest.NewServer(pstest.DemoWorld()) // or NewTLSServer, LoadWorld("world.yaml")
 //	defer s.Close()
-//	// point a client at s.APIURL, sign in with pstest.DemoAPIKey as "svc-vault" …
+//	// point a client at s.APIURL (s.Client() reaches it), sign in with
+//	// pstest.DemoAPIKey as "svc-vault" …
 //	s.Advance(time.Hour)                       // requests expire, passwords rotate
-//	s.InjectFault(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: 503, Count: 2})
+//	s.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Status: 503, Count: 2})
+//	s.Edit().SetAccountExclusive(11, true)     // change the world under the server's lock
+//	s.Inspect().Password(11)                   // look inside
+//
+// # API
+//
+// Like httptest.Server, a Server's own methods are about the server: URL
+// and APIURL, Client (one *http.Client, the same on every call, trusting
+// the certificate of a NewTLSServer), Certificate (the TLS certificate, nil
+// over plain HTTP) and CACertPEM (the same in PEM form, for configurations
+// that take PEM), Handler and ServeHTTP, Close, SetLogger, and the clock:
+// Now, Advance and UseRealClock. Everything else is in three groups, each
+// a small value whose methods take the server's lock:
+//
+//   - Edit returns an Editor, which changes the simulated world as an
+//     administrator would: account settings and policies (SetAccount…),
+//     passwords (SetPassword), alias states, the license, whether the API
+//     is enabled, the session idle time, ExpireSessions and ExpireTokens,
+//     and SetHistory.
+//   - Faults returns the fault injector: Inject, Clear and SetFunc (a
+//     FaultFunc deciding call by call, for deterministic simulation).
+//   - Inspect returns an Inspector, which reads without changing any API
+//     answer: Requests, Request, ActiveRequests, Password, Calls,
+//     CallCounts (and ResetCalls), Sessions and Credentials.
+//
+// The control API under /_pstest/ offers the same to scripts and to
+// processes that only have the URL (see cmd/passwordsafe-sim).
 //
 // # Where the documentation is silent
 //
@@ -59,7 +86,7 @@
 //     invalid_request), grant_type must be client_credentials (else 400
 //     unsupported_grant_type); a bad client answers 401 {"error":
 //     "invalid_client"}. Tokens live 3600 s on the simulator's clock.
-//     ExpireSessions does not revoke tokens; ExpireTokens does.
+//     Editor.ExpireSessions does not revoke tokens; Editor.ExpireTokens does.
 //
 // Roles and permissions
 //   - Users hold roles: requestor, approver, requestor/approver, isa. A user
@@ -157,12 +184,13 @@
 //     call and on Advance, in order, each at its own ExpiresAt.
 //   - Faults: the first matching fault that fires applies; Count counts
 //     firings (with Rate, up to Count firings at that probability); Count 0
-//     lasts until ClearFaults. Latency runs before the handler and gives up
+//     lasts until Faults.Clear. Latency runs before the handler and gives up
 //     silently when the client does. Drop resets the TCP connection (aborts
 //     the stream on HTTP/2). Injected statuses answer "pstest: injected
 //     fault". Every API call is counted under its canonical endpoint, faults
 //     included; unknown paths and /_pstest/ are not counted.
 //   - The server remembers the newest DefaultHistory (100000) ended requests
-//     (SetHistory); older ones vanish from Requests, with no API-visible
+//     (Editor.SetHistory); older ones vanish from Inspector.Requests, with
+//     no API-visible
 //     difference.
 package pstest

@@ -12,16 +12,16 @@ import (
 func TestFaultStatusCount(t *testing.T) {
 	s := newDemo(t)
 	u := signIn(t, s, "alice")
-	s.InjectFault(Fault{Endpoint: EndpointCreateRequest, Status: 503, Count: 2})
+	s.Faults().Inject(Fault{Endpoint: EndpointCreateRequest, Status: 503, Count: 2})
 	for i := 0; i < 2; i++ {
 		st, body := u.do(http.MethodPost, "Requests", map[string]any{"SystemID": 1, "AccountID": 11, "DurationMinutes": 5})
 		wantStatus(t, "faulted", st, body, 503, "injected fault")
 	}
-	if n := len(s.Requests()); n != 0 {
+	if n := len(s.Inspect().Requests()); n != 0 {
 		t.Fatalf("a faulted call created %d requests", n)
 	}
 	u.mustCreate(1, 11, 5) // the fault is used up
-	if n := s.Calls(EndpointCreateRequest); n != 3 {
+	if n := s.Inspect().Calls(EndpointCreateRequest); n != 3 {
 		t.Errorf("Calls = %d, want 3 (faulted calls count)", n)
 	}
 	// Other endpoints were never affected.
@@ -33,20 +33,20 @@ func TestFaultStatusCount(t *testing.T) {
 func TestFaultRateAndAllEndpoints(t *testing.T) {
 	s := newDemo(t)
 	u := signIn(t, s, "alice")
-	s.InjectFault(Fault{Status: 500, Rate: 1})
+	s.Faults().Inject(Fault{Status: 500, Rate: 1})
 	for _, p := range []string{"Requests", "ManagedAccounts", "Aliases"} {
 		st, body := u.do(http.MethodGet, p, nil)
 		wantStatus(t, p, st, body, 500, "")
 	}
 	st, body := newUser(t, s, "alice").signAppin("PS-Auth key=" + DemoAPIKey + "; runas=alice;")
 	wantStatus(t, "SignAppin under Rate 1", st, body, 500, "")
-	s.ClearFaults()
+	s.Faults().Clear()
 	if st, _ := u.do(http.MethodGet, "Requests", nil); st != 200 {
-		t.Fatalf("after ClearFaults: %d", st)
+		t.Fatalf("after Faults().Clear: %d", st)
 	}
 
 	// Rate 0.5 with Count 3: fires three times, somewhere in the calls.
-	s.InjectFault(Fault{Endpoint: EndpointListRequests, Status: 502, Rate: 0.5, Count: 3})
+	s.Faults().Inject(Fault{Endpoint: EndpointListRequests, Status: 502, Rate: 0.5, Count: 3})
 	fired := 0
 	for i := 0; i < 400 && fired < 4; i++ {
 		if st, _ := u.do(http.MethodGet, "Requests", nil); st == 502 {
@@ -57,7 +57,7 @@ func TestFaultRateAndAllEndpoints(t *testing.T) {
 		t.Errorf("Rate 0.5, Count 3 fired %d times", fired)
 	}
 	// The /_pstest/ API is never faulted.
-	s.InjectFault(Fault{Status: 500})
+	s.Faults().Inject(Fault{Status: 500})
 	resp, err := s.Client().Get(s.URL + "/_pstest/calls")
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ func TestFaultRateAndAllEndpoints(t *testing.T) {
 func TestFaultLatency(t *testing.T) {
 	s := newDemo(t)
 	u := signIn(t, s, "alice")
-	s.InjectFault(Fault{Endpoint: EndpointListRequests, Latency: 150 * time.Millisecond, Count: 1})
+	s.Faults().Inject(Fault{Endpoint: EndpointListRequests, Latency: 150 * time.Millisecond, Count: 1})
 	start := time.Now()
 	st, body := u.do(http.MethodGet, "Requests", nil)
 	wantStatus(t, "slow call", st, body, 200, "")
@@ -81,7 +81,7 @@ func TestFaultLatency(t *testing.T) {
 
 	// The sleep honours the request's context: a client that gives up is not
 	// kept waiting, and the handler does not run.
-	s.InjectFault(Fault{Endpoint: EndpointCreateRequest, Latency: time.Minute})
+	s.Faults().Inject(Fault{Endpoint: EndpointCreateRequest, Latency: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.APIURL+"/Requests", strings.NewReader(`{"SystemID":1,"AccountID":11,"DurationMinutes":5}`))
@@ -94,9 +94,9 @@ func TestFaultLatency(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("cancelled call took %v", d)
 	}
-	s.ClearFaults()
+	s.Faults().Clear()
 	time.Sleep(50 * time.Millisecond) // let the server notice the cancel
-	if n := len(s.Requests()); n != 0 {
+	if n := len(s.Inspect().Requests()); n != 0 {
 		t.Fatalf("a cancelled slow call created %d requests", n)
 	}
 }
@@ -113,7 +113,7 @@ func TestFaultDrop(t *testing.T) {
 			}
 			defer s.Close()
 			u := signIn(t, s, "alice")
-			s.InjectFault(Fault{Endpoint: EndpointCreateRequest, Drop: true, Count: 1})
+			s.Faults().Inject(Fault{Endpoint: EndpointCreateRequest, Drop: true, Count: 1})
 			req, _ := http.NewRequest(http.MethodPost, s.APIURL+"/Requests", strings.NewReader(`{"SystemID":1,"AccountID":11,"DurationMinutes":5}`))
 			req.Header.Set("Content-Type", "application/json")
 			// POST is not retried by net/http on a dropped connection.
@@ -121,7 +121,7 @@ func TestFaultDrop(t *testing.T) {
 				resp.Body.Close()
 				t.Fatalf("dropped call answered %d", resp.StatusCode)
 			}
-			if n := len(s.Requests()); n != 0 {
+			if n := len(s.Inspect().Requests()); n != 0 {
 				t.Fatalf("a dropped call (before the handler) created %d requests", n)
 			}
 			u.mustCreate(1, 11, 5)
@@ -134,14 +134,14 @@ func TestFaultAfterHandler(t *testing.T) {
 	u := signIn(t, s, "alice")
 
 	// The request is created but the answer is lost.
-	s.InjectFault(Fault{Endpoint: EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	s.Faults().Inject(Fault{Endpoint: EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
 	req, _ := http.NewRequest(http.MethodPost, s.APIURL+"/Requests", strings.NewReader(`{"SystemID":1,"AccountID":11,"DurationMinutes":5}`))
 	req.Header.Set("Content-Type", "application/json")
 	if resp, err := u.hc.Do(req); err == nil {
 		resp.Body.Close()
 		t.Fatalf("dropped call answered %d", resp.StatusCode)
 	}
-	act := s.ActiveRequests()
+	act := s.Inspect().ActiveRequests()
 	if len(act) != 1 || act[0].UserName != "alice" {
 		t.Fatalf("after a lost answer: %+v", act)
 	}
@@ -150,7 +150,7 @@ func TestFaultAfterHandler(t *testing.T) {
 	wantStatus(t, "retry after the lost answer", st, body, 409, "4091")
 
 	// The check-in happens but the answer is replaced by a 502.
-	s.InjectFault(Fault{Endpoint: EndpointCheckin, Status: 502, AfterHandler: true, Count: 1})
+	s.Faults().Inject(Fault{Endpoint: EndpointCheckin, Status: 502, AfterHandler: true, Count: 1})
 	st, body = u.put("Requests/"+itoa(act[0].ID)+"/Checkin", nil)
 	wantStatus(t, "checkin with a replaced answer", st, body, 502, "")
 	if rs := mustState(t, s, act[0].ID); rs.Status != StatusCheckedIn {

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// Fault makes matching API calls misbehave. See InjectFault.
+// Fault makes matching API calls misbehave. See Faults.Inject.
 type Fault struct {
 	Endpoint string        // canonical name, "" = every API endpoint (never /_pstest/)
 	Status   int           // answer this status (body: a JSON string message) …
@@ -30,22 +30,31 @@ type faultState struct {
 	fired int
 }
 
-// InjectFault adds a fault. Faults are tried in the order they were added;
-// the first that fires for a call applies. A fault with Count > 0 is removed
-// once it has fired Count times; others stay until ClearFaults. Every call
-// still counts in CallCounts.
-func (s *Server) InjectFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.faults = append(s.st.faults, &faultState{Fault: f})
+// Faults makes API calls misbehave on purpose: error statuses, latency,
+// dropped connections and answers lost after the side effect, for testing
+// how a client copes with an unreliable server. Get one with Server.Faults.
+// Faults never touch the control API (/_pstest/), and every faulted call
+// still counts in Inspector.Calls. Each method takes the server's lock.
+type Faults struct{ s *Server }
+
+// Faults returns the fault injector of s.
+func (s *Server) Faults() Faults { return Faults{s} }
+
+// Inject adds a fault. Faults are tried in the order they were added; the
+// first that fires for a call applies. A fault with Count > 0 is removed
+// once it has fired Count times; others stay until Clear.
+func (fs Faults) Inject(f Fault) {
+	fs.s.mu.Lock()
+	defer fs.s.mu.Unlock()
+	fs.s.st.faults = append(fs.s.st.faults, &faultState{Fault: f})
 }
 
-// ClearFaults removes every fault (and the FaultFunc).
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.faults = nil
-	s.st.faultFunc = nil
+// Clear removes every fault (and the FaultFunc).
+func (fs Faults) Clear() {
+	fs.s.mu.Lock()
+	defer fs.s.mu.Unlock()
+	fs.s.st.faults = nil
+	fs.s.st.faultFunc = nil
 }
 
 // FaultFunc decides, call by call, whether an API call misbehaves: it gets
@@ -56,12 +65,12 @@ func (s *Server) ClearFaults() {
 // makes a sequential test replayable: use it for deterministic simulation.
 type FaultFunc func(endpoint string, r *http.Request) *Fault
 
-// SetFaultFunc installs f (nil removes it). It is consulted before the
-// faults added by InjectFault.
-func (s *Server) SetFaultFunc(f FaultFunc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.faultFunc = f
+// SetFunc installs f (nil removes it). It is consulted before the faults
+// added by Inject.
+func (fs Faults) SetFunc(f FaultFunc) {
+	fs.s.mu.Lock()
+	defer fs.s.mu.Unlock()
+	fs.s.st.faultFunc = f
 }
 
 // pickFault returns the fault that fires for this call, if any.

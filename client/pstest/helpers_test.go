@@ -28,9 +28,9 @@ func newUser(t testing.TB, s *Server, name string) *psUser {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := s.Client()
+	hc := *s.Client() // a copy: Client is shared; the copy shares its transport
 	hc.Jar = jar
-	return &psUser{t: t, s: s, name: name, hc: hc}
+	return &psUser{t: t, s: s, name: name, hc: &hc}
 }
 
 // signIn signs name in with DemoAPIKey (no password needed) and fails the
@@ -159,7 +159,7 @@ func wantStatus(t *testing.T, what string, got int, body string, want int, sub s
 
 func mustState(t *testing.T, s *Server, id int) RequestState {
 	t.Helper()
-	rs, ok := s.Request(id)
+	rs, ok := s.Inspect().Request(id)
 	if !ok {
 		t.Fatalf("request %d unknown", id)
 	}

@@ -11,7 +11,7 @@ import (
 
 func TestCreateRequestValidation(t *testing.T) {
 	s := newDemo(t)
-	s.SetAccountAPIEnabled(22, false)
+	s.Edit().SetAccountAPIEnabled(22, false)
 	alice := signIn(t, s, "alice")
 	bob := signIn(t, s, "bob")
 	isa := signIn(t, s, DemoUserISA)
@@ -64,7 +64,7 @@ func TestCreateRequestValidation(t *testing.T) {
 			}
 		})
 	}
-	if n := len(s.Requests()); n != 0 {
+	if n := len(s.Inspect().Requests()); n != 0 {
 		t.Fatalf("rejected requests created %d requests", n)
 	}
 
@@ -84,18 +84,18 @@ func TestCreateRequestValidation(t *testing.T) {
 	})
 
 	t.Run("4035 not enough approvers", func(t *testing.T) {
-		s.SetAccountPolicy(31, Policy{Approvers: []string{"bob", "dave"}, RequiredApprovals: 3})
+		s.Edit().SetAccountPolicy(31, Policy{Approvers: []string{"bob", "dave"}, RequiredApprovals: 3})
 		st, body := alice.do(http.MethodPost, "Requests", base("SystemID", 3, "AccountID", 31))
 		wantStatus(t, "3 approvals, 2 approvers", st, body, 403, "4035")
 		// dave cannot approve his own request, so 2 required is too many for him.
-		s.SetAccountPolicy(31, Policy{Approvers: []string{"bob", "dave"}, RequiredApprovals: 2})
+		s.Edit().SetAccountPolicy(31, Policy{Approvers: []string{"bob", "dave"}, RequiredApprovals: 2})
 		dave := signIn(t, s, "dave")
 		st, body = dave.do(http.MethodPost, "Requests", base("SystemID", 3, "AccountID", 31))
 		wantStatus(t, "2 approvals, requestor is one of the 2 approvers", st, body, 403, "4035")
 	})
 
 	t.Run("requestor not in policy", func(t *testing.T) {
-		s.SetAccountPolicy(11, Policy{Requestors: []string{"carol"}})
+		s.Edit().SetAccountPolicy(11, Policy{Requestors: []string{"carol"}})
 		st, body := alice.do(http.MethodPost, "Requests", base())
 		wantStatus(t, "alice not a requestor of 11", st, body, 403, "4031")
 	})
@@ -105,7 +105,7 @@ func TestAutoApproveLifecycle(t *testing.T) {
 	s := newDemo(t)
 	u := signIn(t, s, "svc-vault")
 	start := s.Now()
-	before := s.Password(11)
+	before := s.Inspect().Password(11)
 
 	resp := u.raw(http.MethodPost, "Requests", map[string]any{"SystemID": 1, "AccountID": 11, "DurationMinutes": 30, "Reason": "deploy", "TicketNumber": "CHG-1", "TicketSystemID": 2}, "application/json")
 	var raw [64]byte
@@ -138,7 +138,7 @@ func TestAutoApproveLifecycle(t *testing.T) {
 	if st, _ := u.credential(id, ""); st != 200 {
 		t.Fatalf("credential before expiry: %d", st)
 	}
-	if s.Password(11) != before {
+	if s.Inspect().Password(11) != before {
 		t.Fatal("password changed before expiry")
 	}
 	s.Advance(time.Minute)
@@ -146,7 +146,7 @@ func TestAutoApproveLifecycle(t *testing.T) {
 	if rs.Status != StatusExpired || rs.EndedAt == nil || !rs.EndedAt.Equal(start.Add(30*time.Minute)) {
 		t.Fatalf("after expiry: %+v", rs)
 	}
-	if s.Password(11) == before {
+	if s.Inspect().Password(11) == before {
 		t.Fatal("password did not rotate at expiry")
 	}
 	if st, body := u.credential(id, ""); st != 404 {
@@ -154,8 +154,8 @@ func TestAutoApproveLifecycle(t *testing.T) {
 	}
 	st, body := u.put("Requests/"+itoa(id)+"/Checkin", nil)
 	wantStatus(t, "checkin after expiry", st, body, 404, "")
-	if len(s.ActiveRequests()) != 0 {
-		t.Fatalf("active requests left: %+v", s.ActiveRequests())
+	if len(s.Inspect().ActiveRequests()) != 0 {
+		t.Fatalf("active requests left: %+v", s.Inspect().ActiveRequests())
 	}
 }
 
@@ -189,7 +189,7 @@ func TestApprovals(t *testing.T) {
 	if rs.Status != StatusActive || rs.ApprovedAt == nil || !rs.ApprovedAt.Equal(approvedAt) || !rs.ExpiresAt.Equal(approvedAt.Add(time.Hour)) || len(rs.Approvers) != 1 || rs.Approvers[0] != "bob" {
 		t.Fatalf("after approval (expiry counts from approval): %+v", rs)
 	}
-	if st, pw := alice.credential(id, ""); st != 200 || pw != s.Password(31) {
+	if st, pw := alice.credential(id, ""); st != 200 || pw != s.Inspect().Password(31) {
 		t.Fatalf("credential after approval: %d", st)
 	}
 	st, body = dave.put("Requests/"+itoa(id)+"/Approve", nil)
@@ -203,7 +203,7 @@ func TestApprovals(t *testing.T) {
 	wantStatus(t, "self-denial", st, body, 403, "4033")
 
 	// Two approvers needed.
-	s.SetAccountPolicy(31, Policy{Approvers: []string{"bob", "dave"}, RequiredApprovals: 2})
+	s.Edit().SetAccountPolicy(31, Policy{Approvers: []string{"bob", "dave"}, RequiredApprovals: 2})
 	cid := carol.mustCreate(3, 31, 30)
 	st, body = bob.put("Requests/"+itoa(cid)+"/Approve", nil)
 	wantStatus(t, "first of two approvals", st, body, 204, "")
@@ -229,14 +229,14 @@ func TestApprovals(t *testing.T) {
 func TestPendingLapses(t *testing.T) {
 	s := newDemo(t)
 	alice := signIn(t, s, "alice")
-	before := s.Password(31)
+	before := s.Inspect().Password(31)
 	id := alice.mustCreate(3, 31, 15)
 	s.Advance(15 * time.Minute)
 	rs := mustState(t, s, id)
 	if rs.Status != StatusExpired || rs.ApprovedAt != nil {
 		t.Fatalf("unapproved request after its window: %+v", rs)
 	}
-	if s.Password(31) != before {
+	if s.Inspect().Password(31) != before {
 		t.Fatal("an unreleased request rotated the password")
 	}
 	st, body := signIn(t, s, "bob").put("Requests/"+itoa(id)+"/Approve", nil)
@@ -286,7 +286,7 @@ func TestConflicts(t *testing.T) {
 	})
 
 	t.Run("renew", func(t *testing.T) {
-		before := s.Password(11)
+		before := s.Inspect().Password(11)
 		s.Advance(time.Minute)
 		st, nid, body := alice.create(map[string]any{"SystemID": 1, "AccountID": 11, "DurationMinutes": 5, "ConflictOption": "RENEW"})
 		wantStatus(t, "renew", st, body, 201, "")
@@ -297,7 +297,7 @@ func TestConflicts(t *testing.T) {
 		if old.Status != StatusCheckedIn || old.CheckinReason != "renewed" || old.EndedAt == nil {
 			t.Fatalf("old request after renew: %+v", old)
 		}
-		if s.Password(11) == before {
+		if s.Inspect().Password(11) == before {
 			t.Fatal("renew did not rotate the old checkout's password")
 		}
 		if rs := mustState(t, s, nid); rs.Status != StatusActive {
@@ -322,7 +322,7 @@ func TestCheckinAndRotation(t *testing.T) {
 	alice := signIn(t, s, "alice")
 	carol := signIn(t, s, "carol")
 
-	before := s.Password(11)
+	before := s.Inspect().Password(11)
 	id := alice.mustCreate(1, 11, 60)
 	st, body := carol.put("Requests/"+itoa(id)+"/Checkin", nil)
 	wantStatus(t, "checkin by another user", st, body, 403, "4031")
@@ -339,7 +339,7 @@ func TestCheckinAndRotation(t *testing.T) {
 	if rs.Status != StatusCheckedIn || rs.CheckinReason != "done" || rs.EndedAt == nil {
 		t.Fatalf("after checkin: %+v", rs)
 	}
-	after := s.Password(11)
+	after := s.Inspect().Password(11)
 	if after == before || len(after) < 20 {
 		t.Fatalf("rotation: %q -> %q", before, after)
 	}
@@ -357,7 +357,7 @@ func TestCheckinAndRotation(t *testing.T) {
 	}
 	st, body = alice.put("Requests/"+itoa(id)+"/Checkin", nil)
 	wantStatus(t, "checkin", st, body, 204, "")
-	if s.Password(11) != after {
+	if s.Inspect().Password(11) != after {
 		t.Fatal("password rotated with RotateOnCheckin false")
 	}
 	// … until PUT RotateOnCheckin turns it on.
@@ -371,26 +371,26 @@ func TestCheckinAndRotation(t *testing.T) {
 	}
 	st, body = alice.put("Requests/"+itoa(id)+"/Checkin", nil)
 	wantStatus(t, "checkin", st, body, 204, "")
-	if s.Password(11) == after {
+	if s.Inspect().Password(11) == after {
 		t.Fatal("password did not rotate after RotateOnCheckin")
 	}
 	st, body = alice.put("Requests/"+itoa(id)+"/RotateOnCheckin", nil)
 	wantStatus(t, "RotateOnCheckin on an ended request", st, body, 404, "")
 
 	// An account that does not rotate ignores the flag.
-	s.SetAccountRotation(12, false)
-	pw12 := s.Password(12)
+	s.Edit().SetAccountRotation(12, false)
+	pw12 := s.Inspect().Password(12)
 	id = alice.mustCreate(1, 12, 60)
 	alice.put("Requests/"+itoa(id)+"/Checkin", nil)
-	if s.Password(12) != pw12 {
+	if s.Inspect().Password(12) != pw12 {
 		t.Fatal("an account without rotation rotated")
 	}
 
 	// Expiry rotates too, unless the request said not to.
-	pw := s.Password(21)
+	pw := s.Inspect().Password(21)
 	alice.mustCreate(2, 21, 5, "RotateOnCheckin", false)
 	s.Advance(5 * time.Minute)
-	if s.Password(21) != pw {
+	if s.Inspect().Password(21) != pw {
 		t.Fatal("expiry rotated with RotateOnCheckin false")
 	}
 }
@@ -417,13 +417,13 @@ func TestDeny(t *testing.T) {
 	// Denying an active request cancels it and rotates.
 	id = alice.mustCreate(3, 31, 60)
 	bob.put("Requests/"+itoa(id)+"/Approve", nil)
-	before := s.Password(31)
+	before := s.Inspect().Password(31)
 	st, body = bob.put("Requests/"+itoa(id)+"/Deny", nil)
 	wantStatus(t, "deny active", st, body, 204, "")
 	if rs := mustState(t, s, id); rs.Status != StatusDenied {
 		t.Fatalf("denied active: %+v", rs)
 	}
-	if s.Password(31) == before {
+	if s.Inspect().Password(31) == before {
 		t.Fatal("cancelling an active request did not rotate")
 	}
 }
@@ -555,10 +555,10 @@ func TestConcurrentClients(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	if n := len(s.ActiveRequests()); n != 0 {
+	if n := len(s.Inspect().ActiveRequests()); n != 0 {
 		t.Errorf("%d requests left active", n)
 	}
-	if n := s.Calls(EndpointCreateRequest); n != clients*rounds {
+	if n := s.Inspect().Calls(EndpointCreateRequest); n != clients*rounds {
 		t.Errorf("Calls(POST Requests) = %d, want %d", n, clients*rounds)
 	}
 }

@@ -3,6 +3,7 @@ package pstest
 import (
 	"container/heap"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -25,7 +26,8 @@ const (
 	SessionCookieName = "ASP.NET_SessionId"
 )
 
-// Canonical endpoint names, used by Calls, CallCounts and Fault.Endpoint.
+// Canonical endpoint names, used by Inspector.Calls, Inspector.CallCounts
+// and Fault.Endpoint.
 const (
 	EndpointToken              = "POST Auth/connect/token"
 	EndpointSignAppin          = "POST Auth/SignAppin"
@@ -60,8 +62,9 @@ const (
 	tokenLifetime      = time.Hour
 	firstRequestID     = 1001
 	// DefaultHistory is how many ended requests a server remembers (for
-	// Requests and Request); older ones are forgotten, which changes no
-	// API answer (an ended request and an unknown one both answer 404).
+	// Inspector.Requests and Inspector.Request; see Editor.SetHistory);
+	// older ones are forgotten, which changes no API answer (an ended
+	// request and an unknown one both answer 404).
 	DefaultHistory = 100000
 )
 
@@ -86,15 +89,26 @@ type RequestState struct {
 	ApprovedAt, EndedAt *time.Time
 }
 
-// Server is a running simulator. All methods are safe for concurrent use.
+// Server is a running simulator, in the manner of httptest.Server. Its own
+// methods cover the server itself: where it listens (URL, APIURL), how to
+// reach it (Client, Certificate, CACertPEM), its handler, its clock (Now,
+// Advance, UseRealClock), logging and Close. Everything else is grouped:
+//
+//   - Edit returns an Editor, which changes the simulated world (accounts,
+//     passwords, aliases, license, API access, sessions and tokens).
+//   - Faults returns the fault injector (Inject, Clear, SetFunc).
+//   - Inspect returns an Inspector, which looks at requests, passwords,
+//     call counts, sessions and credentials without changing them.
+//
+// All methods, and those of the groups, are safe for concurrent use.
 type Server struct {
 	// URL is the root, e.g. http://127.0.0.1:43121 (empty for New).
 	URL string
 	// APIURL is URL + "/BeyondTrust/api/public/v3", what a client's BaseURL takes.
 	APIURL string
 
-	hs    *httptest.Server
-	caPEM []byte
+	hs     *httptest.Server
+	client *http.Client // what Client returns, built once
 
 	mu sync.Mutex // guards everything below
 	st *state
@@ -212,7 +226,7 @@ func New(w *World) (*Server, error) {
 	if err := w.Validate(); err != nil {
 		return nil, fmt.Errorf("pstest: invalid world: %w", err)
 	}
-	s := &Server{}
+	s := &Server{client: &http.Client{}}
 	s.st = newState(w.clone(), time.Now().UTC().Truncate(time.Second))
 	return s, nil
 }
@@ -226,13 +240,15 @@ func NewServer(w *World) *Server {
 		panic(err)
 	}
 	s.hs = httptest.NewServer(s)
+	s.client = s.hs.Client()
 	s.setURL(s.hs.URL)
 	return s
 }
 
 // NewTLSServer is NewServer over HTTPS with a fresh self-signed certificate
-// for 127.0.0.1, ::1 and localhost (TLS 1.2 and 1.3, HTTP/1.1). CACertPEM
-// returns the certificate; Client returns an *http.Client that trusts it.
+// for 127.0.0.1, ::1 and localhost (TLS 1.2 and 1.3, HTTP/1.1). Certificate
+// and CACertPEM return the certificate; Client returns an *http.Client that
+// trusts it.
 func NewTLSServer(w *World) *Server {
 	s, err := New(w)
 	if err != nil {
@@ -252,7 +268,7 @@ func NewTLSServer(w *World) *Server {
 	s.hs.Config.ErrorLog = log.New(io.Discard, "", 0)
 	s.hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	s.hs.StartTLS()
-	s.caPEM = certPEM
+	s.client = s.hs.Client()
 	s.setURL(s.hs.URL)
 	return s
 }
@@ -262,7 +278,8 @@ func (s *Server) setURL(u string) {
 	s.APIURL = u + APIBasePath
 }
 
-// Close shuts the listener down (a no-op for New).
+// Close shuts the listener down and closes the idle connections of Client's
+// transport (a no-op for New).
 func (s *Server) Close() {
 	if s.hs != nil {
 		s.hs.Close()
@@ -273,19 +290,35 @@ func (s *Server) Close() {
 // paths, and the control API under /_pstest/).
 func (s *Server) Handler() http.Handler { return s }
 
-// CACertPEM returns the PEM certificate of a NewTLSServer (nil otherwise).
-func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.caPEM...) }
-
-// Client returns a new *http.Client for the server (each call a new one,
-// all sharing one transport): for NewTLSServer it trusts the server's
-// certificate. It has no cookie jar: set one per simulated user.
-func (s *Server) Client() *http.Client {
+// Certificate returns the certificate of a NewTLSServer, nil for a server
+// over plain HTTP or one made with New. Like httptest.Server.Certificate.
+func (s *Server) Certificate() *x509.Certificate {
 	if s.hs == nil {
-		return &http.Client{}
+		return nil
 	}
-	c := *s.hs.Client()
-	return &c
+	return s.hs.Certificate()
 }
+
+// CACertPEM returns Certificate in PEM form (the certificate is its own
+// CA), for configurations that take PEM such as the plugin's ca_cert or
+// client.Config.CACertPEM; nil for a server over plain HTTP. Each call
+// returns a new slice.
+func (s *Server) CACertPEM() []byte {
+	c := s.Certificate()
+	if c == nil {
+		return nil
+	}
+	return encodeCertPEM(c.Raw)
+}
+
+// Client returns the *http.Client for the server: the same one on every
+// call, like httptest.Server.Client. For NewTLSServer it trusts the
+// server's certificate; for New it is a plain client on
+// http.DefaultTransport. It has no cookie jar. Do not change it: a caller
+// that needs its own settings (a cookie jar per simulated user, a timeout)
+// copies it (c := *s.Client(); c.Jar = jar), which shares the transport,
+// or builds a client that trusts Certificate.
+func (s *Server) Client() *http.Client { return s.client }
 
 // SetLogger makes the server log one line per call (method, canonical
 // endpoint, status, duration) at Info. Nil stops logging. The log never
@@ -522,263 +555,7 @@ func (st *state) forgetOldEnded() {
 	st.reqOrder = kept
 }
 
-// SetHistory sets how many ended requests the server remembers (default
-// DefaultHistory; at least 1).
-func (s *Server) SetHistory(n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.history = max(n, 1)
-	if s.st.ended > s.st.history {
-		s.st.forgetOldEnded()
-	}
-}
-
-// ---- introspection ----
-
-// Requests returns every request, by ID.
-func (s *Server) Requests() []RequestState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.sweep(s.st.now())
-	out := make([]RequestState, 0, len(s.st.reqOrder))
-	for _, r := range s.st.reqOrder {
-		out = append(out, r.snapshot())
-	}
-	return out
-}
-
-// Request returns one request.
-func (s *Server) Request(id int) (RequestState, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.sweep(s.st.now())
-	r := s.st.reqs[id]
-	if r == nil {
-		return RequestState{}, false
-	}
-	return r.snapshot(), true
-}
-
-// ActiveRequests returns the requests whose Status is "active", by ID.
-func (s *Server) ActiveRequests() []RequestState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.sweep(s.st.now())
-	var out []RequestState
-	for _, a := range s.st.accounts {
-		for _, r := range a.open {
-			if r.st.Status == StatusActive {
-				out = append(out, r.snapshot())
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-// Password returns the current password of a managed account ("" if unknown).
-func (s *Server) Password(accountID int) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.sweep(s.st.now())
-	if a := s.st.accounts[accountID]; a != nil {
-		return a.password
-	}
-	return ""
-}
-
-// Calls returns how many calls reached one canonical endpoint (including
-// failed and faulted ones).
-func (s *Server) Calls(endpoint string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for k, v := range s.st.calls {
-		if strings.EqualFold(k, endpoint) {
-			return v
-		}
-	}
-	return 0
-}
-
-// CallCounts returns a copy of all call counts by canonical endpoint.
-func (s *Server) CallCounts() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.st.calls))
-	for k, v := range s.st.calls {
-		out[k] = v
-	}
-	return out
-}
-
-// ResetCalls zeroes the call counts.
-func (s *Server) ResetCalls() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.calls = map[string]int{}
-}
-
-// ExpireSessions ends every live session: their next call answers 401.
-// OAuth access tokens stay valid (they are not sessions); see ExpireTokens.
-func (s *Server) ExpireSessions() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.sessions = map[string]*session{}
-}
-
-// ExpireTokens invalidates every OAuth access token: SignAppin with one
-// answers 401 until the client fetches a new token.
-func (s *Server) ExpireTokens() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.tokens = map[string]*token{}
-}
-
-// Sessions returns how many sessions are live now.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.st.now()
-	n := 0
-	for _, se := range s.st.sessions {
-		if now.Sub(se.lastSeen) < s.st.idle {
-			n++
-		}
-	}
-	return n
-}
-
-// ---- world edits for tests ----
-
-func (s *Server) account(id int) *acctRec {
-	a := s.st.accounts[id]
-	if a == nil {
-		panic(fmt.Sprintf("pstest: no account %d", id))
-	}
-	return a
-}
-
-// SetAccountMaxDuration sets an account's MaximumReleaseDuration (minutes).
-func (s *Server) SetAccountMaxDuration(accountID, minutes int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.account(accountID)
-	a.MaxReleaseMinutes = minutes
-	if a.DefaultReleaseMinutes > minutes {
-		a.DefaultReleaseMinutes = minutes
-	}
-}
-
-// SetAccountPolicy replaces an account's access policy (approver names must
-// be users with an approver role).
-func (s *Server) SetAccountPolicy(accountID int, p Policy) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.account(accountID)
-	for _, u := range s.st.users {
-		for i, x := range u.approves {
-			if x == a {
-				u.approves = append(u.approves[:i:i], u.approves[i+1:]...)
-				break
-			}
-		}
-	}
-	a.Policy = Policy{
-		Requestors:        cloneStrings(p.Requestors),
-		Approvers:         cloneStrings(p.Approvers),
-		RequiredApprovals: p.RequiredApprovals,
-	}
-	for _, name := range p.Approvers {
-		if u := s.st.users[strings.ToLower(name)]; u != nil {
-			u.approves = append(u.approves, a)
-		}
-	}
-}
-
-func cloneStrings(in []string) []string {
-	if in == nil {
-		return nil
-	}
-	return append([]string{}, in...)
-}
-
-// SetAccountExclusive sets whether any user's active request blocks others.
-func (s *Server) SetAccountExclusive(accountID int, exclusive bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.account(accountID).Exclusive = exclusive
-}
-
-// SetAccountAPIEnabled enables or disables API access to an account.
-func (s *Server) SetAccountAPIEnabled(accountID int, enabled bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.account(accountID).APIEnabled = Bool(enabled)
-}
-
-// SetAccountRotation sets whether the account rotates its password after a
-// release (false = DisableRotation).
-func (s *Server) SetAccountRotation(accountID int, rotates bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.account(accountID).DisableRotation = !rotates
-}
-
-// SetPassword sets the current password of an account.
-func (s *Server) SetPassword(accountID int, password string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.account(accountID)
-	a.password = password
-	a.lastChange = s.st.now()
-}
-
-// SetAliasState sets an alias's mapped state (only 1 and 2 can be requested).
-func (s *Server) SetAliasState(aliasID, state int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	al := s.st.aliases[aliasID]
-	if al == nil {
-		panic(fmt.Sprintf("pstest: no alias %d", aliasID))
-	}
-	al.State = state
-}
-
-// SetLicenseInvalid makes SignAppin answer 403 (true) or work again.
-func (s *Server) SetLicenseInvalid(invalid bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.licenseInvalid = invalid
-}
-
-// SetAPIDisabled makes every API call answer 410 (true) or work again.
-func (s *Server) SetAPIDisabled(disabled bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.apiDisabled = disabled
-}
-
-// SetSessionIdle sets the idle time after which a session expires.
-func (s *Server) SetSessionIdle(d time.Duration) {
-	if d <= 0 {
-		d = defaultIdle
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.st.idle = d
-}
-
-// Credentials returns the world's API keys, OAuth clients and users, with
-// APIURL filled for a started server.
-func (s *Server) Credentials() Credentials {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.st.world.Credentials()
-	c.APIURL = s.APIURL
-	return c
-}
-
-// encodeCertPEM is a small helper shared with tls.go.
+// encodeCertPEM is the PEM form of a DER certificate (SelfSignedCert, CACertPEM).
 func encodeCertPEM(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

@@ -18,7 +18,7 @@ import (
 // API registrations, OAuth clients, managed systems with their accounts and
 // access policies, and aliases. It loads from JSON or YAML (see LoadWorld and
 // testdata/world.yaml). NewServer copies it, so changing a World after
-// NewServer does not change the server; use the Server's Set* helpers.
+// NewServer does not change the server; use Server.Edit.
 type World struct {
 	Users            []User            `json:"users" yaml:"users"`
 	APIRegistrations []APIRegistration `json:"apiRegistrations" yaml:"apiRegistrations"`

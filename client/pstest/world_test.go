@@ -1,8 +1,12 @@
 package pstest
 
 import (
+	"bytes"
 	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -140,14 +144,64 @@ func TestTLSServer(t *testing.T) {
 	if !strings.HasPrefix(s.URL, "https://127.0.0.1:") || s.APIURL != s.URL+APIBasePath {
 		t.Fatalf("URL %s APIURL %s", s.URL, s.APIURL)
 	}
-	if !strings.Contains(string(s.CACertPEM()), "BEGIN CERTIFICATE") {
-		t.Fatal("no CA PEM")
+	cert := s.Certificate()
+	if cert == nil || cert.VerifyHostname("127.0.0.1") != nil || cert.VerifyHostname("localhost") != nil {
+		t.Fatalf("Certificate = %v, want one for 127.0.0.1 and localhost", cert)
+	}
+	if s.Certificate() != cert {
+		t.Error("Certificate returned another certificate")
+	}
+	block, _ := pem.Decode(s.CACertPEM())
+	if block == nil || block.Type != "CERTIFICATE" || !bytes.Equal(block.Bytes, cert.Raw) {
+		t.Fatal("CACertPEM is not Certificate in PEM form")
+	}
+	if c1, c2 := s.Client(), s.Client(); c1 != c2 {
+		t.Error("Client returned a new client")
 	}
 	u := signIn(t, s, "svc-vault") // s.Client() trusts the certificate
 	st, body := u.do(http.MethodGet, "Aliases", nil)
 	wantStatus(t, "over TLS", st, body, 200, "")
+	resp, err := s.Client().Get(s.URL + "/_pstest/clock")
+	if err != nil {
+		t.Fatalf("Client over TLS: %v", err)
+	}
+	resp.Body.Close()
+	// A client that trusts Certificate, built by hand, connects too.
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	own := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err = own.Get(s.URL + "/_pstest/clock")
+	if err != nil {
+		t.Fatalf("a client trusting Certificate: %v", err)
+	}
+	resp.Body.Close()
+	own.CloseIdleConnections()
 	// A client without the CA refuses the server.
 	if _, err := http.DefaultClient.Get(s.URL); err == nil {
 		t.Error("an untrusting client connected")
+	}
+}
+
+func TestPlainServerClient(t *testing.T) {
+	s := NewServer(nil)
+	defer s.Close()
+	if s.Certificate() != nil || s.CACertPEM() != nil {
+		t.Error("a plain-HTTP server has a certificate")
+	}
+	if c1, c2 := s.Client(), s.Client(); c1 == nil || c1 != c2 {
+		t.Fatal("Client is nil or a new client on each call")
+	}
+	resp, err := s.Client().Get(s.URL + "/_pstest/clock")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	n, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c1, c2 := n.Client(), n.Client(); n.Certificate() != nil || n.CACertPEM() != nil || c1 == nil || c1 != c2 {
+		t.Error("New: want no certificate and one client")
 	}
 }

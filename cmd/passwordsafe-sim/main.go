@@ -155,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		s.UseRealClock()
 	}
 	if o.idle > 0 {
-		s.SetSessionIdle(o.idle)
+		s.Edit().SetSessionIdle(o.idle)
 	}
 	if !o.quiet {
 		s.SetLogger(logger)

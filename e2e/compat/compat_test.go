@@ -60,10 +60,12 @@ func signIn(t *testing.T, s *pstest.Server, apiKey, clientID, clientSecret strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(s.CACertPEM()) {
-		t.Fatal("no simulator CA")
+	cert := s.Certificate()
+	if cert == nil {
+		t.Fatal("no simulator certificate")
 	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
 	httpClient.HttpClient.Transport.(*http.Transport).TLSClientConfig.RootCAs = pool
 
 	bo := backoff.NewExponentialBackOff()
@@ -113,7 +115,7 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 			defer s.Close()
 			auth, logger := signIn(t, s, tc.apiKey, tc.id, tc.secret)
 
-			before := s.Password(11)
+			before := s.Inspect().Password(11)
 			accounts, err := managed_accounts.NewManagedAccountObj(*auth, logger)
 			if err != nil {
 				t.Fatal(err)
@@ -127,7 +129,7 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 			}
 
 			// The library's request was made for svc-vault and checked in.
-			reqs := s.Requests()
+			reqs := s.Inspect().Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("requests: %+v", reqs)
 			}
@@ -135,12 +137,12 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 			if r.UserName != pstest.DemoUserSvcVault || r.SystemID != 1 || r.AccountID != 11 || r.Status != pstest.StatusCheckedIn || r.EndedAt == nil {
 				t.Fatalf("the library's request: %+v", r)
 			}
-			if s.Password(11) == before {
+			if s.Inspect().Password(11) == before {
 				t.Error("check-in did not rotate the password (RotateOnCheckin defaults to true)")
 			}
 
 			// Several secrets at once, including a second system.
-			before21 := s.Password(21)
+			before21 := s.Inspect().Password(21)
 			secrets, err := accounts.GetSecrets([]string{"db-prod-01/postgres", "web-01/root"}, "/")
 			if err != nil {
 				t.Fatalf("GetSecrets: %v", err)
@@ -148,7 +150,7 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 			if secrets["web-01/root"] != before21 || secrets["db-prod-01/postgres"] == "" {
 				t.Fatal("GetSecrets returned wrong values")
 			}
-			if n := len(s.ActiveRequests()); n != 0 {
+			if n := len(s.Inspect().ActiveRequests()); n != 0 {
 				t.Fatalf("%d requests left active", n)
 			}
 
@@ -168,12 +170,12 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 				pstest.EndpointCheckin:         3,
 				pstest.EndpointSignout:         1,
 			} {
-				if got := s.Calls(endpoint); got != want {
+				if got := s.Inspect().Calls(endpoint); got != want {
 					t.Errorf("Calls(%s) = %d, want %d", endpoint, got, want)
 				}
 			}
-			if tc.id != "" && s.Calls(pstest.EndpointToken) != 1 {
-				t.Errorf("Calls(token) = %d", s.Calls(pstest.EndpointToken))
+			if tc.id != "" && s.Inspect().Calls(pstest.EndpointToken) != 1 {
+				t.Errorf("Calls(token) = %d", s.Inspect().Calls(pstest.EndpointToken))
 			}
 		})
 	}

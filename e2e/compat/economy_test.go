@@ -58,7 +58,7 @@ func TestLibraryEconomy(t *testing.T) {
 			if flow == "one-session" {
 				signOut()
 			}
-			calls := s.CallCounts()
+			calls := s.Inspect().CallCounts()
 			total := 0
 			for _, v := range calls {
 				total += v
@@ -66,7 +66,7 @@ func TestLibraryEconomy(t *testing.T) {
 			signIns := calls[pstest.EndpointSignAppin]
 			t.Logf("ECONOMY library flow=%s n=%d calls=%v calls_per_secret=%.3f signins=%d signins_per_1000=%.1f",
 				flow, n, calls, float64(total)/n, signIns, float64(signIns)*1000/n)
-			if n := len(s.ActiveRequests()); n != 0 {
+			if n := len(s.Inspect().ActiveRequests()); n != 0 {
 				t.Errorf("%d requests left active", n)
 			}
 		})
