@@ -256,19 +256,18 @@ func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*
 		b.Logger().Warn("could not delete WAL entry of a refused request", "error", derr)
 	}
 	if client.IsConflict(err) {
-		return nil, logical.CodedError(http.StatusConflict, co.conflictMessage(ctx))
+		return nil, co.conflict(ctx)
 	}
 	return nil, upstream("create the Password Safe request", err)
 }
 
-// conflictMessage explains a 409 and what to do. It looks (best effort, one
-// GET Requests) for the run-as user's open request on the account: when a
-// lease of this mount holds it, the message names its role.
-func (co *checkout) conflictMessage(ctx context.Context) string {
+// conflict describes a 409 to POST Requests. It looks (best effort, one
+// GET Requests) for the run-as user's open request on the account and, when
+// a lease of this mount holds it, names that lease's role.
+func (co *checkout) conflict(ctx context.Context) *ConflictError {
 	role := co.role
-	msg := fmt.Sprintf("Password Safe already has an open request for %s/%s (HTTP 409, run-as %q), and role %q has conflict_option=%s. ",
-		role.SystemName, role.AccountName, co.runAs, role.Name, role.ConflictOption)
-	holder := ""
+	e := &ConflictError{Role: role.Name, SystemName: role.SystemName, AccountName: role.AccountName,
+		RunAs: co.runAs, ConflictOption: role.ConflictOption}
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if reqs, err := co.cl.ListRequests(lctx, "all", ""); err == nil {
@@ -276,23 +275,17 @@ func (co *checkout) conflictMessage(ctx context.Context) string {
 			if r.SystemID != role.SystemID || r.AccountID != role.AccountID {
 				continue
 			}
-			msg += fmt.Sprintf("The open request is %d (%s). ", r.RequestID, strings.ToLower(r.Status))
+			e.OpenRequestID, e.OpenStatus = r.RequestID, strings.ToLower(r.Status)
 			lock := co.b.lockRequest(r.RequestID)
 			lock.Lock()
 			if rec, err := getRecord(ctx, co.s, r.RequestID); err == nil && rec != nil && rec.Role != "" {
-				holder = rec.Role
+				e.HeldByRole = rec.Role
 			}
 			lock.Unlock()
 			break
 		}
 	}
-	if holder != "" {
-		msg += fmt.Sprintf("A lease of role %q holds it: revoke it (vault lease revoke -prefix %screds/%s) or wait until it expires. ",
-			holder, co.req.MountPoint, holder)
-	} else {
-		msg += "It was not made through this mount's creds path (another Vault, a person, or another user of an exclusive account): wait until it ends. "
-	}
-	return msg + "To share an open request set conflict_option=reuse on the role; to replace it, conflict_option=renew"
+	return e
 }
 
 // guardRenew keeps a conflict_option=renew checkout from ending a request

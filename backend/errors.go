@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
@@ -36,14 +37,59 @@ func upstream(op string, err error) error {
 	return &OpError{Op: op, Err: err}
 }
 
-// InputError is a request the engine cannot act on as given.
-type InputError struct{ Msg string }
+// InputError is a request the engine cannot act on as given (400). Err,
+// when set, says which kind (ErrPasswordWithIdentity, say).
+type InputError struct {
+	Msg string
+	Err error
+}
 
 func (e *InputError) Error() string { return e.Msg }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Code makes it a logical.HTTPCodedError: 400.
+func (e *InputError) Code() int { return http.StatusBadRequest }
 
 func inputError(format string, args ...interface{}) error {
 	return &InputError{Msg: fmt.Sprintf(format, args...)}
 }
+
+// ConflictError is Password Safe's 409 to a checkout: the run-as user has
+// an open request for the account already, and the role's conflict_option
+// does not share or replace it.
+type ConflictError struct {
+	Role, SystemName, AccountName, RunAs, ConflictOption string
+	// The open request, when it could be found (0 otherwise), and the role
+	// of this mount's lease that holds it ("" when none does).
+	OpenRequestID int
+	OpenStatus    string
+	HeldByRole    string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("Password Safe already has an open request for %s/%s (HTTP 409, run-as %q), and role %q has conflict_option=%s",
+		e.SystemName, e.AccountName, e.RunAs, e.Role, e.ConflictOption)
+}
+
+// Code makes it a logical.HTTPCodedError: 409.
+func (e *ConflictError) Code() int { return http.StatusConflict }
+
+// IdentityError is a caller whose Vault identity gives no run-as user (403).
+// MetadataKey names the entity metadata key that lacks a value, if that is why.
+type IdentityError struct {
+	Msg         string
+	EntityID    string
+	MetadataKey string
+}
+
+func (e *IdentityError) Error() string { return e.Msg }
+
+// Code makes it a logical.HTTPCodedError: 403.
+func (e *IdentityError) Code() int { return http.StatusForbidden }
+
+// ErrPasswordWithIdentity refuses identity run-as under a config with a
+// password (the password belongs to the config's run_as user alone).
+var ErrPasswordWithIdentity = errors.New("an identity-derived run-as user needs an API registration that does not require the user's password, and the config has a password")
 
 // ErrNotConfigured is returned when no config is stored.
 var ErrNotConfigured = errors.New("the Password Safe secrets engine is not configured: write config first")

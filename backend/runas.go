@@ -58,11 +58,11 @@ func (b *Engine) defaultResolveRunAs(_ context.Context, req *logical.Request, cf
 	// Every identity-derived user signs in with the same API key and no
 	// password: the config's password belongs to its run_as user alone.
 	if cfg.Password != "" {
-		return "", logical.CodedError(http.StatusBadRequest, fmt.Sprintf(
+		return "", &InputError{Msg: fmt.Sprintf(
 			"%s takes the Password Safe user from the caller's Vault identity (run_as_source=%s), which needs an API "+
 				"registration that does not require the user's password; config has a password. Configure the api_key "+
-				"of such a registration and clear the password (vault write <mount>/config password=\"\" ...)",
-			runAsScope(role), source))
+				"of such a registration and clear the password on config",
+			runAsScope(role), source), Err: ErrPasswordWithIdentity}
 	}
 	mountAccessor, metadataKey := RunAsSettings(cfg, role)
 	ent, err := b.callerEntity(req, source, role)
@@ -95,10 +95,9 @@ func (b *Engine) defaultResolveRunAs(_ context.Context, req *logical.Request, cf
 		from = fmt.Sprintf("the caller's entity metadata key %q", metadataKey)
 		name = ent.Metadata[metadataKey]
 		if name == "" {
-			return "", forbidden("%s takes the Password Safe user from the caller's entity metadata key %q "+
-				"(run_as_source=%s, run_as_metadata_key), but entity %s has no value for it; an operator sets it with "+
-				"vault write identity/entity/id/%s metadata=%s=<Password Safe user>",
-				runAsScope(role), metadataKey, source, req.EntityID, req.EntityID, metadataKey)
+			return "", &IdentityError{Msg: fmt.Sprintf("%s takes the Password Safe user from the caller's entity metadata key %q "+
+				"(run_as_source=%s, run_as_metadata_key), but entity %s has no value for it",
+				runAsScope(role), metadataKey, source, req.EntityID), EntityID: req.EntityID, MetadataKey: metadataKey}
 		}
 	}
 	// The name goes into the PS-Auth header: refuse what could break it.

@@ -134,7 +134,7 @@ func (h *credsHandler) checkout(ctx context.Context, req *logical.Request, d *fr
 	}
 	res, err := h.engine.Checkout(ctx, req, in)
 	if err != nil {
-		return apiError(err)
+		return apiError(req, err)
 	}
 	return checkoutResponse(req, h.secret, res), nil
 }

@@ -14,17 +14,55 @@ import (
 
 // apiError is what a handler returns for an engine error: bad input is a
 // 400 error response, a failed Password Safe call gets its status and
-// advice (UpstreamError), and the engine's coded refusals pass as they are.
-func apiError(err error) (*logical.Response, error) {
+// advice (UpstreamError), the engine's refusals get the CLI advice the
+// engine leaves to this package, and the rest passes as it is.
+func apiError(req *logical.Request, err error) (*logical.Response, error) {
 	var in *backend.InputError
 	if errors.As(err, &in) {
-		return logical.ErrorResponse(in.Msg), nil
+		return logical.ErrorResponse(hinted(req, err).Error()), nil
 	}
 	var op *backend.OpError
 	if errors.As(err, &op) {
-		return nil, UpstreamError(op.Op, op.Err)
+		return nil, UpstreamError(op.Op, hinted(req, op.Err))
 	}
-	return nil, err
+	return nil, hinted(req, err)
+}
+
+// hinted words the engine's typed refusals for a Vault user, with the
+// command that helps; other errors are returned as they are.
+func hinted(req *logical.Request, err error) error {
+	mount := "<mount>/"
+	if req != nil && req.MountPoint != "" {
+		mount = req.MountPoint
+	}
+	var conflict *backend.ConflictError
+	var ident *backend.IdentityError
+	switch {
+	case errors.As(err, &conflict):
+		return logical.CodedError(http.StatusConflict, conflictMessage(conflict, mount))
+	case errors.As(err, &ident) && ident.MetadataKey != "":
+		return logical.CodedError(http.StatusForbidden, fmt.Sprintf(
+			"%s; an operator sets it with vault write identity/entity/id/%s metadata=%s=<Password Safe user>",
+			ident.Msg, ident.EntityID, ident.MetadataKey))
+	case errors.Is(err, backend.ErrPasswordWithIdentity):
+		return logical.CodedError(http.StatusBadRequest, err.Error()+` (vault write `+mount+`config password="" ...)`)
+	}
+	return err
+}
+
+// conflictMessage explains a checkout's 409 and what to do.
+func conflictMessage(e *backend.ConflictError, mount string) string {
+	msg := e.Error() + ". "
+	if e.OpenRequestID != 0 {
+		msg += fmt.Sprintf("The open request is %d (%s). ", e.OpenRequestID, e.OpenStatus)
+	}
+	if e.HeldByRole != "" {
+		msg += fmt.Sprintf("A lease of role %q holds it: revoke it (vault lease revoke -prefix %screds/%s) or wait until it expires. ",
+			e.HeldByRole, mount, e.HeldByRole)
+	} else {
+		msg += "It was not made through this mount's creds path (another Vault, a person, or another user of an exclusive account): wait until it ends. "
+	}
+	return msg + "To share an open request set conflict_option=reuse on the role; to replace it, conflict_option=renew"
 }
 
 // UpstreamError turns an error of a Password Safe call made to do what

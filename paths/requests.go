@@ -306,6 +306,7 @@ func callerSession(ctx context.Context, engine *backend.Engine, req *logical.Req
 	var warnings []string
 	runAs, err := engine.ResolveRunAs(ctx, req, cfg, nil)
 	if err != nil {
+		err = hinted(req, err)
 		var coded logical.HTTPCodedError
 		if !discovery || cfg.RunAs == "" || backend.IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
 			return nil, "", nil, err
@@ -503,7 +504,7 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 	}
 	res, err := h.engine.Checkout(ctx, req, in)
 	if err != nil {
-		return apiError(err)
+		return apiError(req, err)
 	}
 	resp := checkoutResponse(req, h.secret, res)
 	if id := res.Pending.RequestID; id > 0 {
@@ -570,7 +571,7 @@ func (h *requestsHandler) claim(ctx context.Context, req *logical.Request, d *fr
 	}
 	g, err := h.engine.Claim(ctx, req, id)
 	if err != nil {
-		return apiError(err)
+		return apiError(req, err)
 	}
 	return grantResponse(h.secret, g), nil
 }

@@ -559,6 +559,7 @@ func (h *roleHandler) resolve(ctx context.Context, req *logical.Request, r *back
 	}
 	runAs, err := h.engine.ResolveRunAs(ctx, req, cfg, r)
 	if err != nil {
+		err = hinted(req, err)
 		// Only a missing identity (403) may fall back to the config's user: a
 		// settings error (400, e.g. an identity source with a config password)
 		// would fail every later checkout, so it is refused now.

@@ -100,7 +100,7 @@ func (h *secretHandler) renew(ctx context.Context, req *logical.Request, _ *fram
 	}
 	ttl, err := h.engine.Renew(ctx, req.Storage, l, req.Secret.Increment)
 	if err != nil {
-		return apiError(err)
+		return apiError(req, err)
 	}
 	resp := &logical.Response{Secret: req.Secret}
 	resp.Secret.TTL = ttl
@@ -115,7 +115,7 @@ func (h *secretHandler) revoke(ctx context.Context, req *logical.Request, _ *fra
 		return nil, err
 	}
 	if err := h.engine.Revoke(ctx, req.Storage, l, leaseName(req, l)); err != nil {
-		return apiError(err)
+		return apiError(req, err)
 	}
 	return nil, nil
 }
