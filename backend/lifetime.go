@@ -23,7 +23,7 @@ type Lifetime struct {
 	Warnings        []string
 }
 
-// ComputeLifetime applies DESIGN.md's rule: TTL and max TTL as Vault computes
+// ComputeLifetime is the lease/request lifetime rule: TTL and max TTL as Vault computes
 // them (framework.CalculateTTL with the mount's system view, the role's
 // ttl/max_ttl and the per-call ttl); DurationMinutes = ceil(max TTL / 1m),
 // clamped to 1..525600 and to the account's maximum; the lease never outlives

@@ -30,7 +30,7 @@ type CheckoutInput struct {
 	Reason       string        // overrides the role's reason when not empty
 	TicketNumber string        // overrides the role's ticket number when not empty
 	// NoWait creates the request and records it as pending for the caller's
-	// entity without reading the credential (requests write, issue 4).
+	// entity without reading the credential (requests write).
 	NoWait bool
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// The API surface of DESIGN.md ("Paths"), with path parameters written {}.
+// The API surface (README "Paths"), with path parameters written {}.
 var wantPaths = []struct {
 	path string // OpenAPI form under the mount
 	help string // a concrete path for `vault path-help`

@@ -2,7 +2,6 @@ package paths
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -262,65 +261,6 @@ type requestsHandler struct {
 	secret *framework.Secret
 }
 
-// ---- shared by the requests, aliases and accounts families ----
-
-// errNotConfigured answers calls made before config is written.
-var errNotConfigured = logical.CodedError(http.StatusBadRequest,
-	"the Password Safe secrets engine is not configured: write config first")
-
-// runAsFields are request fields by which a caller might try to pick the
-// Password Safe user. The run-as user is decided by config, role and the
-// caller's identity, never by the caller: such fields are refused rather
-// than silently ignored.
-var runAsFields = []string{"run_as", "run_as_source", "run_as_mount_accessor", "run_as_metadata_key", "password"}
-
-func refuseRunAsOverride(req *logical.Request) *logical.Response {
-	for _, f := range runAsFields {
-		if _, ok := req.Data[f]; ok {
-			return logical.ErrorResponse("%s cannot be given here: the Password Safe user is decided by the config "+
-				"(or role) and the caller's Vault identity, not by the caller", f)
-		}
-	}
-	return nil
-}
-
-// callerSession is the Password Safe session of the caller's run-as user
-// as the config decides it (run_as, or the caller's identity). Roles'
-// run-as overrides apply to checkouts of that role only, so an approver
-// can never borrow a role's user.
-//
-// discovery (aliases/, accounts/) falls back to the config's run_as when
-// the caller's identity gives no user, as role writes do (an operator
-// without an entity discovering what to put in a role); the answer then
-// carries a warning naming the user it ran as. A caller whose identity
-// names a refused user (RunAsRefusedError) gets the 403, never the
-// fallback.
-func callerSession(ctx context.Context, engine *backend.Engine, req *logical.Request, discovery bool) (*client.Client, string, []string, error) {
-	cfg, err := engine.Config(ctx, req.Storage)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	if cfg == nil {
-		return nil, "", nil, errNotConfigured
-	}
-	var warnings []string
-	runAs, err := engine.ResolveRunAs(ctx, req, cfg, nil)
-	if err != nil {
-		err = hinted(req, err)
-		var coded logical.HTTPCodedError
-		if !discovery || cfg.RunAs == "" || backend.IsRunAsRefused(err) || !errors.As(err, &coded) || coded.Code() != http.StatusForbidden {
-			return nil, "", nil, err
-		}
-		runAs = cfg.RunAs
-		warnings = append(warnings, fmt.Sprintf("listed as the config's run_as user %q: %v", runAs, err))
-	}
-	cl, err := engine.Client(ctx, req.Storage, runAs)
-	if err != nil {
-		return nil, "", nil, UpstreamError("connect to Password Safe", err)
-	}
-	return cl, runAs, warnings, nil
-}
-
 // requestID reads the id captured from the path: a positive 32-bit integer.
 func requestID(d *framework.FieldData) (int, *logical.Response) {
 	s, _ := d.Raw["id"].(string)
@@ -574,92 +514,4 @@ func (h *requestsHandler) claim(ctx context.Context, req *logical.Request, d *fr
 		return apiError(req, err)
 	}
 	return grantResponse(h.secret, g), nil
-}
-
-// requestAction is approve, deny, checkin or rotate-on-checkin.
-type requestAction struct {
-	h      *requestsHandler
-	name   string // path segment
-	verb   string // for messages
-	done   string // for the log
-	reason bool
-	do     func(ctx context.Context, cl *client.Client, id int, reason string) error
-}
-
-func (a *requestAction) handle(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if bad := refuseRunAsOverride(req); bad != nil {
-		return bad, nil
-	}
-	id, bad := requestID(d)
-	if bad != nil {
-		return bad, nil
-	}
-	var reason string
-	if a.reason {
-		reason = d.Get("reason").(string)
-		if err := ValidateReason("reason", reason, MaxReasonLen); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-		if strings.TrimSpace(reason) == "" {
-			reason = defaultReason(req)
-		}
-	}
-	cl, runAs, _, err := callerSession(ctx, a.h.engine, req, false)
-	if err != nil {
-		return nil, err
-	}
-	if err := a.do(ctx, cl, id, reason); err != nil {
-		return nil, a.refusal(id, runAs, err)
-	}
-	if a.name == "checkin" {
-		a.h.engine.EndedUpstream(ctx, req.Storage, id)
-	}
-	a.h.engine.Logger().Info("Password Safe request "+a.done, "request_id", id, "run_as", runAs, "entity_id", req.EntityID)
-	return nil, nil
-}
-
-// defaultReason names the Vault path (and entity) in Password Safe's audit.
-func defaultReason(req *logical.Request) string {
-	r := "vault: " + req.MountPoint + req.Path
-	if req.EntityID != "" {
-		r += " (entity " + req.EntityID + ")"
-	}
-	return backend.CutReason(r, MaxReasonLen)
-}
-
-// refusal turns a failed action into an error whose message says, in the
-// terms of this action, what Password Safe's refusal means.
-func (a *requestAction) refusal(id int, runAs string, err error) error {
-	what := fmt.Sprintf("%s Password Safe request %d as run-as user %q", a.verb, id, runAs)
-	var hint string
-	owner := a.name == "checkin" || a.name == "rotate-on-checkin"
-	switch code := client.SubCode(err); {
-	case client.IsNotFound(err):
-		hint = "the request has ended (checked in, denied or expired) or does not exist"
-	case code == client.CodeApproverOnly && !owner:
-		hint = "Password Safe does not let a user approve or deny their own request (4033); another approver must"
-	case code == client.CodeAlreadyApproved:
-		hint = "the request is approved already (4036)"
-	case code == client.CodeNotApproved:
-		hint = "the request is not approved yet (4034); an approver can deny it, or it ends when unapproved requests expire"
-	case code == client.CodeNotEnoughApprover:
-		hint = "Password Safe has not enough approvers configured for this account (4035)"
-	case code == client.CodeRequestorOnly && !owner:
-		hint = fmt.Sprintf("run-as user %q is a requestor, not an approver (4032)", runAs)
-	case code == client.CodeNoPermission && owner:
-		hint = fmt.Sprintf("run-as user %q did not make this request (4031); Password Safe lets only the requestor change it "+
-			"(a Vault lease on it ends with vault lease revoke)", runAs)
-	case code == client.CodeNoPermission:
-		hint = fmt.Sprintf("run-as user %q may not approve or deny requests for this account (4031)", runAs)
-	}
-	uerr := UpstreamError(what, err)
-	if hint == "" {
-		return uerr
-	}
-	status := http.StatusBadGateway
-	var coded logical.HTTPCodedError
-	if errors.As(uerr, &coded) {
-		status = coded.Code()
-	}
-	return logical.CodedError(status, fmt.Sprintf("cannot %s: %s (%v)", what, hint, err))
 }

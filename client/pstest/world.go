@@ -136,7 +136,7 @@ type Alias struct {
 // Bool returns a pointer to b (for Account.APIEnabled).
 func Bool(b bool) *bool { return &b }
 
-// Demo world credentials (see CONTRACTS.md). They are public test values.
+// Demo world credentials. They are public test values.
 const (
 	// DemoAPIKey = hex(SHA-512("vault-passwordsafe demo api key")); registration
 	// "vault-engine", no password required.
@@ -167,7 +167,7 @@ const (
 	DemoPassphrase21 = "web-root-key-passphrase"
 )
 
-// DemoWorld returns a fresh copy of the demo world of CONTRACTS.md: systems
+// DemoWorld returns a fresh copy of the demo world: systems
 // 1-4 (accounts 11, 12, 21, 22, 31, 41), 40 load-NN systems (100..139, account
 // system*10+1 "svc"), aliases 1-3, the demo users, API keys and OAuth client.
 // Account 12 (db-prod-01/app_user) is exclusive.
