@@ -2,18 +2,17 @@ package backend_test
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"sort"
 	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/load"
 )
 
 // BenchmarkLeaseLife compares a whole lease life through the backend (creds
@@ -40,23 +39,21 @@ func BenchmarkLeaseLife(b *testing.B) {
 	b.Run("backend", func(b *testing.B) {
 		read := &logical.Request{Operation: logical.ReadOperation, Path: "creds/pg", Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "bench-accessor"}
 		b.ReportAllocs()
-		defer reportCPU(b)()
-		p50 := newP50(b)
-		defer p50.report()
-		for i := 0; i < b.N; i++ {
-			p50.start()
+		r := load.Bench(b, 1, func(_, _ int) error {
 			resp, err := te.b.HandleRequest(ctx, read)
 			if err != nil || resp == nil || resp.Secret == nil {
-				b.Fatalf("creds: %v %v", resp, err)
+				return fmt.Errorf("creds: %v %v", resp, err)
 			}
 			resp.Secret.LeaseID = "passwordsafe/creds/pg/bench"
 			if _, err := te.b.HandleRequest(ctx, &logical.Request{
 				Operation: logical.RevokeOperation, Path: "creds/pg", Storage: te.s, MountPoint: testMount, Secret: resp.Secret,
 			}); err != nil {
-				b.Fatalf("revoke: %v", err)
+				return fmt.Errorf("revoke: %w", err)
 			}
-			p50.stop()
-		}
+			return nil
+		})
+		r.Report(b, "", 0.5)
+		r.ReportCPU(b)
 	})
 
 	b.Run("client", func(b *testing.B) {
@@ -71,66 +68,19 @@ func BenchmarkLeaseLife(b *testing.B) {
 			Reason: "vault: passwordsafe/creds/pg", RotateOnCheckin: &rotate,
 		}
 		b.ReportAllocs()
-		defer reportCPU(b)()
-		p50 := newP50(b)
-		defer p50.report()
-		for i := 0; i < b.N; i++ {
-			p50.start()
+		r := load.Bench(b, 1, func(_, _ int) error {
 			id, _, err := cl.CreateRequest(ctx, in)
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
 			if _, err := cl.Credential(ctx, id, client.CredentialPassword); err != nil {
-				b.Fatal(err)
+				return err
 			}
-			if err := cl.Checkin(ctx, id, "vault lease revoked: passwordsafe/creds/pg/bench"); err != nil {
-				b.Fatal(err)
-			}
-			p50.stop()
-		}
+			return cl.Checkin(ctx, id, "vault lease revoked: passwordsafe/creds/pg/bench")
+		})
+		r.Report(b, "", 0.5)
+		r.ReportCPU(b)
 	})
-}
-
-// reportCPU starts measuring process CPU time; the returned func reports it
-// per op as cpu-ns/op.
-func reportCPU(b *testing.B) func() {
-	start := cpuTime()
-	b.ResetTimer()
-	return func() {
-		b.StopTimer()
-		if b.N > 0 {
-			b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N), "cpu-ns/op")
-		}
-	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// p50 records each op's duration and reports the median as p50-us (the
-// mean, ns/op, is swayed by GC pauses and other load).
-type p50 struct {
-	b  *testing.B
-	t0 time.Time
-	d  []time.Duration
-}
-
-func newP50(b *testing.B) *p50 { return &p50{b: b, d: make([]time.Duration, 0, b.N)} }
-
-func (p *p50) start() { p.t0 = time.Now() }
-func (p *p50) stop()  { p.d = append(p.d, time.Since(p.t0)) }
-
-func (p *p50) report() {
-	if len(p.d) == 0 {
-		return
-	}
-	sort.Slice(p.d, func(i, j int) bool { return p.d[i] < p.d[j] })
-	p.b.ReportMetric(float64(p.d[len(p.d)/2].Nanoseconds())/1e3, "p50-us")
 }
 
 // BenchmarkReuseHolders: one checkout and one revoke of a conflict_option=

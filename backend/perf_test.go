@@ -8,13 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 
@@ -23,6 +18,7 @@ import (
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/load"
 )
 
 // Performance evidence at the backend level (scripts/bench.sh runs these
@@ -38,13 +34,6 @@ import (
 // PERF_N scales the economy and storage runs (bench.sh sets 1000 / 10000;
 // plain `go test` uses small numbers).
 
-func perfN(def int) int {
-	if v, err := strconv.Atoi(os.Getenv("PERF_N")); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
-
 // quietBackend is newTestBackend with the log discarded (benchmarks must
 // not measure a growing log buffer) and no per-test leak scan of a huge log.
 func quietBackend(tb testing.TB, w *pstest.World, cfg map[string]interface{}) *testEnv {
@@ -59,66 +48,6 @@ func quietBackend(tb testing.TB, w *pstest.World, cfg map[string]interface{}) *t
 		tb.Fatal(err)
 	}
 	return te
-}
-
-// latencies collects per-op durations from many goroutines.
-type latencies struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *latencies) add(d []time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d...)
-	l.mu.Unlock()
-}
-
-func (l *latencies) pct(p float64) time.Duration {
-	if len(l.d) == 0 {
-		return 0
-	}
-	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
-	i := int(float64(len(l.d)-1) * p)
-	return l.d[i]
-}
-
-// runConcurrent runs n ops split over c goroutines; op(g) is goroutine g's
-// op. It reports ops/s and latency percentiles on b.
-func runConcurrent(b *testing.B, c int, op func(g int) error) {
-	b.Helper()
-	lat := &latencies{}
-	per := (b.N + c - 1) / c
-	var wg sync.WaitGroup
-	errs := make(chan error, c)
-	b.ResetTimer()
-	start := time.Now()
-	for g := 0; g < c; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ds := make([]time.Duration, 0, per)
-			for i := 0; i < per; i++ {
-				t0 := time.Now()
-				if err := op(g); err != nil {
-					errs <- err
-					return
-				}
-				ds = append(ds, time.Since(t0))
-			}
-			lat.add(ds)
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	close(errs)
-	for err := range errs {
-		b.Fatal(err)
-	}
-	ops := per * c
-	b.ReportMetric(float64(ops)/elapsed.Seconds(), "checkouts/s")
-	b.ReportMetric(float64(lat.pct(0.50).Microseconds()), "p50-us")
-	b.ReportMetric(float64(lat.pct(0.99).Microseconds()), "p99-us")
 }
 
 // rawSim is the simulator's own cost: the same three calls as a lease life,
@@ -200,7 +129,7 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, c := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("sim/c=%d", c), func(b *testing.B) {
 			raw := newRawSim(b, te.srv, c)
-			runConcurrent(b, c, func(g int) error { return raw.leaseLife(loadAccount(g)) })
+			load.Bench(b, c, func(g, _ int) error { return raw.leaseLife(loadAccount(g)) }).Report(b, "checkouts/s", 0.50, 0.99)
 		})
 		b.Run(fmt.Sprintf("client/c=%d", c), func(b *testing.B) {
 			cl, err := client.New(client.Config{BaseURL: te.srv.APIURL, APIKey: pstest.DemoAPIKey, RunAs: pstest.DemoUserSvcVault,
@@ -210,7 +139,7 @@ func BenchmarkThroughput(b *testing.B) {
 			}
 			defer cl.SignOut(ctx) //nolint:errcheck
 			rotate := true
-			runConcurrent(b, c, func(g int) error {
+			load.Bench(b, c, func(g, _ int) error {
 				sys, acct := loadAccount(g)
 				id, _, err := cl.CreateRequest(ctx, client.RequestInput{AccessType: client.AccessView, SystemID: sys, AccountID: acct,
 					DurationMinutes: 1440, Reason: "bench", RotateOnCheckin: &rotate})
@@ -221,10 +150,10 @@ func BenchmarkThroughput(b *testing.B) {
 					return err
 				}
 				return cl.Checkin(ctx, id, "bench")
-			})
+			}).Report(b, "checkouts/s", 0.50, 0.99)
 		})
 		b.Run(fmt.Sprintf("backend/c=%d", c), func(b *testing.B) {
-			runConcurrent(b, c, func(g int) error {
+			load.Bench(b, c, func(g, _ int) error {
 				resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation, Path: "creds/" + roles[g], Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "perf-accessor"})
 				if err != nil || resp == nil || resp.Secret == nil {
 					return fmt.Errorf("creds: %v %v", resp, err)
@@ -233,7 +162,7 @@ func BenchmarkThroughput(b *testing.B) {
 				_, err = te.b.HandleRequest(ctx, &logical.Request{Operation: logical.RevokeOperation, Path: "creds/" + roles[g], Storage: te.s,
 					MountPoint: testMount, Secret: resp.Secret})
 				return err
-			})
+			}).Report(b, "checkouts/s", 0.50, 0.99)
 		})
 	}
 }
@@ -242,7 +171,7 @@ func BenchmarkThroughput(b *testing.B) {
 // calls (POST Requests, GET Credentials, PUT Checkin), and a run of
 // checkouts signs in once per run-as user, however many checkouts.
 func TestUpstreamEconomy(t *testing.T) {
-	n := perfN(100)
+	n := load.Size("PERF_N", 100)
 	te := quietBackend(t, pstest.DemoWorld(), nil)
 	users := []string{pstest.DemoUserSvcVault, pstest.DemoUserAlice}
 	var roles []string
@@ -289,7 +218,7 @@ func TestUpstreamEconomy(t *testing.T) {
 // TestStorageBytesPerLease measures what the engine stores per live lease
 // (keys and values under leases/, pending/ and wal/) with N leases live.
 func TestStorageBytesPerLease(t *testing.T) {
-	n := perfN(200)
+	n := load.Size("PERF_N", 200)
 	te := quietBackend(t, loadWorld(n), map[string]interface{}{"max_concurrent_requests": 64})
 	ctx := context.Background()
 	// Roles straight into storage (the same shape a role write stores), so
@@ -310,31 +239,18 @@ func TestStorageBytesPerLease(t *testing.T) {
 	if r, err := te.read("roles/st-00000"); err != nil || r == nil || r.Data["account_id"] != 10001 {
 		t.Fatalf("stored role does not read back: %v %v", r, err)
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	var mu sync.Mutex
-	var leases []*logical.Response
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation,
-				Path: fmt.Sprintf("creds/st-%05d", i), Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "perf-accessor"})
-			if err != nil || resp == nil || resp.Secret == nil {
-				t.Errorf("creds %d: %v %v", i, resp, err)
-				return
-			}
-			te.remember(resp)
-			mu.Lock()
-			leases = append(leases, resp)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+	leases := make([]*logical.Response, n)
+	if err := load.Run(n, 16, func(_, i int) error {
+		resp, err := te.b.HandleRequest(ctx, &logical.Request{Operation: logical.ReadOperation,
+			Path: fmt.Sprintf("creds/st-%05d", i), Storage: te.s, MountPoint: testMount, ClientTokenAccessor: "perf-accessor"})
+		if err != nil || resp == nil || resp.Secret == nil {
+			return fmt.Errorf("creds %d: %v %v", i, resp, err)
+		}
+		te.remember(resp)
+		leases[i] = resp
+		return nil
+	}).Err(); err != nil {
+		t.Fatal(err)
 	}
 	bytesUnder := func(prefix string) (keys, size int) {
 		ks, err := logical.CollectKeysWithPrefix(ctx, te.s, prefix)
@@ -361,18 +277,9 @@ func TestStorageBytesPerLease(t *testing.T) {
 		t.Errorf("records %d (want %d), pending %d, wal %d", lk, n, pk, wk)
 	}
 	// Revoke everything (the leak check runs at cleanup).
-	for _, r := range leases {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := te.revoke(r); err != nil {
-				t.Errorf("revoke: %v", err)
-			}
-		}()
+	if err := load.Run(len(leases), 16, func(_, i int) error { return te.revoke(leases[i]) }).Err(); err != nil {
+		t.Errorf("revoke: %v", err)
 	}
-	wg.Wait()
 	if n := len(te.srv.Inspect().ActiveRequests()); n != 0 {
 		t.Errorf("%d requests still active", n)
 	}
@@ -432,13 +339,11 @@ func BenchmarkLeaseLifePaired(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	be, cli := &latencies{}, &latencies{}
-	timeIt := func(f func() error, l *latencies) {
-		t0 := time.Now()
-		if err := f(); err != nil {
+	be, cli := &load.Recorder{}, &load.Recorder{}
+	timeIt := func(f func() error, r *load.Recorder) {
+		if err := r.Time(f); err != nil {
 			b.Fatal(err)
 		}
-		l.d = append(l.d, time.Since(t0))
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -451,8 +356,9 @@ func BenchmarkLeaseLifePaired(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	mb, mc := be.pct(0.5), cli.pct(0.5)
-	b.ReportMetric(float64(mb.Nanoseconds())/1e3, "backend-p50-us")
-	b.ReportMetric(float64(mc.Nanoseconds())/1e3, "client-p50-us")
+	bl, cll := be.Latencies(), cli.Latencies()
+	bl.Report(b, "backend-", 0.5)
+	cll.Report(b, "client-", 0.5)
+	mb, mc := bl.Pct(0.5), cll.Pct(0.5)
 	b.ReportMetric(float64(mb)/float64(mc), "ratio")
 }

@@ -11,16 +11,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/load"
 )
 
 // Benchmarks through a real Vault (scripts/bench.sh runs them; plain
@@ -144,30 +142,6 @@ func (h *vaultHTTP) revoke(leaseID string) error {
 	return h.call(http.MethodPut, "sys/leases/revoke", map[string]any{"lease_id": leaseID}, nil)
 }
 
-// p50s collects durations; median and percentiles.
-type durations struct {
-	mu sync.Mutex
-	d  []time.Duration
-}
-
-func (l *durations) add(d ...time.Duration) {
-	l.mu.Lock()
-	l.d = append(l.d, d...)
-	l.mu.Unlock()
-}
-
-func (l *durations) pct(p float64) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if len(l.d) == 0 {
-		return 0
-	}
-	sort.Slice(l.d, func(i, j int) bool { return l.d[i] < l.d[j] })
-	return l.d[int(float64(len(l.d)-1)*p)]
-}
-
-func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-
 // go test -tags e2e -run '^$' -bench VaultOverhead -benchtime 300x -count 3 ./e2e/
 func BenchmarkVaultOverhead(b *testing.B) {
 	sim, v, h := benchSetup(b, "bench-overhead", pstest.DemoWorld())
@@ -221,23 +195,22 @@ func BenchmarkVaultOverhead(b *testing.B) {
 			pendingReq = 0
 		}
 	}
-	timeIt := func(f func() error, d *durations) {
-		t0 := time.Now()
-		if err := f(); err != nil {
+	timeIt := func(f func() error, r *load.Recorder) {
+		if err := r.Time(f); err != nil {
 			b.Fatal(err)
 		}
-		d.add(time.Since(t0))
 	}
 	for i := 0; i < 20; i++ { // warm: plugin start, sessions, connections
-		timeIt(viaVault, &durations{})
-		timeIt(viaKV, &durations{})
-		timeIt(viaClient, &durations{})
+		warm := &load.Recorder{}
+		timeIt(viaVault, warm)
+		timeIt(viaKV, warm)
+		timeIt(viaClient, warm)
 		cleanup()
 	}
 	// The measurement is a sub-benchmark, so the Vault above is started once
 	// whatever b.N the benchmark settles on.
 	b.Run("paired", func(b *testing.B) {
-		vd, kd, cd := &durations{}, &durations{}, &durations{}
+		vd, kd, cd := &load.Recorder{}, &load.Recorder{}, &load.Recorder{}
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			// Rotate the order so no path always runs first.
@@ -260,13 +233,15 @@ func BenchmarkVaultOverhead(b *testing.B) {
 			b.StartTimer()
 		}
 		b.StopTimer()
-		mv, mk, mc := vd.pct(0.5), kd.pct(0.5), cd.pct(0.5)
+		vl, kl, cl := vd.Latencies(), kd.Latencies(), cd.Latencies()
+		vl.Report(b, "vault-creds-", 0.5)
+		kl.Report(b, "kv-", 0.5)
+		cl.Report(b, "client-", 0.5)
+		mv, mk, mc := vl.Pct(0.5), kl.Pct(0.5), cl.Pct(0.5)
 		ratio := float64(mv) / float64(mk+mc)
-		b.ReportMetric(us(mv), "vault-creds-p50-us")
-		b.ReportMetric(us(mk), "kv-p50-us")
-		b.ReportMetric(us(mc), "client-p50-us")
 		b.ReportMetric(ratio, "ratio")
-		fmt.Printf("OVERHEAD n=%d vault_creds_p50_us=%.1f kv_p50_us=%.1f client_p50_us=%.1f ratio=%.3f\n", b.N, us(mv), us(mk), us(mc), ratio)
+		fmt.Printf("OVERHEAD n=%d vault_creds_p50_us=%.1f kv_p50_us=%.1f client_p50_us=%.1f ratio=%.3f\n", b.N,
+			load.Micros(mv), load.Micros(mk), load.Micros(mc), ratio)
 	})
 	if n := len(sim.Inspect().ActiveRequests()); n != 0 {
 		b.Fatalf("%d requests left active", n)
@@ -299,30 +274,11 @@ func benchAccount(i int) (sys, acct int) {
 // over the HTTP API, conc at a time.
 func writeBenchRoles(tb testing.TB, h *vaultHTTP, n, conc int) {
 	tb.Helper()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, conc)
-	for g := 0; g < conc; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				sys, acct := benchAccount(i)
-				if err := h.call(http.MethodPost, fmt.Sprintf("%s/roles/bench-%05d", mount, i),
-					map[string]any{"system_id": sys, "account_id": acct, "ttl": "2h", "max_ttl": "4h"}, nil); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := load.RunUntilError(n, conc, func(_, i int) error {
+		sys, acct := benchAccount(i)
+		return h.call(http.MethodPost, fmt.Sprintf("%s/roles/bench-%05d", mount, i),
+			map[string]any{"system_id": sys, "account_id": acct, "ttl": "2h", "max_ttl": "4h"}, nil)
+	}).Err(); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -334,44 +290,21 @@ func BenchmarkVaultThroughput(b *testing.B) {
 	writeBenchRoles(b, h, maxC, 8)
 	for _, c := range []int{1, 8, 64} {
 		b.Run(fmt.Sprintf("vault/c=%d", c), func(b *testing.B) {
-			lat := &durations{}
-			per := (b.N + c - 1) / c
-			var wg sync.WaitGroup
-			errs := make(chan error, c)
-			b.ResetTimer()
-			start := time.Now()
-			for g := 0; g < c; g++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					role := fmt.Sprintf("bench-%05d", g)
-					for i := 0; i < per; i++ {
-						t0 := time.Now()
-						id, err := h.creds(role)
-						if err == nil {
-							err = h.revoke(id)
-						}
-						if err != nil {
-							errs <- err
-							return
-						}
-						lat.add(time.Since(t0))
-					}
-				}()
+			roles := make([]string, c)
+			for g := range roles {
+				roles[g] = fmt.Sprintf("bench-%05d", g)
 			}
-			wg.Wait()
-			elapsed := time.Since(start)
-			b.StopTimer()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
-			rate := float64(per*c) / elapsed.Seconds()
-			b.ReportMetric(rate, "checkouts/s")
-			b.ReportMetric(float64(lat.pct(0.5).Microseconds()), "p50-us")
-			b.ReportMetric(float64(lat.pct(0.99).Microseconds()), "p99-us")
-			fmt.Printf("VTHROUGHPUT c=%d n=%d checkouts_per_s=%.1f p50_us=%d p99_us=%d\n", c, per*c, rate,
-				lat.pct(0.5).Microseconds(), lat.pct(0.99).Microseconds())
+			// Worker g checks out on role g (its own account).
+			r := load.Bench(b, c, func(g, _ int) error {
+				id, err := h.creds(roles[g])
+				if err != nil {
+					return err
+				}
+				return h.revoke(id)
+			})
+			r.Report(b, "checkouts/s", 0.5, 0.99)
+			fmt.Printf("VTHROUGHPUT c=%d n=%d checkouts_per_s=%.1f p50_us=%d p99_us=%d\n", c, r.N, r.Rate(),
+				r.Latency.Pct(0.5).Microseconds(), r.Latency.Pct(0.99).Microseconds())
 		})
 	}
 	if n := len(sim.Inspect().ActiveRequests()); n != 0 {
@@ -407,10 +340,7 @@ func pluginRSS(v *vault) (kb, procs int) {
 
 // STORM_LEASES=10000 go test -tags e2e -run '^$' -bench RevocationStorm -benchtime 1x -timeout 30m ./e2e/
 func BenchmarkRevocationStorm(b *testing.B) {
-	n := 10000
-	if s, err := strconv.Atoi(os.Getenv("STORM_LEASES")); err == nil && s > 0 {
-		n = s
-	}
+	n := load.Size("STORM_LEASES", 10000)
 	const conc = 16
 	sim, v, h := benchSetup(b, "bench-storm", benchWorld(n))
 	// One lease life first, so the plugin process is up and signed in.
@@ -430,32 +360,14 @@ func BenchmarkRevocationStorm(b *testing.B) {
 	rssRoles, _ := pluginRSS(v)
 
 	sim.Inspect().ResetCalls()
-	t0 = time.Now()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, conc)
-	for g := 0; g < conc; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if _, err := h.creds(fmt.Sprintf("bench-%05d", i)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	checkouts := load.RunUntilError(n, conc, func(_, i int) error {
+		_, err := h.creds(fmt.Sprintf("bench-%05d", i))
+		return err
+	})
+	if err := checkouts.Err(); err != nil {
 		b.Fatal(err)
 	}
-	checkoutTime := time.Since(t0)
+	checkoutTime := checkouts.Elapsed
 	calls := sim.Inspect().CallCounts()
 	if got := len(sim.Inspect().ActiveRequests()); got != n {
 		b.Fatalf("%d requests active after %d checkouts", got, n)

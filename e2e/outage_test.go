@@ -11,12 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/load"
 )
 
 // The outage tests: Password Safe unreachable while Vault revokes leases.
@@ -213,48 +213,6 @@ func (h *vaultHTTP) leasesUnder(prefix string) ([]string, error) {
 	return out, nil
 }
 
-// forEach runs f(i) for i in [0, n), conc at a time, and returns the errors.
-func forEach(n, conc int, f func(i int) error) []error {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for g := 0; g < conc; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(i); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return errs
-}
-
-func firstErrors(errs []error, n int) string {
-	var b strings.Builder
-	for i, err := range errs {
-		if i == n {
-			fmt.Fprintf(&b, "; and %d more", len(errs)-n)
-			break
-		}
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(err.Error())
-	}
-	return b.String()
-}
-
 // outageLease is one lease of the outage test and the request it holds.
 type outageLease struct {
 	leaseID string
@@ -292,13 +250,13 @@ func TestOutageCheckinQueue(t *testing.T) {
 
 	// One role per account: ttl = max_ttl = 30m, so each request's
 	// DurationMinutes is 30.
-	if errs := forEach(n, 8, func(i int) error {
+	if errs := load.Run(n, 8, func(_, i int) error {
 		sys, acct := benchAccount(i)
 		return h.call(http.MethodPost, fmt.Sprintf("%s/roles/out-%04d", mount, i), map[string]any{
 			"system_id": sys, "account_id": acct, "ttl": requestLife.String(), "max_ttl": requestLife.String(),
 		}, nil)
-	}); len(errs) > 0 {
-		t.Fatalf("writing roles: %s", firstErrors(errs, 3))
+	}).Errors; len(errs) > 0 {
+		t.Fatalf("writing roles: %s", load.FirstErrors(errs, 3))
 	}
 	t.Logf("%d roles written (%s since the start)", n, time.Since(testStart).Round(time.Second))
 
@@ -307,7 +265,7 @@ func TestOutageCheckinQueue(t *testing.T) {
 	leases := make([]outageLease, n)
 	checkoutStart := time.Now()
 	expireAt := checkoutStart.Add(expireAfter)
-	if errs := forEach(n, conc, func(i int) error {
+	if errs := load.Run(n, conc, func(_, i int) error {
 		role := fmt.Sprintf("%s/creds/out-%04d", mount, i)
 		var a vaultAnswer
 		var err error
@@ -330,8 +288,8 @@ func TestOutageCheckinQueue(t *testing.T) {
 		e.mu.Unlock()
 		leases[i] = outageLease{leaseID: a.LeaseID, request: id, expires: i%2 == 1}
 		return nil
-	}); len(errs) > 0 {
-		t.Fatalf("%d of %d checkouts failed: %s", len(errs), n, firstErrors(errs, 3))
+	}).Errors; len(errs) > 0 {
+		t.Fatalf("%d of %d checkouts failed: %s", len(errs), n, load.FirstErrors(errs, 3))
 	}
 	checkoutTime := time.Since(checkoutStart)
 	seen := map[int]bool{}
@@ -364,10 +322,10 @@ func TestOutageCheckinQueue(t *testing.T) {
 			revoked = append(revoked, l)
 		}
 	}
-	if errs := forEach(len(revoked), conc, func(i int) error {
+	if errs := load.Run(len(revoked), conc, func(_, i int) error {
 		return h.revoke(revoked[i].leaseID)
-	}); len(errs) > 0 {
-		t.Fatalf("%d of %d revokes failed while Password Safe was down: %s", len(errs), len(revoked), firstErrors(errs, 3))
+	}).Errors; len(errs) > 0 {
+		t.Fatalf("%d of %d revokes failed while Password Safe was down: %s", len(errs), len(revoked), load.FirstErrors(errs, 3))
 	}
 	revokeTime := time.Since(revokeStart)
 	t.Logf("%d revokes with Password Safe down, all successful, in %s", len(revoked), revokeTime.Round(time.Millisecond))
