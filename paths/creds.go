@@ -2,6 +2,7 @@ package paths
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -55,29 +56,14 @@ func credsPaths(engine *backend.Engine, secret *framework.Secret) []*framework.P
 			OperationPrefix: OperationPrefix,
 			OperationVerb:   "check-out",
 		},
-		Fields: map[string]*framework.FieldSchema{
+		Fields: mergeFields(map[string]*framework.FieldSchema{
 			"name": {
 				Type:         framework.TypeLowerCaseString,
 				Description:  "Name of the role to check out.",
 				Required:     true,
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Role name"},
 			},
-			"ttl": {
-				Type:         framework.TypeDurationSecond,
-				Description:  "Lease TTL for this checkout (capped by the role's max TTL); default the role's ttl.",
-				DisplayAttrs: &framework.DisplayAttributes{Name: "TTL"},
-			},
-			"reason": {
-				Type:         framework.TypeString,
-				Description:  fmt.Sprintf("Reason recorded with the Password Safe request (at most %d characters; newline and tab allowed, no other control characters); default the role's reason.", MaxRequestReasonLen),
-				DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
-			},
-			"ticket_number": {
-				Type:         framework.TypeString,
-				Description:  fmt.Sprintf("Ticket number for the request (at most %d characters, no control characters); default the role's ticket_number.", MaxTicketNumberLen),
-				DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number"},
-			},
-		},
+		}, checkoutFields("", "Lease TTL for this checkout")),
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ReadOperation: &framework.PathOperation{
 				Callback:                    h.checkout,
@@ -114,23 +100,8 @@ func (h *credsHandler) checkout(ctx context.Context, req *logical.Request, d *fr
 		return logical.ErrorResponse("role %q does not exist", name), nil
 	}
 	in := backend.CheckoutInput{Role: role}
-	if v, ok := d.GetOk("ttl"); ok {
-		in.TTL = time.Duration(v.(int)) * time.Second
-		if in.TTL < 0 {
-			return logical.ErrorResponse("ttl must not be negative"), nil
-		}
-	}
-	if v, ok := d.GetOk("reason"); ok {
-		in.Reason = v.(string)
-		if err := ValidateReason("reason", in.Reason, MaxRequestReasonLen); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-	}
-	if v, ok := d.GetOk("ticket_number"); ok {
-		in.TicketNumber = strings.TrimSpace(v.(string))
-		if err := ValidateTicketNumber("ticket_number", in.TicketNumber); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
+	if err := checkoutSettings(d, &in); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	res, err := h.engine.Checkout(ctx, req, in)
 	if err != nil {
@@ -167,4 +138,49 @@ func checkoutResponse(req *logical.Request, secret *framework.Secret, res *backe
 		"creds_path":   fmt.Sprintf("%srequests/%d/creds", mount, p.RequestID),
 		"message":      msg,
 	}}
+}
+
+// checkoutFields are the per-call settings of a checkout (creds write and
+// requests write). prefix starts each description; ttl says what the ttl is.
+func checkoutFields(prefix, ttl string) map[string]*framework.FieldSchema {
+	return map[string]*framework.FieldSchema{
+		"ttl": {
+			Type:         framework.TypeDurationSecond,
+			Description:  prefix + ttl + " (capped by the role's max TTL); default the role's ttl.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "TTL"},
+		},
+		"reason": {
+			Type:         framework.TypeString,
+			Description:  fmt.Sprintf("%sReason recorded with the Password Safe request (at most %d characters; newline and tab allowed, no other control characters); default the role's reason.", prefix, MaxRequestReasonLen),
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
+		},
+		"ticket_number": {
+			Type:         framework.TypeString,
+			Description:  fmt.Sprintf("%sTicket number for the request (at most %d characters, no control characters); default the role's ticket_number.", prefix, MaxTicketNumberLen),
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number"},
+		},
+	}
+}
+
+// checkoutSettings reads and checks the checkoutFields given into in.
+func checkoutSettings(d *framework.FieldData, in *backend.CheckoutInput) error {
+	if v, ok := d.GetOk("ttl"); ok {
+		in.TTL = time.Duration(v.(int)) * time.Second
+		if in.TTL < 0 {
+			return errors.New("ttl must not be negative")
+		}
+	}
+	if v, ok := d.GetOk("reason"); ok {
+		in.Reason = v.(string)
+		if err := ValidateReason("reason", in.Reason, MaxRequestReasonLen); err != nil {
+			return err
+		}
+	}
+	if v, ok := d.GetOk("ticket_number"); ok {
+		in.TicketNumber = strings.TrimSpace(v.(string))
+		if err := ValidateTicketNumber("ticket_number", in.TicketNumber); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -148,22 +148,7 @@ func requestPaths(engine *backend.Engine, secret *framework.Secret) []*framework
 					Description:  "Write: the role whose target to request.",
 					DisplayAttrs: &framework.DisplayAttributes{Name: "Role name"},
 				},
-				"ttl": {
-					Type:         framework.TypeDurationSecond,
-					Description:  "Write: lease TTL of the credential once claimed (capped by the role's max TTL); default the role's ttl.",
-					DisplayAttrs: &framework.DisplayAttributes{Name: "TTL"},
-				},
-				"reason": {
-					Type:         framework.TypeString,
-					Description:  fmt.Sprintf("Write: reason recorded with the request (at most %d characters; newline and tab allowed, no other control characters); default the role's reason.", MaxRequestReasonLen),
-					DisplayAttrs: &framework.DisplayAttributes{Name: "Reason"},
-				},
-				"ticket_number": {
-					Type:         framework.TypeString,
-					Description:  fmt.Sprintf("Write: ticket number (at most %d characters, no control characters); default the role's ticket_number.", MaxTicketNumberLen),
-					DisplayAttrs: &framework.DisplayAttributes{Name: "Ticket number"},
-				},
-			}),
+			}, checkoutFields("Write: ", "lease TTL of the credential once claimed")),
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ListOperation: &framework.PathOperation{
 					Callback:     h.list,
@@ -424,23 +409,8 @@ func (h *requestsHandler) create(ctx context.Context, req *logical.Request, d *f
 	if role.Reason == "" {
 		in.Reason = backend.CutReason(fmt.Sprintf("vault: %srequests (role %s)", req.MountPoint, role.Name), MaxRequestReasonLen)
 	}
-	if v, ok := d.GetOk("ttl"); ok {
-		in.TTL = time.Duration(v.(int)) * time.Second
-		if in.TTL < 0 {
-			return logical.ErrorResponse("ttl must not be negative"), nil
-		}
-	}
-	if v, ok := d.GetOk("reason"); ok {
-		in.Reason = v.(string)
-		if err := ValidateReason("reason", in.Reason, MaxRequestReasonLen); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
-	}
-	if v, ok := d.GetOk("ticket_number"); ok {
-		in.TicketNumber = strings.TrimSpace(v.(string))
-		if err := ValidateTicketNumber("ticket_number", in.TicketNumber); err != nil {
-			return logical.ErrorResponse(err.Error()), nil
-		}
+	if err := checkoutSettings(d, &in); err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	res, err := h.engine.Checkout(ctx, req, in)
 	if err != nil {
