@@ -278,7 +278,11 @@ func TestIdentityWithPassword(t *testing.T) {
 	te.mustOK(te.write("config", map[string]interface{}{"api_key": pstest.DemoAPIKeyWithPassword, "password": pstest.DemoPasswordSvcVault}))
 	te.srv.Inspect().ResetCalls()
 	resp, err = te.as("ent-alice", logical.ReadOperation, "creds/pg-me", nil)
-	msg := te.mustFail(resp, err, http.StatusBadRequest, `role "pg-me"`, "does not require the user's password")
+	msg := te.mustFail(resp, err, http.StatusBadRequest, `role "pg-me"`, "does not require the user's password",
+		`clear the password (vault write passwordsafe/config password="" ...)`)
+	if resp != nil || err == nil {
+		t.Fatalf("want the coded error every path gives, got response %v", resp)
+	}
 	if strings.Contains(msg, pstest.DemoPasswordSvcVault) {
 		t.Fatalf("password in message")
 	}

@@ -61,7 +61,7 @@ func (b *Engine) defaultResolveRunAs(_ context.Context, req *logical.Request, cf
 		return "", &InputError{Msg: fmt.Sprintf(
 			"%s takes the Password Safe user from the caller's Vault identity (run_as_source=%s), which needs an API "+
 				"registration that does not require the user's password; config has a password. Configure the api_key "+
-				"of such a registration and clear the password on config",
+				"of such a registration and clear the password",
 			runAsScope(role), source), Err: ErrPasswordWithIdentity}
 	}
 	mountAccessor, metadataKey := RunAsSettings(cfg, role)

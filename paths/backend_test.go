@@ -33,7 +33,7 @@ func TestFactoryVersion(t *testing.T) {
 	}
 	for v, want := range map[string]bool{
 		"v0.1.0": true, "0.1.0": true, "v1.2.3-rc.1": true, "v1.2.3+build.5": true, "v0.0.0-dev": true,
-		"": false, "latest": false, "v1.x": false, "1.2.3-": false,
+		"v1.2": true, "": false, "latest": false, "v1.x": false, "1.2.3-": false,
 	} {
 		if ValidVersion(v) != want {
 			t.Errorf("ValidVersion(%q) = %t", v, !want)

@@ -17,9 +17,12 @@ import (
 // advice (UpstreamError), the engine's refusals get the CLI advice the
 // engine leaves to this package, and the rest passes as it is.
 func apiError(req *logical.Request, err error) (*logical.Response, error) {
+	if errors.Is(err, backend.ErrPasswordWithIdentity) {
+		return nil, hinted(req, err) // a coded 400, as every path gives it
+	}
 	var in *backend.InputError
 	if errors.As(err, &in) {
-		return logical.ErrorResponse(hinted(req, err).Error()), nil
+		return logical.ErrorResponse(in.Msg), nil
 	}
 	var op *backend.OpError
 	if errors.As(err, &op) {

@@ -2,7 +2,6 @@ package paths
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/mitchellh/mapstructure"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
@@ -23,14 +23,14 @@ const SecretType = "passwordsafe_request"
 // units are a stored format: leases issued by every earlier version keep
 // renewing and revoking.
 type leaseData struct {
-	RequestID int    `json:"request_id"`
-	Holder    string `json:"holder,omitempty"`
-	RunAs     string `json:"run_as"`
-	Role      string `json:"role"`
-	ExpiresAt int64  `json:"expires_at"` // request expiry, unix seconds (engine clock)
-	IssuedAt  int64  `json:"issued_at"`  // unix seconds (engine clock)
-	MaxTTL    int64  `json:"max_ttl"`    // lease max TTL in seconds from issued_at
-	TTL       int64  `json:"ttl"`        // renew increment in seconds (0 = mount default)
+	RequestID int    `mapstructure:"request_id"`
+	Holder    string `mapstructure:"holder"`
+	RunAs     string `mapstructure:"run_as"`
+	Role      string `mapstructure:"role"`
+	ExpiresAt int64  `mapstructure:"expires_at"` // request expiry, unix seconds (engine clock)
+	IssuedAt  int64  `mapstructure:"issued_at"`  // unix seconds (engine clock)
+	MaxTTL    int64  `mapstructure:"max_ttl"`    // lease max TTL in seconds from issued_at
+	TTL       int64  `mapstructure:"ttl"`        // renew increment in seconds (0 = mount default)
 }
 
 func leaseInternal(l backend.Lease) map[string]interface{} {
@@ -47,17 +47,15 @@ func leaseInternal(l backend.Lease) map[string]interface{} {
 }
 
 // leaseOf decodes a lease's internal data, which comes back from Vault as
-// decoded JSON (numbers as float64 or json.Number).
+// decoded JSON (numbers as float64 or json.Number). The decoding is weakly
+// typed, as the data of older leases may be: a number may come as a string
+// or a float.
 func leaseOf(s *logical.Secret) (*backend.Lease, error) {
 	if s == nil {
 		return nil, errors.New("request has no lease")
 	}
-	raw, err := json.Marshal(s.InternalData)
-	if err != nil {
-		return nil, fmt.Errorf("encoding the lease's internal data: %w", err)
-	}
 	var d leaseData
-	if err := json.Unmarshal(raw, &d); err != nil {
+	if err := mapstructure.WeakDecode(s.InternalData, &d); err != nil {
 		return nil, fmt.Errorf("decoding the lease's internal data: %w", err)
 	}
 	if d.RequestID <= 0 {

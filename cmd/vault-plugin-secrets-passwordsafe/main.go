@@ -1,5 +1,6 @@
 // Command vault-plugin-secrets-passwordsafe is the Vault plugin binary of the
-// BeyondTrust Password Safe secrets engine.
+// BeyondTrust Password Safe secrets engine: it serves paths.NewFactory and
+// must hold no logic of its own.
 package main
 
 import (

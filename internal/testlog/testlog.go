@@ -1,5 +1,6 @@
 // Package testlog holds what tests of several packages share for capturing
-// logs, so each can check that no secret was written.
+// logs, so each can check that no secret was written. It is test
+// infrastructure: it must not be imported by the plugin itself.
 package testlog
 
 import (
