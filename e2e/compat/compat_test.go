@@ -1,13 +1,15 @@
 // Package compat checks the claim that a client written by someone else,
 // against the Password Safe documentation, works against the simulator
-// unchanged: BeyondTrust's own Go client library retrieves managed account
-// passwords from pstest exactly as it would from a real Password Safe.
+// unchanged: BeyondTrust's own Go client library (v1.3.2, see go.mod)
+// retrieves managed account passwords from pstest exactly as it would from
+// a real Password Safe.
 //
 // It is a separate module so that the library and its dependencies never
-// enter the plugin's go.mod. Run: cd e2e/compat && go test ./...
+// enter the plugin's go.mod. Run: make compat (cd e2e/compat && go test ./...)
 package compat
 
 import (
+	"context"
 	"crypto/x509"
 	"log"
 	"net/http"
@@ -18,6 +20,7 @@ import (
 	"github.com/BeyondTrust/go-client-library-passwordsafe/api/authentication"
 	"github.com/BeyondTrust/go-client-library-passwordsafe/api/logging"
 	managed_accounts "github.com/BeyondTrust/go-client-library-passwordsafe/api/managed_account"
+	"github.com/BeyondTrust/go-client-library-passwordsafe/api/session"
 	"github.com/BeyondTrust/go-client-library-passwordsafe/api/utils"
 	backoff "github.com/cenkalti/backoff/v4"
 
@@ -32,31 +35,51 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// signIn builds the library's objects the way its README and TestClient.go
-// do, and signs in. Only one thing is added: the simulator's CA is put in the
-// library's TLS roots (the library has no CA-file option; its alternative is
-// verifyCa=false).
-func signIn(t *testing.T, s *pstest.Server, apiKey, clientID, clientSecret string) (*authentication.AuthenticationObj, logging.Logger) {
+// credentials are the library's authentication inputs, named as in its
+// utils.ValidationParams.
+//
+// Certificate and CertificateKey are the client certificate: PEM text (not
+// file names), the certificate "-----BEGIN CERTIFICATE-----" … "-----END
+// CERTIFICATE-----" and an unencrypted PKCS#8 key "-----BEGIN PRIVATE
+// KEY-----" … "-----END PRIVATE KEY-----", each with no trailing newline
+// (ValidateInputs checks the exact prefix and suffix) and at most 4096
+// characters. The library also offers utils.GetPFXContent(dir, file,
+// password) to turn a PKCS#12 file into that pair. No row uses them yet:
+// the simulator does not require client certificates (see the table in
+// TestBeyondTrustLibraryManagedAccountCheckout).
+type credentials struct {
+	ApiKey                      string // "<key>;runas=<user>;" or "<key>;runas=<user>;pwd=[<password>];"
+	ClientID, ClientSecret      string // OAuth client credentials
+	Certificate, CertificateKey string
+}
+
+// newLibraryHTTP validates the inputs and builds the library's HTTP client
+// the way its README and TestClient.go do. Only one thing is added: the
+// simulator's CA is put in the library's TLS roots (the library has no
+// CA-file option; its alternative is verifyCa=false).
+func newLibraryHTTP(t *testing.T, s *pstest.Server, c credentials) (*utils.HttpClientObj, *backoff.ExponentialBackOff, logging.Logger) {
 	t.Helper()
 	logger := logging.NewLogLogger(log.New(testWriter{t}, "", 0))
 	apiURL := s.APIURL
 	separator := "/"
 	retryMinutes := 1
 	params := utils.ValidationParams{
-		ApiKey:                     apiKey,
-		ClientID:                   clientID,
-		ClientSecret:               clientSecret,
+		ApiKey:                     c.ApiKey,
+		ClientID:                   c.ClientID,
+		ClientSecret:               c.ClientSecret,
 		ApiUrl:                     &apiURL,
 		ClientTimeOutInSeconds:     30,
 		Separator:                  &separator,
 		VerifyCa:                   true,
 		Logger:                     logger,
+		Certificate:                c.Certificate,
+		CertificateKey:             c.CertificateKey,
 		RetryMaxElapsedTimeMinutes: &retryMinutes,
 	}
 	if err := utils.ValidateInputs(params); err != nil {
 		t.Fatalf("library input validation: %v", err)
 	}
-	httpClient, err := utils.GetHttpClient(30, true, "", "", logger)
+	httpClient, err := utils.GetHttpClient(30, true, c.Certificate, c.CertificateKey, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,21 +94,35 @@ func signIn(t *testing.T, s *pstest.Server, apiKey, clientID, clientSecret strin
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxElapsedTime = 5 * time.Second
-	authParams := authentication.AuthenticationParametersObj{
+	return httpClient, bo, logger
+}
+
+// authParams are the library's authentication parameters for c.
+func authParams(s *pstest.Server, c credentials, httpClient *utils.HttpClientObj, bo *backoff.ExponentialBackOff, logger logging.Logger) authentication.AuthenticationParametersObj {
+	return authentication.AuthenticationParametersObj{
 		HTTPClient:                 *httpClient,
 		BackoffDefinition:          bo,
-		EndpointURL:                apiURL,
-		ClientID:                   clientID,
-		ClientSecret:               clientSecret,
-		ApiKey:                     apiKey,
+		EndpointURL:                s.APIURL,
+		ClientID:                   c.ClientID,
+		ClientSecret:               c.ClientSecret,
+		ApiKey:                     c.ApiKey,
 		Logger:                     logger,
 		RetryMaxElapsedTimeSeconds: 5,
 	}
+}
+
+// signIn signs in through the library: AuthenticateUsingApiKey when c has an
+// API key, else Authenticate (OAuth), then GetPasswordSafeAuthentication.
+func signIn(t *testing.T, s *pstest.Server, c credentials) (*authentication.AuthenticationObj, logging.Logger) {
+	t.Helper()
+	httpClient, bo, logger := newLibraryHTTP(t, s, c)
+	p := authParams(s, c, httpClient, bo, logger)
 	var auth *authentication.AuthenticationObj
-	if apiKey != "" {
-		auth, err = authentication.AuthenticateUsingApiKey(authParams)
+	var err error
+	if c.ApiKey != "" {
+		auth, err = authentication.AuthenticateUsingApiKey(p)
 	} else {
-		auth, err = authentication.Authenticate(authParams)
+		auth, err = authentication.Authenticate(p)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -94,32 +131,126 @@ func signIn(t *testing.T, s *pstest.Server, apiKey, clientID, clientSecret strin
 	if err != nil {
 		t.Fatalf("sign in through the library: %v", err)
 	}
-	if user.UserName != pstest.DemoUserSvcVault {
-		t.Fatalf("signed in as %q", user.UserName)
+	if user.UserName != pstest.DemoUserSvcVault || user.UserId != 1 || user.Name == "" {
+		t.Fatalf("signed in as %+v", user)
 	}
 	return auth, logger
 }
 
-func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
+// managedAccounts is what the test needs of the library: its managed
+// account flow (look up, request, credential, check in) and sign-out.
+type managedAccounts interface {
+	GetSecret(path, separator string) (string, error)
+	GetSecrets(paths []string, separator string) (map[string]string, error)
+	SignOut() error
+}
+
+// libraryObjects signs in and returns the library's ManagedAccountstObj.
+type libraryObjects struct {
+	*managed_accounts.ManagedAccountstObj
+	auth *authentication.AuthenticationObj
+}
+
+func (l libraryObjects) SignOut() error { return l.auth.SignOut() }
+
+func openManagedAccountObj(t *testing.T, s *pstest.Server, c credentials) managedAccounts {
+	t.Helper()
+	auth, logger := signIn(t, s, c)
+	accounts, err := managed_accounts.NewManagedAccountObj(*auth, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return libraryObjects{accounts, auth}
+}
+
+// tokenSession is the library's session.Session (v1.2.0+): a caller that
+// already holds an OAuth access token signs in with it.
+type tokenSession struct{ *session.Session }
+
+func (s tokenSession) GetSecret(path, separator string) (string, error) {
+	return s.GetManagedAccount(path, separator)
+}
+
+func (s tokenSession) GetSecrets(paths []string, separator string) (map[string]string, error) {
+	return s.GetManagedAccounts(paths, separator)
+}
+
+func (s tokenSession) SignOut() error { return s.Close() }
+
+// openTokenSession gets a token with the library's GetTokenDetails (v1.1.0+)
+// and opens a session.NewSessionFromToken with it.
+func openTokenSession(t *testing.T, s *pstest.Server, c credentials) managedAccounts {
+	t.Helper()
+	httpClient, bo, logger := newLibraryHTTP(t, s, c)
+	auth, err := authentication.Authenticate(authParams(s, c, httpClient, bo, logger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := auth.GetTokenDetails(auth.ApiUrl.JoinPath("Auth/connect/token").String(), c.ClientID, c.ClientSecret)
+	if err != nil {
+		t.Fatalf("GetTokenDetails: %v", err)
+	}
+	if tok.AccessToken == "" || tok.ExpiresIn != 3600 || tok.TokenType != "Bearer" {
+		t.Fatalf("token details: expires_in=%d token_type=%q, token empty: %v", tok.ExpiresIn, tok.TokenType, tok.AccessToken == "")
+	}
+	sess, err := session.NewSessionFromToken(context.Background(), tok.AccessToken, session.Parameters{
+		HTTPClient:        *httpClient,
+		BackoffDefinition: bo,
+		EndpointURL:       s.APIURL,
+		Logger:            logger,
+	})
+	if err != nil {
+		t.Fatalf("NewSessionFromToken: %v", err)
+	}
+	return tokenSession{sess}
+}
+
+// TestBeyondTrustLibraryManagedAccountCheckout runs the library's managed
+// account flow — GET ManagedAccounts, POST Requests, GET Credentials, PUT
+// Requests/{id}/checkin — once per way of signing in, and checks what the
+// simulator saw.
+//
+// To add the client certificate once pstest can require one (an API key
+// registration with "Client Certificate Required"): a row with
+// credentials{ApiKey: ..., Certificate: certPEM, CertificateKey: keyPEM}
+// (see credentials for the exact format), open: openManagedAccountObj, and
+// server: a simulator whose registration requires the certificate (and
+// asks for it in the TLS 1.2 handshake: the library allows no other
+// version), with a TestBeyondTrustLibraryRejectedSignIn row for the same
+// key without the certificate.
+func TestBeyondTrustLibraryManagedAccountCheckout(t *testing.T) {
+	apiKey := pstest.DemoAPIKey + ";runas=" + pstest.DemoUserSvcVault + ";"
+	apiKeyPwd := pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";pwd=[" + pstest.DemoPasswordSvcVault + "];"
+	oauth := credentials{ClientID: pstest.DemoClientID, ClientSecret: pstest.DemoClientSecret}
 	cases := []struct {
-		name               string
-		apiKey, id, secret string
+		name  string
+		creds credentials
+		open  func(*testing.T, *pstest.Server, credentials) managedAccounts
+		// tokens is how many OAuth tokens the sign-in takes.
+		tokens int
+		// server starts the simulator; nil is NewTLSServer(DemoWorld()).
+		server func() *pstest.Server
 	}{
-		{"API key", pstest.DemoAPIKey + ";runas=" + pstest.DemoUserSvcVault + ";", "", ""},
-		{"API key with password", pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";pwd=[" + pstest.DemoPasswordSvcVault + "];", "", ""},
-		{"OAuth client credentials", "", pstest.DemoClientID, pstest.DemoClientSecret},
+		{"API key", credentials{ApiKey: apiKey}, openManagedAccountObj, 0, nil},
+		{"API key with password", credentials{ApiKey: apiKeyPwd}, openManagedAccountObj, 0, nil},
+		{"OAuth client credentials", oauth, openManagedAccountObj, 1, nil},
+		{"OAuth access token in session.NewSessionFromToken", oauth, openTokenSession, 1, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := pstest.NewTLSServer(pstest.DemoWorld())
+			var s *pstest.Server
+			if tc.server != nil {
+				s = tc.server()
+			} else {
+				s = pstest.NewTLSServer(pstest.DemoWorld())
+			}
 			defer s.Close()
-			auth, logger := signIn(t, s, tc.apiKey, tc.id, tc.secret)
+			accounts := tc.open(t, s, tc.creds)
+			if n := s.Inspect().Sessions(); n != 1 {
+				t.Fatalf("%d live sessions after sign-in", n)
+			}
 
 			before := s.Inspect().Password(11)
-			accounts, err := managed_accounts.NewManagedAccountObj(*auth, logger)
-			if err != nil {
-				t.Fatal(err)
-			}
 			got, err := accounts.GetSecret("db-prod-01/postgres", "/")
 			if err != nil {
 				t.Fatalf("GetSecret: %v", err)
@@ -128,13 +259,16 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 				t.Fatalf("GetSecret returned %d characters that are not account 11's password", len(got))
 			}
 
-			// The library's request was made for svc-vault and checked in.
+			// The library's request was made for svc-vault, as the library
+			// sends it (View, 5 minutes, ConflictOption reuse), and checked in.
 			reqs := s.Inspect().Requests()
 			if len(reqs) != 1 {
 				t.Fatalf("requests: %+v", reqs)
 			}
 			r := reqs[0]
-			if r.UserName != pstest.DemoUserSvcVault || r.SystemID != 1 || r.AccountID != 11 || r.Status != pstest.StatusCheckedIn || r.EndedAt == nil {
+			if r.UserName != pstest.DemoUserSvcVault || r.SystemID != 1 || r.AccountID != 11 ||
+				r.AccessType != "View" || r.DurationMinutes != 5 ||
+				r.Status != pstest.StatusCheckedIn || r.EndedAt == nil {
 				t.Fatalf("the library's request: %+v", r)
 			}
 			if s.Inspect().Password(11) == before {
@@ -153,16 +287,25 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 			if n := len(s.Inspect().ActiveRequests()); n != 0 {
 				t.Fatalf("%d requests left active", n)
 			}
+			for _, r := range s.Inspect().Requests() {
+				if r.Status != pstest.StatusCheckedIn {
+					t.Errorf("request %d: %s, want %s", r.ID, r.Status, pstest.StatusCheckedIn)
+				}
+			}
 
 			// An unknown account is an error, not an empty secret.
 			if _, err := accounts.GetSecret("db-prod-01/nobody", "/"); err == nil {
 				t.Error("GetSecret of an unknown account: no error")
 			}
 
-			if err := auth.SignOut(); err != nil {
+			if err := accounts.SignOut(); err != nil {
 				t.Fatalf("SignOut: %v", err)
 			}
+			if n := s.Inspect().Sessions(); n != 0 {
+				t.Errorf("%d live sessions after SignOut", n)
+			}
 			for endpoint, want := range map[string]int{
+				pstest.EndpointToken:           tc.tokens,
 				pstest.EndpointSignAppin:       1,
 				pstest.EndpointManagedAccounts: 4,
 				pstest.EndpointCreateRequest:   3,
@@ -174,8 +317,55 @@ func TestBeyondTrustLibraryGetsManagedAccountPassword(t *testing.T) {
 					t.Errorf("Calls(%s) = %d, want %d", endpoint, got, want)
 				}
 			}
-			if tc.id != "" && s.Inspect().Calls(pstest.EndpointToken) != 1 {
-				t.Errorf("Calls(token) = %d", s.Inspect().Calls(pstest.EndpointToken))
+		})
+	}
+}
+
+// TestBeyondTrustLibraryRejectedSignIn: wrong credentials fail in the
+// library's sign-in, on the first try, and open no session.
+func TestBeyondTrustLibraryRejectedSignIn(t *testing.T) {
+	cases := []struct {
+		name   string
+		creds  credentials
+		tokens int
+	}{
+		{"API key, unknown run-as user", credentials{ApiKey: pstest.DemoAPIKey + ";runas=nobody;"}, 0},
+		{"API key with password, wrong password", credentials{ApiKey: pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";pwd=[wrong];"}, 0},
+		{"API key with password, no password", credentials{ApiKey: pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";"}, 0},
+		{"OAuth, wrong client secret", credentials{ClientID: pstest.DemoClientID, ClientSecret: strings.Repeat("x", 48)}, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := pstest.NewTLSServer(pstest.DemoWorld())
+			defer s.Close()
+			httpClient, bo, logger := newLibraryHTTP(t, s, tc.creds)
+			p := authParams(s, tc.creds, httpClient, bo, logger)
+			var auth *authentication.AuthenticationObj
+			var err error
+			if tc.creds.ApiKey != "" {
+				auth, err = authentication.AuthenticateUsingApiKey(p)
+			} else {
+				auth, err = authentication.Authenticate(p)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = auth.GetPasswordSafeAuthentication()
+			if err == nil || !strings.Contains(err.Error(), "401") {
+				t.Fatalf("sign-in error = %v, want one with status 401", err)
+			}
+			if n := s.Inspect().Sessions(); n != 0 {
+				t.Errorf("%d live sessions", n)
+			}
+			wantSignIns := 1
+			if tc.tokens > 0 {
+				wantSignIns = 0 // the token request failed first
+			}
+			if got := s.Inspect().Calls(pstest.EndpointToken); got != tc.tokens {
+				t.Errorf("Calls(token) = %d, want %d (a 401 is not retried)", got, tc.tokens)
+			}
+			if got := s.Inspect().Calls(pstest.EndpointSignAppin); got != wantSignIns {
+				t.Errorf("Calls(SignAppin) = %d, want %d (a 401 is not retried)", got, wantSignIns)
 			}
 		})
 	}

@@ -20,7 +20,7 @@ import (
 //   - one session: sign in once, GetSecret for each secret, sign out once.
 func TestLibraryEconomy(t *testing.T) {
 	const n = 20
-	apiKey := pstest.DemoAPIKey + ";runas=" + pstest.DemoUserSvcVault + ";"
+	creds := credentials{ApiKey: pstest.DemoAPIKey + ";runas=" + pstest.DemoUserSvcVault + ";"}
 	for _, flow := range []string{"per-secret", "one-session"} {
 		t.Run(flow, func(t *testing.T) {
 			s := pstest.NewTLSServer(pstest.DemoWorld())
@@ -28,7 +28,7 @@ func TestLibraryEconomy(t *testing.T) {
 			var accounts *managed_accounts.ManagedAccountstObj
 			signOut := func() {}
 			open := func() {
-				auth, logger := signIn(t, s, apiKey, "", "")
+				auth, logger := signIn(t, s, creds)
 				a, err := managed_accounts.NewManagedAccountObj(*auth, logger)
 				if err != nil {
 					t.Fatal(err)
