@@ -22,12 +22,14 @@ func issueCert(t *testing.T, ca *pstest.CA, cn string, from, to time.Time) clien
 	return clientCert{string(c), string(k)}
 }
 
-// keyPieces are distinctive pieces of a PEM key, none of which may appear
-// in a log line, an error or a config read.
+// keyPieces are the PEM key and a distinctive piece of it, neither of
+// which may appear in a log line, an error or a config read. The piece is
+// from the private scalar of the PKCS #8 P-256 key pstest issues: the
+// key's tail is the public key, which the certificate holds too.
 func keyPieces(key string) []string {
 	lines := strings.Split(strings.TrimSpace(key), "\n")
 	body := strings.Join(lines[1:len(lines)-1], "")
-	return []string{key, body[len(body)/2 : len(body)/2+24], body[len(body)-30:]}
+	return []string{key, body[52:76]}
 }
 
 // TestConfigClientCert writes configs with client certificates through
