@@ -55,6 +55,7 @@ type testOpts struct {
 	storage   logical.Storage
 	sysView   *logical.StaticSystemView
 	noLeakChk bool
+	tls       bool
 }
 
 type opt func(*testOpts)
@@ -65,6 +66,10 @@ func withStorage(s logical.Storage) opt        { return func(o *testOpts) { o.st
 func withSystemView(sv *logical.StaticSystemView) opt {
 	return func(o *testOpts) { o.sysView = sv }
 }
+
+// withTLS serves the simulator over HTTPS (NewTLSServer) and configures
+// the engine with its url and ca_cert.
+func withTLS() opt { return func(o *testOpts) { o.tls = true } }
 
 // newTestBackend returns a configured backend (API key of svc-vault,
 // verify=false unless the options say otherwise), its storage and a fresh
@@ -81,7 +86,12 @@ func newTestBackend(t testing.TB, opts ...opt) *testEnv {
 	if w == nil {
 		w = pstest.DemoWorld()
 	}
-	srv := pstest.NewServer(w)
+	var srv *pstest.Server
+	if o.tls {
+		srv = pstest.NewTLSServer(w)
+	} else {
+		srv = pstest.NewServer(w)
+	}
 	t.Cleanup(srv.Close)
 
 	te := &testEnv{t: t, srv: srv, logs: &testlog.Buffer{}, events: logical.NewMockEventSender(), secrets: map[string]bool{}, mu: &sync.Mutex{}}
@@ -123,6 +133,10 @@ func newTestBackend(t testing.TB, opts ...opt) *testEnv {
 			"verify":  false,
 
 			"allow_plain_http": true,
+		}
+		if o.tls {
+			delete(cfg, "allow_plain_http")
+			cfg["ca_cert"] = string(srv.CACertPEM())
 		}
 		for k, v := range o.config {
 			cfg[k] = v
@@ -231,6 +245,13 @@ func (te *testEnv) mustCreds(role string, data map[string]interface{}) *logical.
 		te.t.Fatalf("creds/%s: no lease in %#v", role, resp)
 	}
 	return resp
+}
+
+// secret adds s to what must never be logged.
+func (te *testEnv) secret(s string) {
+	te.mu.Lock()
+	te.secrets[s] = true
+	te.mu.Unlock()
 }
 
 func (te *testEnv) remember(resp *logical.Response) {
@@ -439,7 +460,7 @@ func (te *testEnv) assertNoSecretsLogged() {
 	te.t.Helper()
 	logs := te.logs.String()
 	secrets := []string{
-		pstest.DemoAPIKey, pstest.DemoAPIKeyWithPassword, pstest.DemoClientSecret,
+		pstest.DemoAPIKey, pstest.DemoAPIKeyWithPassword, pstest.DemoAPIKeyWithClientCert, pstest.DemoClientSecret,
 		pstest.DemoPasswordSvcVault, pstest.DemoPasswordAlice, pstest.DemoPasswordBob,
 		pstest.DemoPasswordCarol, pstest.DemoPasswordDave, pstest.DemoPasswordErin, pstest.DemoPasswordISA,
 		pstest.DemoPassphrase21,

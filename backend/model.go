@@ -35,17 +35,27 @@ type CheckoutInput struct {
 }
 
 // Config is the stored engine configuration. Secrets (APIKey, Password,
-// ClientSecret) are write-only: config reads report only whether they are set.
+// ClientSecret, ClientKey, ProxyPassword) are write-only: config reads
+// report only whether they are set.
 type Config struct {
-	URL                   string        `json:"url"` // API root, ending in /api/public/v3
-	APIKey                string        `json:"api_key,omitempty"`
-	RunAs                 string        `json:"run_as,omitempty"`
-	Password              string        `json:"password,omitempty"`
-	ClientID              string        `json:"client_id,omitempty"`
-	ClientSecret          string        `json:"client_secret,omitempty"`
-	CACert                string        `json:"ca_cert,omitempty"`
-	TLSServerName         string        `json:"tls_server_name,omitempty"`
-	InsecureTLS           bool          `json:"insecure_tls,omitempty"`
+	URL           string `json:"url"` // API root, ending in /api/public/v3
+	APIKey        string `json:"api_key,omitempty"`
+	RunAs         string `json:"run_as,omitempty"`
+	Password      string `json:"password,omitempty"`
+	ClientID      string `json:"client_id,omitempty"`
+	ClientSecret  string `json:"client_secret,omitempty"`
+	CACert        string `json:"ca_cert,omitempty"`
+	TLSServerName string `json:"tls_server_name,omitempty"`
+	InsecureTLS   bool   `json:"insecure_tls,omitempty"`
+	// ClientCert and ClientKey (PEM) are the client certificate presented
+	// to Password Safe (mTLS); ClientKey is write-only.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
+	// ProxyURL is the HTTP proxy to Password Safe (empty: the environment's
+	// HTTPS_PROXY/NO_PROXY); ProxyPassword is write-only.
+	ProxyURL              string        `json:"proxy_url,omitempty"`
+	ProxyUsername         string        `json:"proxy_username,omitempty"`
+	ProxyPassword         string        `json:"proxy_password,omitempty"`
 	AllowPlainHTTP        bool          `json:"allow_plain_http,omitempty"`
 	RequestTimeout        time.Duration `json:"request_timeout"`
 	MaxRetries            int           `json:"max_retries"`
@@ -72,6 +82,9 @@ func (c *Config) ClientConfig(runAs string) client.Config {
 		ClientSecret:       c.ClientSecret,
 		TLSServerName:      c.TLSServerName,
 		InsecureSkipVerify: c.InsecureTLS,
+		ProxyURL:           c.ProxyURL,
+		ProxyUsername:      c.ProxyUsername,
+		ProxyPassword:      c.ProxyPassword,
 		Timeout:            c.RequestTimeout,
 		MaxRetries:         c.MaxRetries,
 		UserAgent:          "vault-plugin-secrets-passwordsafe",
@@ -81,6 +94,9 @@ func (c *Config) ClientConfig(runAs string) client.Config {
 	}
 	if c.CACert != "" {
 		cc.CACertPEM = []byte(c.CACert)
+	}
+	if c.ClientCert != "" || c.ClientKey != "" {
+		cc.ClientCertPEM, cc.ClientKeyPEM = []byte(c.ClientCert), []byte(c.ClientKey)
 	}
 	if !c.OAuth() {
 		cc.APIKey = c.APIKey

@@ -34,6 +34,26 @@ type Config struct {
 	TLSServerName      string
 	InsecureSkipVerify bool
 
+	// ClientCertPEM and ClientKeyPEM (PEM; both or neither) are the client
+	// certificate presented in every TLS handshake with Password Safe, for
+	// API registrations with "Client Certificate Required". ClientCertPEM
+	// may hold the chain, leaf first. The key is a secret and must not be
+	// encrypted.
+	ClientCertPEM []byte
+	ClientKeyPEM  []byte
+
+	// ProxyURL is the HTTP proxy to reach Password Safe through (http:// or
+	// https://host:port; CONNECT for https URLs), with ProxyUsername and
+	// ProxyPassword (a secret) for basic proxy authentication. It must not
+	// carry user info. Empty means the environment: HTTPS_PROXY,
+	// HTTP_PROXY and NO_PROXY (and lowercase forms) as New finds them, read
+	// once per client (not cached per process like
+	// http.ProxyFromEnvironment). As there, loopback hosts are never
+	// proxied from the environment.
+	ProxyURL      string
+	ProxyUsername string
+	ProxyPassword string
+
 	Timeout    time.Duration // per attempt; default 30s
 	MaxRetries int           // retries after the first attempt for retryable failures; default 3, <0 means none
 	// RetryBackoff is the first pause between retries (default 100ms); it
@@ -60,8 +80,15 @@ func (c Config) String() string {
 	case c.APIKey != "":
 		auth = "api key, run as " + c.RunAs
 	}
-	return fmt.Sprintf("client.Config{BaseURL: %q, auth: %s, TLSServerName: %q, InsecureSkipVerify: %t, Timeout: %s, MaxRetries: %d}",
-		c.BaseURL, auth, c.TLSServerName, c.InsecureSkipVerify, c.Timeout, c.MaxRetries)
+	proxy := "environment"
+	if c.ProxyURL != "" {
+		proxy = fmt.Sprintf("%q", redactedURL(c.ProxyURL))
+		if c.ProxyUsername != "" {
+			proxy += " as " + fmt.Sprintf("%q", c.ProxyUsername)
+		}
+	}
+	return fmt.Sprintf("client.Config{BaseURL: %q, auth: %s, client certificate: %t, proxy: %s, TLSServerName: %q, InsecureSkipVerify: %t, Timeout: %s, MaxRetries: %d}",
+		c.BaseURL, auth, len(c.ClientCertPEM) > 0, proxy, c.TLSServerName, c.InsecureSkipVerify, c.Timeout, c.MaxRetries)
 }
 
 // GoString keeps %#v from printing secrets too.
@@ -224,7 +251,7 @@ func New(cfg Config) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("%w: set APIKey and RunAs, or ClientID and ClientSecret", ErrInvalidInput)
 	}
-	c.secrets = secretList(cfg.APIKey, cfg.Password, cfg.ClientSecret, c.psAuth)
+	c.secrets = secretList(cfg.APIKey, cfg.Password, cfg.ClientSecret, c.psAuth, cfg.ProxyPassword)
 
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
@@ -248,9 +275,10 @@ func New(cfg Config) (*Client, error) {
 
 	c.jar = newSessionJar()
 	if cfg.HTTPClient != nil {
-		if len(cfg.CACertPEM) > 0 || cfg.TLSServerName != "" || cfg.InsecureSkipVerify {
-			// Silently ignoring a CA or a server name would be worse than failing.
-			return nil, fmt.Errorf("%w: CACertPEM, TLSServerName and InsecureSkipVerify cannot be combined with HTTPClient; configure its transport instead", ErrInvalidInput)
+		if len(cfg.CACertPEM) > 0 || cfg.TLSServerName != "" || cfg.InsecureSkipVerify ||
+			len(cfg.ClientCertPEM) > 0 || len(cfg.ClientKeyPEM) > 0 || cfg.ProxyURL != "" || cfg.ProxyUsername != "" || cfg.ProxyPassword != "" {
+			// Silently ignoring a CA, a client certificate or a proxy would be worse than failing.
+			return nil, fmt.Errorf("%w: CACertPEM, TLSServerName, InsecureSkipVerify, ClientCertPEM, ClientKeyPEM and Proxy* cannot be combined with HTTPClient; configure its transport instead", ErrInvalidInput)
 		}
 		hc := *cfg.HTTPClient // a copy: the caller's client keeps its own jar
 		hc.Jar = c.jar
@@ -305,6 +333,20 @@ func newTransport(cfg Config, conns int) (*http.Transport, error) {
 		ServerName:         cfg.TLSServerName,
 		InsecureSkipVerify: cfg.InsecureSkipVerify, //nolint:gosec // opt-in, documented as dev only
 	}
+	if len(cfg.ClientCertPEM) > 0 || len(cfg.ClientKeyPEM) > 0 {
+		cert, err := ParseClientCert(cfg.ClientCertPEM, cfg.ClientKeyPEM)
+		if err != nil {
+			return nil, err
+		}
+		// Present it whenever the server asks, whatever CAs it names: Windows
+		// servers (IIS) send no list of acceptable CAs by default, and one
+		// that does may name a root above the certificate's issuer.
+		tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+	}
+	proxy, err := proxyFunc(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if len(cfg.CACertPEM) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
@@ -323,6 +365,8 @@ func newTransport(cfg Config, conns int) (*http.Transport, error) {
 		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 	}
 	tr.TLSClientConfig = tlsCfg
+	tr.Proxy = proxy
+	tr.OnProxyConnectResponse = onProxyConnectResponse
 	// Keep one idle connection per call that may be in flight, so a steady
 	// load reuses connections instead of dialling (and handshaking) anew.
 	tr.MaxIdleConnsPerHost = conns

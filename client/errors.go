@@ -339,6 +339,9 @@ type TransportError struct {
 func (e *TransportError) Error() string { return "password safe: " + e.Op + ": " + e.msg }
 func (e *TransportError) Unwrap() error { return e.err }
 
+// Is makes errors.Is(err, ErrProxy) true when the proxy failed.
+func (e *TransportError) Is(target error) bool { return target == ErrProxy && isProxyFailure(e.err) }
+
 func (c *Client) newTransportError(cl *call, err error) error {
 	msg := capString(cleanMessage(c.redact(err.Error(), cl.authorization)), maxMessageRunes)
 	return &TransportError{Op: cl.op, msg: msg, err: err}

@@ -51,8 +51,11 @@ func shouldRetry(p retryPolicy, status int, err error) bool {
 // could reach the server: the dial failed (refused, unreachable, DNS).
 func neverSent(err error) bool {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect") {
+		return true // proxyconnect: the proxy could not be reached
+	}
+	if _, ok := AsProxyError(err); ok {
+		return true // the proxy refused the tunnel
 	}
 	var dns *net.DNSError
 	return errors.As(err, &dns)
@@ -68,8 +71,12 @@ func isPermanentTransportErr(err error) bool {
 		verify    *tls.CertificateVerificationError
 		recHeader tls.RecordHeaderError
 	)
+	if pe, ok := AsProxyError(err); ok && pe.StatusCode >= 400 && pe.StatusCode < 500 {
+		return true // the proxy refused (407: its credentials); a repeat gets the same
+	}
 	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
-		errors.As(err, &verify) || errors.As(err, &recHeader) || errors.Is(err, ErrUnexpectedResponse)
+		errors.As(err, &verify) || errors.As(err, &recHeader) || errors.Is(err, ErrUnexpectedResponse) ||
+		errors.Is(err, ErrInvalidInput)
 }
 
 // backoff is the wait before retry n (1-based): exponential from

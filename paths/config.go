@@ -48,8 +48,19 @@ Sign in with an API key (api_key, with run_as and, when the API registration
 requires it, password) or with OAuth client credentials (client_id and
 client_secret; Password Safe then acts as the OAuth client's user).
 
-Secrets (api_key, password, client_secret) are write-only: reading config
-reports only whether they are set. The config is stored seal-wrapped.
+Secrets (api_key, password, client_secret, client_key, proxy_password) are
+write-only: reading config reports only whether they are set. The config is
+stored seal-wrapped.
+
+client_cert and client_key (PEM) add a client certificate to every TLS
+connection to Password Safe (mTLS, for API registrations with "Client
+Certificate Required"), with either sign-in method. Both or neither; the key
+must match the certificate; an expired certificate is refused. Reading
+config shows the certificate with its subject, issuer and expiry.
+
+proxy_url (with proxy_username and proxy_password for basic authentication)
+sends every call through an HTTP proxy; without it the Vault server's
+HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply.
 
 With run_as_source taking the user from the caller's Vault identity, the
 config's own run_as is never accepted from an identity, and run_as_denied /
@@ -154,6 +165,34 @@ func configFields() map[string]*framework.FieldSchema {
 			Description:  "Server name to verify Password Safe's certificate against, when it differs from the URL's host.",
 			DisplayAttrs: &framework.DisplayAttributes{Name: "TLS server name", Group: "TLS"},
 		},
+		"client_cert": {
+			Type: framework.TypeString,
+			Description: "PEM client certificate (optionally followed by its chain) presented to Password Safe in every TLS handshake, " +
+				"for API registrations with \"Client Certificate Required\". Set together with client_key; write both as \"\" to remove. " +
+				"An expired certificate is refused.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Client certificate", EditType: "file", Group: "TLS"},
+		},
+		"client_key": {
+			Type:         framework.TypeString,
+			Description:  "PEM private key of client_cert, unencrypted (the config is stored seal-wrapped). Write-only.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Client certificate key", Sensitive: true, EditType: "file", Group: "TLS"},
+		},
+		"proxy_url": {
+			Type: framework.TypeString,
+			Description: "HTTP proxy to reach Password Safe through (http://host:port or https://host:port; HTTPS is tunnelled with CONNECT). " +
+				"No user info: use proxy_username and proxy_password. Empty: the Vault server's HTTPS_PROXY / HTTP_PROXY / NO_PROXY environment.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Proxy URL", Group: "Connection"},
+		},
+		"proxy_username": {
+			Type:         framework.TypeString,
+			Description:  "User name for basic authentication to proxy_url.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Proxy user name", Group: "Connection"},
+		},
+		"proxy_password": {
+			Type:         framework.TypeString,
+			Description:  "Password for basic authentication to proxy_url. Write-only.",
+			DisplayAttrs: &framework.DisplayAttributes{Name: "Proxy password", Sensitive: true, Group: "Connection"},
+		},
 		"insecure_tls": {
 			Type:         framework.TypeBool,
 			Description:  "Skip TLS certificate verification. Development only: credentials can be intercepted.",
@@ -227,6 +266,11 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 		"ca_cert":                 cfg.CACert,
 		"tls_server_name":         cfg.TLSServerName,
 		"insecure_tls":            cfg.InsecureTLS,
+		"client_cert":             cfg.ClientCert,
+		"client_key_set":          cfg.ClientKey != "",
+		"proxy_url":               cfg.ProxyURL,
+		"proxy_username":          cfg.ProxyUsername,
+		"proxy_password_set":      cfg.ProxyPassword != "",
 		"allow_plain_http":        cfg.AllowPlainHTTP,
 		"request_timeout":         int64(cfg.RequestTimeout / time.Second),
 		"max_retries":             cfg.MaxRetries,
@@ -237,7 +281,12 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 		"run_as_allowed":          nonNil(cfg.RunAsAllowed),
 		"run_as_denied":           nonNil(cfg.RunAsDenied),
 	}}
-	for _, w := range configWarnings(cfg) {
+	if info := clientCertInfo(cfg.ClientCert); info != nil {
+		resp.Data["client_cert_subject"] = info.subject
+		resp.Data["client_cert_issuer"] = info.issuer
+		resp.Data["client_cert_not_after"] = info.notAfter.UTC().Format(time.RFC3339)
+	}
+	for _, w := range configWarnings(cfg, h.engine.Now()) {
 		resp.AddWarning(w)
 	}
 	return resp, nil
@@ -251,8 +300,11 @@ func nonNil(s []string) []string {
 }
 
 // configWarnings are the warnings every read and write of cfg carries.
-func configWarnings(cfg *backend.Config) []string {
+func configWarnings(cfg *backend.Config, now time.Time) []string {
 	var ws []string
+	if w := clientCertWarning(cfg.ClientCert, now); w != "" {
+		ws = append(ws, w)
+	}
 	if cfg.InsecureTLS {
 		ws = append(ws, insecureTLSWarning)
 	}
@@ -321,8 +373,15 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	setString("run_as_source", &cfg.RunAsSource)
 	setString("run_as_mount_accessor", &cfg.RunAsMountAccessor)
 	setString("run_as_metadata_key", &cfg.RunAsMetadataKey)
+	setString("client_cert", &cfg.ClientCert)
+	setString("client_key", &cfg.ClientKey)
+	setString("proxy_url", &cfg.ProxyURL)
+	setString("proxy_username", &cfg.ProxyUsername)
 	if v, ok := d.GetOk("password"); ok {
 		cfg.Password = v.(string) // a password may start or end with spaces
+	}
+	if v, ok := d.GetOk("proxy_password"); ok {
+		cfg.ProxyPassword = v.(string)
 	}
 	if v, ok := d.GetOk("ca_cert"); ok {
 		cfg.CACert = strings.TrimSpace(v.(string))
@@ -354,7 +413,7 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	if v, ok := d.GetOk("max_concurrent_requests"); ok {
 		cfg.MaxConcurrentRequests = v.(int)
 	}
-	if err := validateConfig(&cfg); err != nil {
+	if err := validateConfig(&cfg, h.engine.Now()); err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
 	if old != nil {
@@ -366,7 +425,7 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	}
 
 	resp := &logical.Response{}
-	for _, w := range configWarnings(&cfg) {
+	for _, w := range configWarnings(&cfg, h.engine.Now()) {
 		resp.AddWarning(w)
 	}
 	if cfg.InsecureTLS {
@@ -398,7 +457,8 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	if err := h.engine.SaveConfig(ctx, req.Storage, &cfg, verified); err != nil {
 		return nil, err
 	}
-	h.engine.Logger().Info("config written", "url", RedactURL(cfg.URL), "run_as", cfg.RunAs, "oauth", cfg.OAuth(), "verified", verified != nil)
+	h.engine.Logger().Info("config written", "url", RedactURL(cfg.URL), "run_as", cfg.RunAs, "oauth", cfg.OAuth(),
+		"client_cert", cfg.ClientCert != "", "proxy", proxyDescription(&cfg), "verified", verified != nil)
 	if len(resp.Warnings) == 0 {
 		return nil, nil
 	}

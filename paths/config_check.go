@@ -14,8 +14,9 @@ import (
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
-// validateConfig checks cfg and normalizes its URL to the API root.
-func validateConfig(cfg *backend.Config) error {
+// validateConfig checks cfg and normalizes its URL to the API root. now
+// is the engine's clock, for the client certificate's expiry.
+func validateConfig(cfg *backend.Config, now time.Time) error {
 	if cfg.URL == "" {
 		return errors.New("url is required (e.g. https://pws.example.com)")
 	}
@@ -88,6 +89,12 @@ func validateConfig(cfg *backend.Config) error {
 	if cfg.CACert != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(cfg.CACert)) {
 		return errors.New("ca_cert holds no PEM certificate")
 	}
+	if err := validateClientCert(cfg, u.Scheme, now); err != nil {
+		return err
+	}
+	if err := validateProxy(cfg); err != nil {
+		return err
+	}
 	if cfg.RequestTimeout < time.Second || cfg.RequestTimeout > 10*time.Minute {
 		return errors.New("request_timeout must be between 1s and 10m")
 	}
@@ -100,6 +107,125 @@ func validateConfig(cfg *backend.Config) error {
 	return nil
 }
 
+// validateClientCert checks client_cert and client_key: both or neither,
+// PEM that parses, the key the certificate's, an https url, and a
+// certificate that has not expired. No message quotes the key.
+func validateClientCert(cfg *backend.Config, scheme string, now time.Time) error {
+	switch {
+	case cfg.ClientCert == "" && cfg.ClientKey == "":
+		return nil
+	case cfg.ClientCert == "" || cfg.ClientKey == "":
+		return errors.New("client_cert and client_key must be set together (to remove the client certificate, write both as empty strings)")
+	case scheme != "https":
+		return errors.New("client_cert needs an https url: a client certificate is presented in the TLS handshake")
+	}
+	leaf, err := client.FirstPEMCertificate([]byte(cfg.ClientCert))
+	if err != nil {
+		return fmt.Errorf("client_cert %v", err)
+	}
+	if err := client.CheckPEMPrivateKey([]byte(cfg.ClientKey)); err != nil {
+		return fmt.Errorf("client_key %v", err)
+	}
+	if _, err := client.ParseClientCert([]byte(cfg.ClientCert), []byte(cfg.ClientKey)); err != nil {
+		if strings.Contains(err.Error(), "not the private key") {
+			return errors.New("client_key is not the private key of client_cert (the first certificate in client_cert must be the one the key belongs to)")
+		}
+		return errors.New("client_key is not a usable private key (PEM PKCS #1, PKCS #8 or EC, unencrypted)")
+	}
+	if now.After(leaf.NotAfter) {
+		return fmt.Errorf("client_cert (subject %q) expired on %s: Password Safe refuses an expired client certificate; write a current one",
+			leaf.Subject.String(), leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// certInfo is what config read shows of the client certificate.
+type certInfo struct {
+	subject, issuer string
+	notBefore       time.Time
+	notAfter        time.Time
+	clientAuth      bool // usable for client authentication (no EKU, any, or client auth)
+}
+
+func clientCertInfo(pemCert string) *certInfo {
+	if pemCert == "" {
+		return nil
+	}
+	c, err := client.FirstPEMCertificate([]byte(pemCert))
+	if err != nil {
+		return nil
+	}
+	info := &certInfo{subject: c.Subject.String(), issuer: c.Issuer.String(), notBefore: c.NotBefore, notAfter: c.NotAfter,
+		clientAuth: len(c.ExtKeyUsage) == 0}
+	for _, u := range c.ExtKeyUsage {
+		if u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny {
+			info.clientAuth = true
+		}
+	}
+	return info
+}
+
+// clientCertRenewWindow: config reads and writes warn this long before the
+// client certificate expires.
+const clientCertRenewWindow = 30 * 24 * time.Hour
+
+// clientCertWarning warns of a client certificate that has expired (a
+// config stored earlier), expires soon, is not yet valid, or is not meant
+// for client authentication; "" when none.
+func clientCertWarning(pemCert string, now time.Time) string {
+	info := clientCertInfo(pemCert)
+	switch {
+	case info == nil:
+		return ""
+	case now.After(info.notAfter):
+		return fmt.Sprintf("client_cert expired on %s: Password Safe refuses it, so sign-in fails; write a current client_cert and client_key",
+			info.notAfter.UTC().Format(time.RFC3339))
+	case info.notAfter.Sub(now) < clientCertRenewWindow:
+		return fmt.Sprintf("client_cert expires on %s: write its successor (client_cert and client_key) before then",
+			info.notAfter.UTC().Format(time.RFC3339))
+	case now.Before(info.notBefore):
+		return fmt.Sprintf("client_cert is not valid before %s: Password Safe refuses it until then", info.notBefore.UTC().Format(time.RFC3339))
+	case !info.clientAuth:
+		return "client_cert is not meant for client authentication (its extended key usage lacks clientAuth): Password Safe may refuse it"
+	}
+	return ""
+}
+
+// validateProxy checks proxy_url, proxy_username and proxy_password. No
+// message quotes the password; the url is quoted redacted.
+func validateProxy(cfg *backend.Config) error {
+	if cfg.ProxyURL == "" {
+		if cfg.ProxyUsername != "" || cfg.ProxyPassword != "" {
+			return errors.New("proxy_username and proxy_password need proxy_url (a proxy from the environment, HTTPS_PROXY, carries its own credentials)")
+		}
+		return nil
+	}
+	if strings.Contains(cfg.ProxyURL, "@") {
+		return errors.New("proxy_url must not contain user info (user:password@host): give the user name in proxy_username and the password in proxy_password")
+	}
+	if _, err := client.ParseProxyURL(cfg.ProxyURL); err != nil {
+		return fmt.Errorf("proxy_url must be http://host:port or https://host:port with nothing after the port, got %q", RedactURL(cfg.ProxyURL))
+	}
+	switch {
+	case cfg.ProxyPassword != "" && cfg.ProxyUsername == "":
+		return errors.New("proxy_password needs proxy_username")
+	case strings.Contains(cfg.ProxyUsername, ":"):
+		return errors.New("proxy_username must not contain ':' (basic authentication cannot carry it)")
+	}
+	if err := ValidateSecret("proxy_username", cfg.ProxyUsername); err != nil {
+		return err
+	}
+	return ValidateSecret("proxy_password", cfg.ProxyPassword)
+}
+
+// proxyDescription names the proxy for a log line, without credentials.
+func proxyDescription(cfg *backend.Config) string {
+	if cfg.ProxyURL == "" {
+		return "environment"
+	}
+	return RedactURL(cfg.ProxyURL)
+}
+
 // verifyError says why the proving sign-in failed, naming the cause and
 // never a secret.
 func verifyError(cfg *backend.Config, err error) string {
@@ -108,13 +234,28 @@ func verifyError(cfg *backend.Config, err error) string {
 	if cfg.OAuth() {
 		who = "client_id or client_secret"
 	}
+	cert := "; if the API registration requires a client certificate, set client_cert and client_key"
+	if cfg.ClientCert != "" {
+		cert = "; or the API registration requires a client certificate and Password Safe does not accept client_cert " +
+			"(not issued by a CA it trusts, expired, or not yet valid)"
+	}
 	switch code := client.StatusCode(err); {
 	case errors.Is(err, client.ErrInvalidInput):
 		return fmt.Sprintf("invalid config: %v", err)
+	case errors.Is(err, client.ErrProxy):
+		hint := ""
+		if pe, ok := client.AsProxyError(err); ok && pe.StatusCode == http.StatusProxyAuthRequired {
+			hint = ": check proxy_username and proxy_password"
+			if cfg.ProxyURL == "" {
+				hint = ": the proxy from the environment (HTTPS_PROXY) needs credentials; set proxy_url, proxy_username and proxy_password"
+			}
+		}
+		return fmt.Sprintf("cannot reach Password Safe at %s through the proxy %s: %v%s%s",
+			RedactURL(cfg.URL), proxyDescription(cfg), err, hint, tail)
 	case code == 0:
 		return fmt.Sprintf("cannot reach Password Safe at %s: %v%s", RedactURL(cfg.URL), err, tail)
 	case code == http.StatusUnauthorized:
-		return fmt.Sprintf("Password Safe refused the sign-in (HTTP 401): the %s is wrong, the user may not use this API registration, or the registration does not allow Vault's address%s", who, tail)
+		return fmt.Sprintf("Password Safe refused the sign-in (HTTP 401): the %s is wrong, the user may not use this API registration, or the registration does not allow Vault's address%s%s", who, cert, tail)
 	case code == http.StatusForbidden:
 		return fmt.Sprintf("Password Safe refused the sign-in (HTTP 403): its licence is invalid or does not cover the API%s", tail)
 	case code == http.StatusGone:

@@ -3,6 +3,7 @@ package paths
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 )
@@ -53,7 +54,7 @@ func TestValidateConfigURL(t *testing.T) {
 		{"https://pws.example.com/?", false, "query"},
 		{"https://pws.example.com/#", false, "fragment"},
 	} {
-		err := validateConfig(cfg(tc.url, tc.plain))
+		err := validateConfig(cfg(tc.url, tc.plain), time.Now())
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%q (plain %v): %v", tc.url, tc.plain, err)

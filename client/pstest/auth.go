@@ -134,6 +134,11 @@ func (st *state) signAppin(c *call) reply {
 		if !ok {
 			return unauthorized
 		}
+		if reg.RequireClientCert {
+			if rep, ok := st.checkClientCert(c); !ok {
+				return rep
+			}
+		}
 		u = st.users[strings.ToLower(a.runas)]
 		if u == nil {
 			return unauthorized
@@ -143,6 +148,9 @@ func (st *state) signAppin(c *call) reply {
 		}
 	default:
 		return unauthorized
+	}
+	if cn := st.verifiedClientCert(c); cn != "" {
+		st.certSignIns[cn]++
 	}
 	st.signIns++
 	if st.signIns%1024 == 0 {
@@ -159,6 +167,32 @@ func (st *state) signAppin(c *call) reply {
 	})
 	rep.cookie = &http.Cookie{Name: SessionCookieName, Value: id, Path: "/", HttpOnly: true, Secure: c.r.TLS != nil}
 	return rep
+}
+
+// checkClientCert answers a sign-in with a registration that requires a
+// client certificate: ok, or the 401 to send when the TLS connection
+// presented none, or one the server's ClientCA did not issue, or one that
+// is expired or not yet valid on the simulator's clock.
+func (st *state) checkClientCert(c *call) (reply, bool) {
+	if c.r.TLS == nil || len(c.r.TLS.PeerCertificates) == 0 {
+		return errReply(http.StatusUnauthorized, "Unauthorized: the API registration requires a client certificate"), false
+	}
+	if err := st.clientCA.verify(c.r.TLS.PeerCertificates, c.now); err != nil {
+		return errReply(http.StatusUnauthorized, "Unauthorized: the client certificate is not valid (expired, not yet valid, or not issued by a trusted certificate authority)"), false
+	}
+	return reply{}, true
+}
+
+// verifiedClientCert is the common name of the call's client certificate
+// when ClientCA issued it and it is valid now, else "".
+func (st *state) verifiedClientCert(c *call) string {
+	if c.r.TLS == nil || len(c.r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	if st.clientCA.verify(c.r.TLS.PeerCertificates, c.now) != nil {
+		return ""
+	}
+	return c.r.TLS.PeerCertificates[0].Subject.CommonName
 }
 
 // signout is POST Auth/Signout: ends the caller's session. It answers 200

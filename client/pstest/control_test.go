@@ -123,7 +123,7 @@ func TestControlAPI(t *testing.T) {
 
 	st, b = ctl(t, s, http.MethodGet, "world", "")
 	var cr Credentials
-	if st != 200 || json.Unmarshal(b, &cr) != nil || cr.APIURL != s.APIURL || len(cr.APIRegistrations) != 2 || cr.APIRegistrations[0].Key != DemoAPIKey || cr.OAuthClients[0].ClientSecret != DemoClientSecret || len(cr.Users) != 7 {
+	if st != 200 || json.Unmarshal(b, &cr) != nil || cr.APIURL != s.APIURL || len(cr.APIRegistrations) != 3 || cr.APIRegistrations[0].Key != DemoAPIKey || cr.OAuthClients[0].ClientSecret != DemoClientSecret || len(cr.Users) != 7 {
 		t.Fatalf("world: %d %s", st, b)
 	}
 

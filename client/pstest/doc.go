@@ -27,7 +27,9 @@
 // and APIURL, Client (one *http.Client, the same on every call, trusting
 // the certificate of a NewTLSServer), Certificate (the TLS certificate, nil
 // over plain HTTP) and CACertPEM (the same in PEM form, for configurations
-// that take PEM), Handler and ServeHTTP, Close, SetLogger, and the clock:
+// that take PEM), ClientCA and IssueClientCert (client certificates for
+// registrations that require one), Handler and ServeHTTP, Close, SetLogger,
+// and the clock:
 // Now, Advance and UseRealClock. Everything else is in three groups, each
 // a small value whose methods take the server's lock:
 //
@@ -40,7 +42,8 @@
 //     FaultFunc deciding call by call, for deterministic simulation).
 //   - Inspect returns an Inspector, which reads without changing any API
 //     answer: Requests, Request, ActiveRequests, Password, Calls,
-//     CallCounts (and ResetCalls), Sessions and Credentials.
+//     CallCounts (and ResetCalls), Sessions, ClientCertSignIns and
+//     Credentials.
 //
 // The control API under /_pstest/ offers the same to scripts and to
 // processes that only have the URL (see cmd/passwordsafe-sim).
@@ -81,6 +84,16 @@
 //     TLS). A session expires after SessionIdleMinutes (default 20) without a
 //     call, on the simulator's clock; at exactly 20 minutes it has expired.
 //   - POST Auth/Signout answers 200 even without a live session.
+//   - Client certificates (BeyondTrust documents only that a registration
+//     with "Client Certificate Required" needs a certificate signed by a CA
+//     the server trusts, and that others ignore certificates): the TLS
+//     handshake of NewTLSServer asks for one without requiring or checking
+//     it; SignAppin with an APIRegistration.RequireClientCert answers 401
+//     when the connection presented none, or one that Server.ClientCA did
+//     not issue, that is expired or not yet valid on the simulator's clock,
+//     or that lacks the clientAuth extended key usage (sim: the messages,
+//     and checking at sign-in only). Over plain HTTP such a registration
+//     never signs in. OAuth clients have no certificate requirement (sim).
 //   - OAuth: POST Auth/connect/token takes client_id/client_secret in the
 //     form or as HTTP Basic; a form content type is required (else 400
 //     invalid_request), grant_type must be client_credentials (else 400

@@ -123,6 +123,21 @@ func (in Inspector) Sessions() int {
 	return n
 }
 
+// ClientCertSignIns returns how many sign-ins succeeded with a valid
+// client certificate from the server's ClientCA, by the certificate's
+// subject common name (with any registration: one that does not require a
+// certificate still counts a valid one presented).
+func (in Inspector) ClientCertSignIns() map[string]int {
+	s := in.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.st.certSignIns))
+	for k, v := range s.st.certSignIns {
+		out[k] = v
+	}
+	return out
+}
+
 // Credentials returns the world's API keys, OAuth clients and users, with
 // APIURL filled for a started server.
 func (in Inspector) Credentials() Credentials {

@@ -131,6 +131,13 @@ type state struct {
 	tokens   map[string]*token
 	signIns  int
 
+	// clientCA issues the client certificates that registrations with
+	// RequireClientCert accept (set once by New, never changed).
+	clientCA *CA
+	// certSignIns counts successful sign-ins that presented a valid client
+	// certificate, by the certificate's subject common name.
+	certSignIns map[string]int
+
 	reqs       map[int]*request
 	reqOrder   []*request // by ID
 	nextID     int
@@ -226,8 +233,13 @@ func New(w *World) (*Server, error) {
 	if err := w.Validate(); err != nil {
 		return nil, fmt.Errorf("pstest: invalid world: %w", err)
 	}
+	ca, err := NewCA("passwordsafe-sim client CA")
+	if err != nil {
+		return nil, fmt.Errorf("pstest: client CA: %w", err)
+	}
 	s := &Server{client: &http.Client{}}
 	s.st = newState(w.clone(), time.Now().UTC().Truncate(time.Second))
+	s.st.clientCA = ca
 	return s, nil
 }
 
@@ -248,7 +260,9 @@ func NewServer(w *World) *Server {
 // NewTLSServer is NewServer over HTTPS with a fresh self-signed certificate
 // for 127.0.0.1, ::1 and localhost (TLS 1.2 and 1.3, HTTP/1.1). Certificate
 // and CACertPEM return the certificate; Client returns an *http.Client that
-// trusts it.
+// trusts it. The handshake asks for a client certificate without requiring
+// or checking one (TLSConfig); SignAppin checks it for registrations that
+// require one (see ClientCA).
 func NewTLSServer(w *World) *Server {
 	s, err := New(w)
 	if err != nil {
@@ -266,11 +280,36 @@ func NewTLSServer(w *World) *Server {
 	// Clients that reject the certificate (tests of TLS verification) would
 	// otherwise print a handshake error on stderr for every attempt.
 	s.hs.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.hs.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	s.hs.TLS = TLSConfig(cert)
 	s.hs.StartTLS()
 	s.client = s.hs.Client()
 	s.setURL(s.hs.URL)
 	return s
+}
+
+// TLSConfig is the server side of the simulator's TLS with cert as its
+// certificate: TLS 1.2 or later, and a client certificate requested but
+// neither required nor verified in the handshake. Like IIS with client
+// certificates "accepted", the handshake succeeds with any certificate or
+// none; SignAppin then checks the certificate for an API registration that
+// requires one. cmd/passwordsafe-sim uses it for -tls.
+func TLSConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		ClientAuth:   tls.RequestClientCert,
+	}
+}
+
+// ClientCA returns the CA whose client certificates the server accepts for
+// API registrations that require one. It is fresh per server.
+func (s *Server) ClientCA() *CA { return s.st.clientCA }
+
+// IssueClientCert issues a client certificate from ClientCA (see CA.Issue:
+// zero times mean valid from an hour ago for a year). SignAppin checks its
+// validity on the simulator's clock, so Advance can expire it.
+func (s *Server) IssueClientCert(commonName string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, err error) {
+	return s.st.clientCA.Issue(commonName, notBefore, notAfter)
 }
 
 func (s *Server) setURL(u string) {
@@ -331,23 +370,24 @@ func (s *Server) SetLogger(l *slog.Logger) {
 
 func newState(w *World, start time.Time) *state {
 	st := &state{
-		world:      w,
-		users:      map[string]*userRec{},
-		regs:       map[string]APIRegistration{},
-		oauth:      map[string]OAuthClient{},
-		systems:    map[int]*sysRec{},
-		accounts:   map[int]*acctRec{},
-		aliases:    map[int]*aliasRec{},
-		aliasNm:    map[string]*aliasRec{},
-		sessions:   map[string]*session{},
-		tokens:     map[string]*token{},
-		reqs:       map[int]*request{},
-		nextID:     firstRequestID,
-		history:    DefaultHistory,
-		openByUser: map[string]map[int]*request{},
-		calls:      map[string]int{},
-		idle:       time.Duration(w.SessionIdleMinutes) * time.Minute,
-		clockBase:  start,
+		world:       w,
+		users:       map[string]*userRec{},
+		regs:        map[string]APIRegistration{},
+		oauth:       map[string]OAuthClient{},
+		systems:     map[int]*sysRec{},
+		accounts:    map[int]*acctRec{},
+		aliases:     map[int]*aliasRec{},
+		aliasNm:     map[string]*aliasRec{},
+		sessions:    map[string]*session{},
+		tokens:      map[string]*token{},
+		certSignIns: map[string]int{},
+		reqs:        map[int]*request{},
+		nextID:      firstRequestID,
+		history:     DefaultHistory,
+		openByUser:  map[string]map[int]*request{},
+		calls:       map[string]int{},
+		idle:        time.Duration(w.SessionIdleMinutes) * time.Minute,
+		clockBase:   start,
 	}
 	if st.idle <= 0 {
 		st.idle = defaultIdle

@@ -56,12 +56,16 @@ type User struct {
 	ISASystemIDs []int `json:"isaSystemIds,omitempty" yaml:"isaSystemIds,omitempty"`
 }
 
-// APIRegistration is an API key and whether sign-in also needs the run-as
-// user's password (pwd=[...]).
+// APIRegistration is an API key and its authentication rules: whether
+// sign-in also needs the run-as user's password (pwd=[...]), and whether
+// it needs a client certificate issued by the server's ClientCA
+// ("Client Certificate Required" in BeyondInsight; without it, client
+// certificates are ignored).
 type APIRegistration struct {
-	Name            string `json:"name" yaml:"name"`
-	Key             string `json:"key" yaml:"key"`
-	RequirePassword bool   `json:"requirePassword,omitempty" yaml:"requirePassword,omitempty"`
+	Name              string `json:"name" yaml:"name"`
+	Key               string `json:"key" yaml:"key"`
+	RequirePassword   bool   `json:"requirePassword,omitempty" yaml:"requirePassword,omitempty"`
+	RequireClientCert bool   `json:"requireClientCert,omitempty" yaml:"requireClientCert,omitempty"`
 }
 
 // OAuthClient is an API registration for the client-credentials grant. The
@@ -144,8 +148,11 @@ const (
 	// DemoAPIKeyWithPassword = hex(SHA-512("vault-passwordsafe demo api key with password"));
 	// registration "vault-engine-pwd", requires the run-as user's password.
 	DemoAPIKeyWithPassword = "a9ea3ed745f6f93cd145c315fa3d13de37c424ce95a51d05e4bcb25c9165c692bab8834aa05e9b6159e8e11346350fd1085245a5d372b743358146834ffed4df"
-	DemoClientID           = "6f1d3c2a-8b4e-4f7a-9c21-5d0e8a7b3f64"
-	DemoClientSecret       = "yIl4xX37fYhr9KS98k8tHbOgW5y5HbnbVm58Eo1BEZK63gMN"
+	// DemoAPIKeyWithClientCert = hex(SHA-512("vault-passwordsafe demo api key with client certificate"));
+	// registration "vault-engine-cert", requires a client certificate from the server's ClientCA.
+	DemoAPIKeyWithClientCert = "776f2bbe15daa6c98a01b5b12b5fe5eb359da8d61fdffd23fdb695a434e1d91db9372e33b2c011e0328040a660eff2138f602df955bb24ef10fffe4331a8ac86"
+	DemoClientID             = "6f1d3c2a-8b4e-4f7a-9c21-5d0e8a7b3f64"
+	DemoClientSecret         = "yIl4xX37fYhr9KS98k8tHbOgW5y5HbnbVm58Eo1BEZK63gMN"
 
 	DemoUserSvcVault = "svc-vault"
 	DemoUserAlice    = "alice"
@@ -187,6 +194,7 @@ func DemoWorld() *World {
 		APIRegistrations: []APIRegistration{
 			{Name: "vault-engine", Key: DemoAPIKey},
 			{Name: "vault-engine-pwd", Key: DemoAPIKeyWithPassword, RequirePassword: true},
+			{Name: "vault-engine-cert", Key: DemoAPIKeyWithClientCert, RequireClientCert: true},
 		},
 		OAuthClients: []OAuthClient{{ID: DemoClientID, Secret: DemoClientSecret, User: DemoUserSvcVault}},
 		Systems: []System{
@@ -441,9 +449,10 @@ type Credentials struct {
 
 // CredentialsAPIKey is one API registration in Credentials.
 type CredentialsAPIKey struct {
-	Name            string `json:"name"`
-	Key             string `json:"key"`
-	RequirePassword bool   `json:"require_password"`
+	Name              string `json:"name"`
+	Key               string `json:"key"`
+	RequirePassword   bool   `json:"require_password"`
+	RequireClientCert bool   `json:"require_client_cert"`
 }
 
 // CredentialsOAuth is one OAuth client in Credentials.

@@ -3,7 +3,7 @@
 // demos and end-to-end tests.
 //
 //	passwordsafe-sim [-listen 127.0.0.1:9443] [-world world.yaml] [-tls -cert-out ca.pem]
-//	                 [-ready-file path] [-session-idle 20m] [-clock real|fake]
+//	                 [-write-client-cert dir] [-ready-file path] [-session-idle 20m] [-clock real|fake]
 //	passwordsafe-sim -print-credentials [-world ...]   # JSON: API keys, OAuth client, users
 //	passwordsafe-sim -print-env [-world ...]           # export PSSIM_...= lines
 //
@@ -57,6 +57,7 @@ type options struct {
 	world       string
 	tls         bool
 	certOut     string
+	clientCert  string
 	printCreds  bool
 	printEnv    bool
 	idle        time.Duration
@@ -74,6 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.world, "world", "", "world file, .json, .yaml or .yml (default: the built-in demo world)")
 	fs.BoolVar(&o.tls, "tls", false, "serve HTTPS with a fresh self-signed certificate for 127.0.0.1, ::1 and localhost")
 	fs.StringVar(&o.certOut, "cert-out", "", "with -tls: write the certificate (PEM; it is its own CA) to this file")
+	fs.StringVar(&o.clientCert, "write-client-cert", "", "with -tls: write a demo client certificate from this run's client CA to this directory "+
+		"("+clientCertFile+", "+clientKeyFile+" (mode 0600) and "+clientCAFile+"), for API registrations that require one")
 	fs.BoolVar(&o.printCreds, "print-credentials", false, "print the world's credentials (API keys, OAuth clients, users) as JSON and exit")
 	fs.BoolVar(&o.printEnv, "print-env", false, "print the world's credentials as shell export PSSIM_...= lines and exit")
 	fs.DurationVar(&o.idle, "session-idle", 0, "session idle timeout (default: the world's, 20m)")
@@ -88,6 +91,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.certOut != "" && !o.tls {
 		return o, errors.New("-cert-out needs -tls")
+	}
+	if o.clientCert != "" && !o.tls {
+		return o, errors.New("-write-client-cert needs -tls (a client certificate is presented in the TLS handshake)")
 	}
 	if o.clock != "real" && o.clock != "fake" {
 		return o, fmt.Errorf("-clock must be real or fake, not %q", o.clock)
@@ -139,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		creds := w.Credentials()
 		creds.APIURL = scheme + "://" + o.listen + pstest.APIBasePath
 		if o.printEnv {
-			return printEnv(stdout, creds, scheme+"://"+o.listen, o.certOut)
+			return printEnv(stdout, creds, scheme+"://"+o.listen, o.certOut, o.clientCert)
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -190,7 +196,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				return fmt.Errorf("write -cert-out: %w", err)
 			}
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		if o.clientCert != "" {
+			if err := writeClientCert(s, o.clientCert); err != nil {
+				ln.Close()
+				return fmt.Errorf("write -write-client-cert: %w", err)
+			}
+		}
+		ln = tls.NewListener(ln, pstest.TLSConfig(cert))
 	}
 	root := scheme + "://" + ln.Addr().String()
 
@@ -219,6 +231,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// Files -write-client-cert writes.
+const (
+	clientCertFile = "client.pem"
+	clientKeyFile  = "client-key.pem"
+	clientCAFile   = "client-ca.pem"
+)
+
+// writeClientCert writes a client certificate from s's client CA, valid
+// for a year, with its key (0600) and the CA certificate, into dir. The CA
+// is fresh per run: the files work with this run only.
+func writeClientCert(s *pstest.Server, dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	certPEM, keyPEM, err := s.IssueClientCert("vault-demo-client", time.Time{}, time.Time{})
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{clientKeyFile, keyPEM, 0o600},
+		{clientCertFile, certPEM, 0o644},
+		{clientCAFile, s.ClientCA().CertPEM(), 0o644},
+	} {
+		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -270,16 +316,21 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 //	PSSIM_API_KEY_WITH_PASSWORD (one that needs it), PSSIM_RUN_AS and
 //	PSSIM_RUN_AS_PASSWORD (svc-vault, else the first requestor),
 //	PSSIM_CLIENT_ID / PSSIM_CLIENT_SECRET (first OAuth client),
-//	PSSIM_CA_CERT (the -cert-out path, with -tls), and
+//	PSSIM_API_KEY_WITH_CLIENT_CERT (one that needs a client certificate),
+//	PSSIM_CA_CERT (the -cert-out path, with -tls), PSSIM_CLIENT_CERT and
+//	PSSIM_CLIENT_KEY (the -write-client-cert files), and
 //	PSSIM_USER_<NAME>_PASSWORD for every user.
-func printEnv(out io.Writer, c pstest.Credentials, root, certOut string) error {
+func printEnv(out io.Writer, c pstest.Credentials, root, certOut, clientCertDir string) error {
 	vars := map[string]string{
 		"PSSIM_URL":     root,
 		"PSSIM_API_URL": c.APIURL,
 	}
 	for _, r := range c.APIRegistrations {
 		name := "PSSIM_API_KEY"
-		if r.RequirePassword {
+		switch {
+		case r.RequireClientCert:
+			name = "PSSIM_API_KEY_WITH_CLIENT_CERT"
+		case r.RequirePassword:
 			name = "PSSIM_API_KEY_WITH_PASSWORD"
 		}
 		if _, ok := vars[name]; !ok {
@@ -309,6 +360,10 @@ func printEnv(out io.Writer, c pstest.Credentials, root, certOut string) error {
 	}
 	if certOut != "" {
 		vars["PSSIM_CA_CERT"] = certOut
+	}
+	if clientCertDir != "" {
+		vars["PSSIM_CLIENT_CERT"] = filepath.Join(clientCertDir, clientCertFile)
+		vars["PSSIM_CLIENT_KEY"] = filepath.Join(clientCertDir, clientKeyFile)
 	}
 	names := make([]string, 0, len(vars))
 	for k := range vars {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/testlog"
 )
@@ -66,6 +67,59 @@ func startSim(t *testing.T, args ...string) (root string, stderr *testlog.Buffer
 	}
 	t.Cleanup(func() { _ = stop() })
 	return root, stderr, stop
+}
+
+// TestWriteClientCert: -write-client-cert writes a certificate of this
+// run's client CA that the registration requiring one accepts.
+func TestWriteClientCert(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "client")
+	certPath := filepath.Join(t.TempDir(), "ca.pem")
+	root, _, _ := startSim(t, "-tls", "-cert-out", certPath, "-write-client-cert", dir)
+	caPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, "client.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "client-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "client-key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("client-key.pem: %v, mode %v", err, fi.Mode())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "client-ca.pem")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		withCert bool
+		want     int
+	}{{"with the certificate", true, 200}, {"without", false, 401}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := client.Config{BaseURL: root + pstest.APIBasePath, CACertPEM: caPEM, APIKey: pstest.DemoAPIKeyWithClientCert,
+				RunAs: pstest.DemoUserSvcVault, MaxRetries: -1}
+			if tc.withCert {
+				cfg.ClientCertPEM, cfg.ClientKeyPEM = certPEM, keyPEM
+			}
+			c, err := client.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = c.SignIn(ctx)
+			switch {
+			case tc.want == 200 && err != nil:
+				t.Fatalf("SignIn with the written certificate: %v", err)
+			case tc.want == 401 && !client.IsUnauthorized(err):
+				t.Fatalf("SignIn without a certificate = %v, want 401", err)
+			}
+			_ = c.SignOut(ctx)
+		})
+	}
 }
 
 func TestServeTLS(t *testing.T) {
@@ -239,7 +293,7 @@ func TestPrintCredentials(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := run(context.Background(), []string{"-print-env", "-tls", "-cert-out", "/tmp/x.pem", "-listen", "localhost:8200"}, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"-print-env", "-tls", "-cert-out", "/tmp/x.pem", "-write-client-cert", "/tmp/pssim-client", "-listen", "localhost:8200"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	env := out.String()
@@ -253,6 +307,9 @@ func TestPrintCredentials(t *testing.T) {
 		"export PSSIM_CLIENT_ID='" + pstest.DemoClientID + "'\n",
 		"export PSSIM_CLIENT_SECRET='" + pstest.DemoClientSecret + "'\n",
 		"export PSSIM_CA_CERT='/tmp/x.pem'\n",
+		"export PSSIM_API_KEY_WITH_CLIENT_CERT='" + pstest.DemoAPIKeyWithClientCert + "'\n",
+		"export PSSIM_CLIENT_CERT='/tmp/pssim-client/client.pem'\n",
+		"export PSSIM_CLIENT_KEY='/tmp/pssim-client/client-key.pem'\n",
 		"export PSSIM_USER_EXAMPLE_ERIN_PASSWORD='" + pstest.DemoPasswordErin + "'\n",
 	} {
 		if !strings.Contains(env, want) {
@@ -279,6 +336,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-listen", "192.168.1.2:9443"}, "not a loopback address"},
 		{[]string{"-listen", "nohost"}, "missing port"},
 		{[]string{"-cert-out", "x.pem"}, "needs -tls"},
+		{[]string{"-write-client-cert", "dir"}, "needs -tls"},
 		{[]string{"-clock", "slow"}, "real or fake"},
 		{[]string{"-world", "missing.yaml"}, "no such file"},
 		{[]string{"extra"}, "unexpected arguments"},

@@ -1,0 +1,162 @@
+package backend_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/testproxy"
+)
+
+const (
+	proxyUser     = "vault-proxy"
+	proxyPassword = "Pr0xy-Secret-Do-Not-Log"
+)
+
+func startProxy(t *testing.T, o testproxy.Options) *testproxy.Proxy {
+	t.Helper()
+	p, err := testproxy.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// clearProxyEnv empties the proxy environment for the test (t.Setenv
+// restores it after).
+func clearProxyEnv(t *testing.T) {
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"} {
+		t.Setenv(k, "")
+	}
+}
+
+// TestConfigProxy reaches the simulator (over TLS) through a CONNECT proxy
+// the test runs, with verify=true and a checkout, and checks how a refused
+// or missing proxy is reported.
+func TestConfigProxy(t *testing.T) {
+	clearProxyEnv(t)
+	te := newTestBackend(t, withTLS(), withoutConfig())
+	te.secret(proxyPassword)
+	good := startProxy(t, testproxy.Options{Username: proxyUser, Password: proxyPassword})
+	down := startProxy(t, testproxy.Options{})
+	downURL := down.URL
+	down.Close()
+	cfg := func(kv map[string]interface{}) map[string]interface{} {
+		m := map[string]interface{}{
+			"url": te.srv.URL, "ca_cert": string(te.srv.CACertPEM()), "api_key": pstest.DemoAPIKey,
+			"run_as": pstest.DemoUserSvcVault, "verify": true, "max_retries": 1,
+			"proxy_url": good.URL, "proxy_username": proxyUser, "proxy_password": proxyPassword,
+		}
+		for k, v := range kv {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		data map[string]interface{}
+		want []string // nil = success
+	}{
+		{"through the proxy", cfg(nil), nil},
+		{"wrong proxy password", cfg(map[string]interface{}{"proxy_password": proxyPassword + "-wrong"}),
+			[]string{"through the proxy " + good.URL, "407", "check proxy_username and proxy_password"}},
+		{"no proxy credentials", cfg(map[string]interface{}{"proxy_username": "", "proxy_password": ""}), []string{"407"}},
+		{"proxy down", cfg(map[string]interface{}{"proxy_url": downURL}), []string{"cannot reach Password Safe", "through the proxy " + downURL, "proxyconnect"}},
+		{"credentials in proxy_url", cfg(map[string]interface{}{"proxy_url": "http://" + proxyUser + ":" + proxyPassword + "@" + strings.TrimPrefix(good.URL, "http://")}),
+			[]string{"proxy_url must not contain user info"}},
+		{"proxy_url with a path", cfg(map[string]interface{}{"proxy_url": good.URL + "/x?token=" + proxyPassword}), []string{"proxy_url must be", "REDACTED"}},
+		{"password without user", cfg(map[string]interface{}{"proxy_username": ""}), []string{"proxy_password needs proxy_username"}},
+		{"credentials without proxy_url", cfg(map[string]interface{}{"proxy_url": ""}), []string{"need proxy_url"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := te.sub(t)
+			tunnels, refused := good.Tunnels(), good.Refused()
+			resp, err := te.write("config", tc.data)
+			if tc.want == nil {
+				te.mustOK(resp, err)
+				if good.Tunnels() <= tunnels {
+					t.Fatalf("the proxy opened no tunnel")
+				}
+				return
+			}
+			msg := te.mustFail(resp, err, http.StatusBadRequest, tc.want...)
+			if strings.Contains(msg, proxyPassword) || strings.Contains(msg, "Secret-Do") {
+				t.Fatalf("the error quotes the proxy password: %s", msg)
+			}
+			if strings.Contains(tc.name, "password") && good.Refused() > refused+1 {
+				t.Fatalf("a refused proxy authentication was retried (%d refusals)", good.Refused()-refused)
+			}
+		})
+	}
+
+	// The last good config stands: sign-in and checkout go through the proxy.
+	te.mustOK(te.write("config", cfg(nil)))
+	before := good.Tunnels()
+	te.e.ResetSessions(t.Context())
+	te.writeRole("pg", pgRole)
+	te.mustRevoke(te.mustCreds("pg", nil))
+	if good.Tunnels() <= before || te.srv.Inspect().Calls(pstest.EndpointCreateRequest) != 1 {
+		t.Fatalf("tunnels %d (before %d), POST Requests %d", good.Tunnels(), before, te.srv.Inspect().Calls(pstest.EndpointCreateRequest))
+	}
+	d := te.mustOK(te.read("config")).Data
+	if d["proxy_url"] != good.URL || d["proxy_username"] != proxyUser || d["proxy_password_set"] != true {
+		t.Fatalf("config read: %#v", d)
+	}
+	if _, ok := d["proxy_password"]; ok || strings.Contains(fmt.Sprint(d), proxyPassword) {
+		t.Fatal("config read returns the proxy password")
+	}
+
+	// Removing proxy_url (and its credentials) goes direct again.
+	te.mustOK(te.write("config", map[string]interface{}{"proxy_url": "", "proxy_username": "", "proxy_password": "", "verify": true}))
+	before = good.Tunnels()
+	te.mustRevoke(te.mustCreds("pg", nil))
+	if good.Tunnels() != before {
+		t.Fatalf("the proxy was used after proxy_url was removed")
+	}
+}
+
+// TestConfigProxyFromEnvironment: without proxy_url, the Vault server's
+// HTTPS_PROXY and NO_PROXY apply, read when a config is written (a new
+// session generation). A loopback url is never proxied from the
+// environment, so the simulator is named pws.internal.test and the proxy
+// maps that name to it.
+func TestConfigProxyFromEnvironment(t *testing.T) {
+	clearProxyEnv(t)
+	te := newTestBackend(t, withTLS(), withoutConfig())
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(te.srv.URL, "https://"))
+	p := startProxy(t, testproxy.Options{Target: "127.0.0.1:" + port})
+	cfg := map[string]interface{}{
+		"url": "https://pws.internal.test:" + port, "ca_cert": string(te.srv.CACertPEM()), "tls_server_name": "localhost",
+		"api_key": pstest.DemoAPIKey, "run_as": pstest.DemoUserSvcVault, "verify": true, "max_retries": 0,
+	}
+	for _, tc := range []struct {
+		name, httpsProxy, noProxy string
+		proxied                   bool
+		want                      []string
+	}{
+		{"HTTPS_PROXY", p.URL, "", true, nil},
+		{"NO_PROXY names the host", p.URL, "localhost,.internal.test", false, []string{"cannot reach Password Safe", "pws.internal.test"}},
+		{"NO_PROXY names another host", p.URL, "pws.example.com", true, nil},
+		{"no proxy", "", "", false, []string{"cannot reach Password Safe"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := te.sub(t)
+			t.Setenv("HTTPS_PROXY", tc.httpsProxy)
+			t.Setenv("NO_PROXY", tc.noProxy)
+			before := p.Tunnels()
+			resp, err := te.write("config", cfg)
+			if tc.want == nil {
+				te.mustOK(resp, err)
+			} else {
+				te.mustFail(resp, err, http.StatusBadRequest, tc.want...)
+			}
+			if got := p.Tunnels() > before; got != tc.proxied {
+				t.Fatalf("proxied = %t, want %t", got, tc.proxied)
+			}
+		})
+	}
+}
