@@ -11,45 +11,22 @@ import (
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/testproxy"
 )
 
-const (
-	proxyUser     = "vault-proxy"
-	proxyPassword = "Pr0xy-Secret-Do-Not-Log"
-)
-
-func startProxy(t *testing.T, o testproxy.Options) *testproxy.Proxy {
-	t.Helper()
-	p, err := testproxy.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
-// clearProxyEnv empties the proxy environment for the test (t.Setenv
-// restores it after).
-func clearProxyEnv(t *testing.T) {
-	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"} {
-		t.Setenv(k, "")
-	}
-}
-
 // TestConfigProxy reaches the simulator (over TLS) through a CONNECT proxy
 // the test runs, with verify=true and a checkout, and checks how a refused
 // or missing proxy is reported.
 func TestConfigProxy(t *testing.T) {
-	clearProxyEnv(t)
+	testproxy.ClearEnv(t)
 	te := newTestBackend(t, withTLS(), withoutConfig())
-	te.secret(proxyPassword)
-	good := startProxy(t, testproxy.Options{Username: proxyUser, Password: proxyPassword})
-	down := startProxy(t, testproxy.Options{})
+	te.secret(testproxy.Password)
+	good := testproxy.StartT(t, testproxy.Options{Username: testproxy.User, Password: testproxy.Password})
+	down := testproxy.StartT(t, testproxy.Options{})
 	downURL := down.URL
 	down.Close()
 	cfg := func(kv map[string]interface{}) map[string]interface{} {
 		m := map[string]interface{}{
 			"url": te.srv.URL, "ca_cert": string(te.srv.CACertPEM()), "api_key": pstest.DemoAPIKey,
 			"run_as": pstest.DemoUserSvcVault, "verify": true, "max_retries": 1,
-			"proxy_url": good.URL, "proxy_username": proxyUser, "proxy_password": proxyPassword,
+			"proxy_url": good.URL, "proxy_username": testproxy.User, "proxy_password": testproxy.Password,
 		}
 		for k, v := range kv {
 			m[k] = v
@@ -62,13 +39,13 @@ func TestConfigProxy(t *testing.T) {
 		want []string // nil = success
 	}{
 		{"through the proxy", cfg(nil), nil},
-		{"wrong proxy password", cfg(map[string]interface{}{"proxy_password": proxyPassword + "-wrong"}),
+		{"wrong proxy password", cfg(map[string]interface{}{"proxy_password": testproxy.Password + "-wrong"}),
 			[]string{"through the proxy " + good.URL, "407", "check proxy_username and proxy_password"}},
 		{"no proxy credentials", cfg(map[string]interface{}{"proxy_username": "", "proxy_password": ""}), []string{"407"}},
 		{"proxy down", cfg(map[string]interface{}{"proxy_url": downURL}), []string{"cannot reach Password Safe", "through the proxy " + downURL, "proxyconnect"}},
-		{"credentials in proxy_url", cfg(map[string]interface{}{"proxy_url": "http://" + proxyUser + ":" + proxyPassword + "@" + strings.TrimPrefix(good.URL, "http://")}),
+		{"credentials in proxy_url", cfg(map[string]interface{}{"proxy_url": "http://" + testproxy.User + ":" + testproxy.Password + "@" + strings.TrimPrefix(good.URL, "http://")}),
 			[]string{"proxy_url must not contain user info"}},
-		{"proxy_url with a path", cfg(map[string]interface{}{"proxy_url": good.URL + "/x?token=" + proxyPassword}), []string{"proxy_url must be", "REDACTED"}},
+		{"proxy_url with a path", cfg(map[string]interface{}{"proxy_url": good.URL + "/x?token=" + testproxy.Password}), []string{"proxy_url must be", "REDACTED"}},
 		{"password without user", cfg(map[string]interface{}{"proxy_username": ""}), []string{"proxy_password needs proxy_username"}},
 		{"credentials without proxy_url", cfg(map[string]interface{}{"proxy_url": ""}), []string{"need proxy_url"}},
 	} {
@@ -84,7 +61,7 @@ func TestConfigProxy(t *testing.T) {
 				return
 			}
 			msg := te.mustFail(resp, err, http.StatusBadRequest, tc.want...)
-			if strings.Contains(msg, proxyPassword) || strings.Contains(msg, "Secret-Do") {
+			if strings.Contains(msg, testproxy.Password) || strings.Contains(msg, "Secret-Do") {
 				t.Fatalf("the error quotes the proxy password: %s", msg)
 			}
 			if strings.Contains(tc.name, "password") && good.Refused() > refused+1 {
@@ -103,10 +80,10 @@ func TestConfigProxy(t *testing.T) {
 		t.Fatalf("tunnels %d (before %d), POST Requests %d", good.Tunnels(), before, te.srv.Inspect().Calls(pstest.EndpointCreateRequest))
 	}
 	d := te.mustOK(te.read("config")).Data
-	if d["proxy_url"] != good.URL || d["proxy_username"] != proxyUser || d["proxy_password_set"] != true {
+	if d["proxy_url"] != good.URL || d["proxy_username"] != testproxy.User || d["proxy_password_set"] != true {
 		t.Fatalf("config read: %#v", d)
 	}
-	if _, ok := d["proxy_password"]; ok || strings.Contains(fmt.Sprint(d), proxyPassword) {
+	if _, ok := d["proxy_password"]; ok || strings.Contains(fmt.Sprint(d), testproxy.Password) {
 		t.Fatal("config read returns the proxy password")
 	}
 
@@ -125,10 +102,10 @@ func TestConfigProxy(t *testing.T) {
 // environment, so the simulator is named pws.internal.test and the proxy
 // maps that name to it.
 func TestConfigProxyFromEnvironment(t *testing.T) {
-	clearProxyEnv(t)
+	testproxy.ClearEnv(t)
 	te := newTestBackend(t, withTLS(), withoutConfig())
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(te.srv.URL, "https://"))
-	p := startProxy(t, testproxy.Options{Target: "127.0.0.1:" + port})
+	p := testproxy.StartT(t, testproxy.Options{Target: "127.0.0.1:" + port})
 	cfg := map[string]interface{}{
 		"url": "https://pws.internal.test:" + port, "ca_cert": string(te.srv.CACertPEM()), "tls_server_name": "localhost",
 		"api_key": pstest.DemoAPIKey, "run_as": pstest.DemoUserSvcVault, "verify": true, "max_retries": 0,

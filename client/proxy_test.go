@@ -12,37 +12,15 @@ import (
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/testproxy"
 )
 
-const (
-	proxyUser     = "vault-proxy"
-	proxyPassword = "Pr0xy-Secret-Do-Not-Log"
-)
-
-func startProxy(t *testing.T, o testproxy.Options) *testproxy.Proxy {
-	t.Helper()
-	p, err := testproxy.Start(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	return p
-}
-
-// clearProxyEnv makes the proxy environment empty for the test.
-func clearProxyEnv(t *testing.T) {
-	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"} {
-		t.Setenv(k, "")
-	}
-}
-
 func TestProxy(t *testing.T) {
-	clearProxyEnv(t)
+	testproxy.ClearEnv(t)
 	s := pstest.NewTLSServer(pstest.DemoWorld())
 	t.Cleanup(s.Close)
 	simHost := strings.TrimPrefix(s.URL, "https://")
 	base := func() client.Config {
 		return client.Config{BaseURL: s.APIURL, CACertPEM: s.CACertPEM(), APIKey: pstest.DemoAPIKey, RunAs: pstest.DemoUserSvcVault, MaxRetries: 1}
 	}
-	down := startProxy(t, testproxy.Options{})
+	down := testproxy.StartT(t, testproxy.Options{})
 	downURL := down.URL
 	down.Close()
 
@@ -54,11 +32,11 @@ func TestProxy(t *testing.T) {
 		ok         bool
 		want407    bool
 	}{
-		{"with credentials", startProxy(t, testproxy.Options{Username: proxyUser, Password: proxyPassword}), "", proxyUser, proxyPassword, true, false},
-		{"without authentication", startProxy(t, testproxy.Options{}), "", "", "", true, false},
-		{"wrong password", startProxy(t, testproxy.Options{Username: proxyUser, Password: proxyPassword}), "", proxyUser, proxyPassword + "-wrong", false, true},
-		{"no credentials", startProxy(t, testproxy.Options{Username: proxyUser, Password: proxyPassword}), "", "", "", false, true},
-		{"proxy down", nil, downURL, proxyUser, proxyPassword, false, false},
+		{"with credentials", testproxy.StartT(t, testproxy.Options{Username: testproxy.User, Password: testproxy.Password}), "", testproxy.User, testproxy.Password, true, false},
+		{"without authentication", testproxy.StartT(t, testproxy.Options{}), "", "", "", true, false},
+		{"wrong password", testproxy.StartT(t, testproxy.Options{Username: testproxy.User, Password: testproxy.Password}), "", testproxy.User, testproxy.Password + "-wrong", false, true},
+		{"no credentials", testproxy.StartT(t, testproxy.Options{Username: testproxy.User, Password: testproxy.Password}), "", "", "", false, true},
+		{"proxy down", nil, downURL, testproxy.User, testproxy.Password, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s.Inspect().ResetCalls()
@@ -81,7 +59,7 @@ func TestProxy(t *testing.T) {
 			if !errors.Is(err, client.ErrProxy) || !errors.Is(err, client.ErrNotSent) {
 				t.Fatalf("err = %v, want ErrProxy and ErrNotSent", err)
 			}
-			if strings.Contains(err.Error(), proxyPassword) || strings.Contains(err.Error(), "Secret-Do") {
+			if strings.Contains(err.Error(), testproxy.Password) || strings.Contains(err.Error(), "Secret-Do") {
 				t.Fatalf("the error quotes the proxy password: %v", err)
 			}
 			if n := s.Inspect().Calls(epSignAppin); n != 0 {
@@ -107,12 +85,12 @@ func TestProxy(t *testing.T) {
 // server is never proxied from the environment, so the simulator is
 // reached under a made-up name the proxy maps to it.
 func TestProxyFromEnvironment(t *testing.T) {
-	clearProxyEnv(t)
+	testproxy.ClearEnv(t)
 	s := pstest.NewTLSServer(pstest.DemoWorld())
 	t.Cleanup(s.Close)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(s.URL, "https://"))
 	const name = "pws.internal.test"
-	p := startProxy(t, testproxy.Options{Target: "127.0.0.1:" + port})
+	p := testproxy.StartT(t, testproxy.Options{Target: "127.0.0.1:" + port})
 	cfg := client.Config{BaseURL: "https://" + name + ":" + port + pstest.APIBasePath, CACertPEM: s.CACertPEM(), TLSServerName: "localhost",
 		APIKey: pstest.DemoAPIKey, RunAs: pstest.DemoUserSvcVault, MaxRetries: -1}
 
@@ -140,9 +118,9 @@ func TestProxyFromEnvironment(t *testing.T) {
 		}
 	})
 	t.Run("credentials in HTTPS_PROXY", func(t *testing.T) {
-		auth := startProxy(t, testproxy.Options{Target: "127.0.0.1:" + port, Username: proxyUser, Password: proxyPassword})
+		auth := testproxy.StartT(t, testproxy.Options{Target: "127.0.0.1:" + port, Username: testproxy.User, Password: testproxy.Password})
 		u, _ := url.Parse(auth.URL)
-		u.User = url.UserPassword(proxyUser, proxyPassword)
+		u.User = url.UserPassword(testproxy.User, testproxy.Password)
 		t.Setenv("HTTPS_PROXY", u.String())
 		if _, err := newClient(t, cfg).Aliases(ctxT(t)); err != nil {
 			t.Fatalf("Aliases through an authenticating HTTPS_PROXY: %v", err)
@@ -167,12 +145,12 @@ func TestProxyConfig(t *testing.T) {
 		url, user, pass string
 		want            string
 	}{
-		{"user info in the url", "http://u:" + proxyPassword + "@proxy:3128", "", "", "user info"},
+		{"user info in the url", "http://u:" + testproxy.Password + "@proxy:3128", "", "", "user info"},
 		{"scheme", "socks5://proxy:1080", "", "", "http://host:port"},
 		{"path", "http://proxy:3128/x", "", "", "only scheme, host and port"},
-		{"password without user", "http://proxy:3128", "", proxyPassword, "needs ProxyUsername"},
-		{"credentials without url", "", proxyUser, proxyPassword, "apply to ProxyURL only"},
-		{"colon in the user name", "http://proxy:3128", "a:b", proxyPassword, "':'"},
+		{"password without user", "http://proxy:3128", "", testproxy.Password, "needs ProxyUsername"},
+		{"credentials without url", "", testproxy.User, testproxy.Password, "apply to ProxyURL only"},
+		{"colon in the user name", "http://proxy:3128", "a:b", testproxy.Password, "':'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := client.New(client.Config{BaseURL: "https://pws.example.com", APIKey: "k", RunAs: "u",
@@ -180,13 +158,13 @@ func TestProxyConfig(t *testing.T) {
 			if !errors.Is(err, client.ErrInvalidInput) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("New = %v, want ErrInvalidInput with %q", err, tc.want)
 			}
-			if strings.Contains(err.Error(), proxyPassword) {
+			if strings.Contains(err.Error(), testproxy.Password) {
 				t.Fatalf("the error quotes the password")
 			}
 		})
 	}
-	cfg := client.Config{BaseURL: "https://pws.example.com", APIKey: "k", RunAs: "u", ProxyURL: "http://proxy:3128", ProxyUsername: proxyUser, ProxyPassword: proxyPassword}
-	if out := cfg.String(); strings.Contains(out, proxyPassword) || !strings.Contains(out, "proxy:3128") {
+	cfg := client.Config{BaseURL: "https://pws.example.com", APIKey: "k", RunAs: "u", ProxyURL: "http://proxy:3128", ProxyUsername: testproxy.User, ProxyPassword: testproxy.Password}
+	if out := cfg.String(); strings.Contains(out, testproxy.Password) || !strings.Contains(out, "proxy:3128") {
 		t.Fatalf("Config printed as %s", out)
 	}
 }
