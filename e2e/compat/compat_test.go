@@ -10,8 +10,10 @@ package compat
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"log"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -44,9 +46,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 // KEY-----" … "-----END PRIVATE KEY-----", each with no trailing newline
 // (ValidateInputs checks the exact prefix and suffix) and at most 4096
 // characters. The library also offers utils.GetPFXContent(dir, file,
-// password) to turn a PKCS#12 file into that pair. No row uses them yet:
-// the simulator does not require client certificates (see the table in
-// TestBeyondTrustLibraryManagedAccountCheckout).
+// password) to turn a PKCS#12 file into that pair. withClientCert
+// makes them from a pstest.CA.
 type credentials struct {
 	ApiKey                      string // "<key>;runas=<user>;" or "<key>;runas=<user>;pwd=[<password>];"
 	ClientID, ClientSecret      string // OAuth client credentials
@@ -95,6 +96,80 @@ func newLibraryHTTP(t *testing.T, s *pstest.Server, c credentials) (*utils.HttpC
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxElapsedTime = 5 * time.Second
 	return httpClient, bo, logger
+}
+
+// clientCertFrom is the CA that issues a row's client certificate, or nil
+// for none (a func because the server's client CA is fresh per server).
+type clientCertFrom func(*testing.T, *pstest.Server) *pstest.CA
+
+// serverClientCA is the simulator's own client CA, whose certificates the
+// vault-engine-cert registration accepts.
+func serverClientCA(_ *testing.T, s *pstest.Server) *pstest.CA { return s.ClientCA() }
+
+// otherClientCA is a CA the simulator does not trust.
+func otherClientCA(t *testing.T, _ *pstest.Server) *pstest.CA {
+	t.Helper()
+	ca, err := pstest.NewCA("not the simulator's client CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+// compatClientCN is the common name of the client certificates the tests
+// issue (what Inspect().ClientCertSignIns() counts by).
+const compatClientCN = "compat-library-client"
+
+// withClientCert returns c with a client certificate from the CA that from
+// picks (c itself when from is nil), in the form the library takes: PEM
+// text trimmed of its trailing newline, the key unencrypted PKCS#8.
+func withClientCert(t *testing.T, s *pstest.Server, c credentials, from clientCertFrom) credentials {
+	t.Helper()
+	if from == nil {
+		return c
+	}
+	certPEM, keyPEM, err := from(t, s).Issue(compatClientCN, time.Time{}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Certificate = strings.TrimSpace(string(certPEM))
+	c.CertificateKey = strings.TrimSpace(string(keyPEM))
+	if !strings.HasPrefix(c.CertificateKey, "-----BEGIN PRIVATE KEY-----") {
+		t.Fatalf("the key is not PKCS#8, which the library requires: %.40q", c.CertificateKey)
+	}
+	return c
+}
+
+// checkHandshake makes one TLS handshake with the library's own TLS
+// settings (TLS 1.2 only) and checks that the simulator negotiates TLS 1.2
+// and asks for a client certificate in that first handshake (the library
+// would also accept one renegotiation; the simulator needs none).
+func checkHandshake(t *testing.T, s *pstest.Server, httpClient *utils.HttpClientObj) {
+	t.Helper()
+	cfg := httpClient.HttpClient.Transport.(*http.Transport).TLSClientConfig.Clone()
+	requested := false
+	certs := cfg.Certificates
+	cfg.Certificates = nil
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		requested = true
+		for i := range certs {
+			if cri.SupportsCertificate(&certs[i]) == nil {
+				return &certs[i], nil
+			}
+		}
+		return &tls.Certificate{}, nil
+	}
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(s.URL, "https://"), cfg)
+	if err != nil {
+		t.Fatalf("TLS handshake with the library's settings: %v", err)
+	}
+	defer conn.Close()
+	if v := conn.ConnectionState().Version; v != tls.VersionTLS12 {
+		t.Errorf("negotiated %s, want TLS 1.2 (the library's only version)", tls.VersionName(v))
+	}
+	if !requested {
+		t.Error("the simulator did not ask for a client certificate in the first handshake")
+	}
 }
 
 // authParams are the library's authentication parameters for c.
@@ -210,17 +285,15 @@ func openTokenSession(t *testing.T, s *pstest.Server, c credentials) managedAcco
 // Requests/{id}/checkin — once per way of signing in, and checks what the
 // simulator saw.
 //
-// To add the client certificate once pstest can require one (an API key
-// registration with "Client Certificate Required"): a row with
-// credentials{ApiKey: ..., Certificate: certPEM, CertificateKey: keyPEM}
-// (see credentials for the exact format), open: openManagedAccountObj, and
-// server: a simulator whose registration requires the certificate (and
-// asks for it in the TLS 1.2 handshake: the library allows no other
-// version), with a TestBeyondTrustLibraryRejectedSignIn row for the same
-// key without the certificate.
+// The client-certificate row signs in with the vault-engine-cert
+// registration ("Client Certificate Required") and a certificate from the
+// simulator's client CA (see credentials for the format the library takes);
+// TestBeyondTrustLibraryRejectedSignIn has the same key without a
+// certificate and with one from another CA.
 func TestBeyondTrustLibraryManagedAccountCheckout(t *testing.T) {
 	apiKey := pstest.DemoAPIKey + ";runas=" + pstest.DemoUserSvcVault + ";"
 	apiKeyPwd := pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";pwd=[" + pstest.DemoPasswordSvcVault + "];"
+	apiKeyCert := pstest.DemoAPIKeyWithClientCert + ";runas=" + pstest.DemoUserSvcVault + ";"
 	oauth := credentials{ClientID: pstest.DemoClientID, ClientSecret: pstest.DemoClientSecret}
 	cases := []struct {
 		name  string
@@ -230,11 +303,14 @@ func TestBeyondTrustLibraryManagedAccountCheckout(t *testing.T) {
 		tokens int
 		// server starts the simulator; nil is NewTLSServer(DemoWorld()).
 		server func() *pstest.Server
+		// cert issues the client certificate added to creds; nil for none.
+		cert clientCertFrom
 	}{
-		{"API key", credentials{ApiKey: apiKey}, openManagedAccountObj, 0, nil},
-		{"API key with password", credentials{ApiKey: apiKeyPwd}, openManagedAccountObj, 0, nil},
-		{"OAuth client credentials", oauth, openManagedAccountObj, 1, nil},
-		{"OAuth access token in session.NewSessionFromToken", oauth, openTokenSession, 1, nil},
+		{"API key", credentials{ApiKey: apiKey}, openManagedAccountObj, 0, nil, nil},
+		{"API key with password", credentials{ApiKey: apiKeyPwd}, openManagedAccountObj, 0, nil, nil},
+		{"OAuth client credentials", oauth, openManagedAccountObj, 1, nil, nil},
+		{"OAuth access token in session.NewSessionFromToken", oauth, openTokenSession, 1, nil, nil},
+		{"API key with client certificate", credentials{ApiKey: apiKeyCert}, openManagedAccountObj, 0, nil, serverClientCA},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,9 +321,23 @@ func TestBeyondTrustLibraryManagedAccountCheckout(t *testing.T) {
 				s = pstest.NewTLSServer(pstest.DemoWorld())
 			}
 			defer s.Close()
-			accounts := tc.open(t, s, tc.creds)
+			creds := withClientCert(t, s, tc.creds, tc.cert)
+			if tc.cert != nil {
+				httpClient, _, _ := newLibraryHTTP(t, s, creds)
+				checkHandshake(t, s, httpClient)
+			}
+			accounts := tc.open(t, s, creds)
 			if n := s.Inspect().Sessions(); n != 1 {
 				t.Fatalf("%d live sessions after sign-in", n)
+			}
+			// The simulator counts a sign-in with a valid client
+			// certificate from its CA, and only then.
+			wantCertSignIns := map[string]int{}
+			if tc.cert != nil {
+				wantCertSignIns[compatClientCN] = 1
+			}
+			if got := s.Inspect().ClientCertSignIns(); !maps.Equal(got, wantCertSignIns) {
+				t.Fatalf("ClientCertSignIns() = %v, want %v", got, wantCertSignIns)
 			}
 
 			before := s.Inspect().Password(11)
@@ -324,25 +414,33 @@ func TestBeyondTrustLibraryManagedAccountCheckout(t *testing.T) {
 // TestBeyondTrustLibraryRejectedSignIn: wrong credentials fail in the
 // library's sign-in, on the first try, and open no session.
 func TestBeyondTrustLibraryRejectedSignIn(t *testing.T) {
+	apiKeyCert := credentials{ApiKey: pstest.DemoAPIKeyWithClientCert + ";runas=" + pstest.DemoUserSvcVault + ";"}
 	cases := []struct {
 		name   string
 		creds  credentials
 		tokens int
+		// cert issues the client certificate added to creds; nil for none.
+		cert clientCertFrom
+		// reason is in the error besides the 401 (the simulator's message).
+		reason string
 	}{
-		{"API key, unknown run-as user", credentials{ApiKey: pstest.DemoAPIKey + ";runas=nobody;"}, 0},
-		{"API key with password, wrong password", credentials{ApiKey: pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";pwd=[wrong];"}, 0},
-		{"API key with password, no password", credentials{ApiKey: pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";"}, 0},
-		{"OAuth, wrong client secret", credentials{ClientID: pstest.DemoClientID, ClientSecret: strings.Repeat("x", 48)}, 1},
+		{"API key, unknown run-as user", credentials{ApiKey: pstest.DemoAPIKey + ";runas=nobody;"}, 0, nil, ""},
+		{"API key with password, wrong password", credentials{ApiKey: pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";pwd=[wrong];"}, 0, nil, ""},
+		{"API key with password, no password", credentials{ApiKey: pstest.DemoAPIKeyWithPassword + ";runas=" + pstest.DemoUserSvcVault + ";"}, 0, nil, ""},
+		{"OAuth, wrong client secret", credentials{ClientID: pstest.DemoClientID, ClientSecret: strings.Repeat("x", 48)}, 1, nil, ""},
+		{"API key that requires a client certificate, none", apiKeyCert, 0, nil, "requires a client certificate"},
+		{"API key that requires a client certificate, one from another CA", apiKeyCert, 0, otherClientCA, "client certificate is not valid"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := pstest.NewTLSServer(pstest.DemoWorld())
 			defer s.Close()
-			httpClient, bo, logger := newLibraryHTTP(t, s, tc.creds)
-			p := authParams(s, tc.creds, httpClient, bo, logger)
+			creds := withClientCert(t, s, tc.creds, tc.cert)
+			httpClient, bo, logger := newLibraryHTTP(t, s, creds)
+			p := authParams(s, creds, httpClient, bo, logger)
 			var auth *authentication.AuthenticationObj
 			var err error
-			if tc.creds.ApiKey != "" {
+			if creds.ApiKey != "" {
 				auth, err = authentication.AuthenticateUsingApiKey(p)
 			} else {
 				auth, err = authentication.Authenticate(p)
@@ -351,11 +449,14 @@ func TestBeyondTrustLibraryRejectedSignIn(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = auth.GetPasswordSafeAuthentication()
-			if err == nil || !strings.Contains(err.Error(), "401") {
-				t.Fatalf("sign-in error = %v, want one with status 401", err)
+			if err == nil || !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("sign-in error = %v, want one with status 401 and %q", err, tc.reason)
 			}
 			if n := s.Inspect().Sessions(); n != 0 {
 				t.Errorf("%d live sessions", n)
+			}
+			if got := s.Inspect().ClientCertSignIns(); len(got) != 0 {
+				t.Errorf("ClientCertSignIns() = %v after a refused sign-in", got)
 			}
 			wantSignIns := 1
 			if tc.tokens > 0 {
