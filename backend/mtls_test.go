@@ -1,12 +1,15 @@
 package backend_test
 
 import (
+	"context"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
 
@@ -22,14 +25,85 @@ func issueCert(t *testing.T, ca *pstest.CA, cn string, from, to time.Time) clien
 	return clientCert{string(c), string(k)}
 }
 
-// keyPieces are the PEM key and a distinctive piece of it, neither of
-// which may appear in a log line, an error or a config read. The piece is
-// from the private scalar of the PKCS #8 P-256 key pstest issues: the
-// key's tail is the public key, which the certificate holds too.
-func keyPieces(key string) []string {
-	lines := strings.Split(strings.TrimSpace(key), "\n")
-	body := strings.Join(lines[1:len(lines)-1], "")
-	return []string{key, body[52:76]}
+// keyLines are what of c's private key must never appear in a log line, an
+// error or a config read: the whole key (trimmed, as the engine stores it)
+// and every whole base64 line of its PEM body. A line that the
+// certificate's base64 holds too (a line of public-key bytes only, which
+// the certificate carries and may show at the same alignment) is left out.
+func keyLines(t testing.TB, c clientCert) []string {
+	t.Helper()
+	cert := strings.Join(pemBodyLines(c.cert), "")
+	out := []string{strings.TrimSpace(c.key)}
+	for _, l := range pemBodyLines(c.key) {
+		if !strings.Contains(cert, l) {
+			out = append(out, l)
+		}
+	}
+	if len(out) < 3 {
+		t.Fatalf("the key has %d lines of its own; the test needs at least 2", len(out)-1)
+	}
+	return out
+}
+
+// pemBodyLines are the base64 lines of every PEM block of s.
+func pemBodyLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "-----") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// privateKeyMarker is in every PEM private key's armour; no response or log
+// line may hold it.
+const privateKeyMarker = "PRIVATE KEY"
+
+// secretKeys registers every key line of certs, and the private-key
+// armour, as secrets the log must never hold.
+func (te *testEnv) secretKeys(certs ...clientCert) {
+	te.t.Helper()
+	te.secret(privateKeyMarker)
+	for _, c := range certs {
+		for _, l := range keyLines(te.t, c) {
+			te.secret(l)
+		}
+	}
+}
+
+// assertNoKeyIn fails when s holds a line of any key of certs (and, with
+// marker, the private-key armour).
+func assertNoKeyIn(t testing.TB, what, s string, marker bool, certs ...clientCert) {
+	t.Helper()
+	if marker && strings.Contains(s, privateKeyMarker) {
+		t.Fatalf("%s holds %q:\n%s", what, privateKeyMarker, s)
+	}
+	for _, c := range certs {
+		for _, l := range keyLines(t, c) {
+			if strings.Contains(s, l) {
+				t.Fatalf("%s holds a line of a private key:\n%s", what, s)
+			}
+		}
+	}
+}
+
+// TestKeyLines: every string keyLines gives occurs in the key's PEM text
+// as written (a piece cut across a line break never would, and then a
+// check for it finds nothing), and none in the certificate.
+func TestKeyLines(t *testing.T) {
+	ca, err := pstest.NewCA("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		c := issueCert(t, ca, fmt.Sprintf("c%d", i), time.Time{}, time.Time{})
+		for _, l := range keyLines(t, c) {
+			if !strings.Contains(c.key, l) || strings.Contains(c.cert, l) {
+				t.Fatalf("key line %q: in the key %t, in the certificate %t", l, strings.Contains(c.key, l), strings.Contains(c.cert, l))
+			}
+		}
+	}
 }
 
 // TestConfigClientCert writes configs with client certificates through
@@ -46,11 +120,18 @@ func TestConfigClientCert(t *testing.T) {
 	wrongCA := issueCert(t, other, "vault-engine", time.Time{}, time.Time{})
 	expired := issueCert(t, te.srv.ClientCA(), "vault-engine", now.Add(-48*time.Hour), now.Add(-time.Hour))
 	second := issueCert(t, te.srv.ClientCA(), "second", time.Time{}, time.Time{})
-	for _, c := range []clientCert{good, wrongCA, expired, second} {
-		for _, p := range keyPieces(c.key)[1:] {
-			te.secret(p)
-		}
-	}
+	te.secretKeys(good, wrongCA, expired, second)
+	keyBody := strings.Join(pemBodyLines(good.key), "\n") + "\n"
+	mislabeled := strings.ReplaceAll(good.key, "PRIVATE KEY", "CERTIFICATE")
+	encrypted := strings.Replace(strings.Replace(good.key, "-----BEGIN PRIVATE KEY-----\n",
+		"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00000000000000000000000000000000\n\n", 1),
+		"-----END PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", 1)
+	lines := pemBodyLines(good.key)
+	garbled := strings.Replace(good.key, lines[1], strings.Repeat("A", len(lines[1])), 1)
+	const bag = "Bag Attributes\n    localKeyID: 01 00 00 00 \n"
+	pkcs12 := bag + "subject=CN=vault-engine\nissuer=CN=passwordsafe-sim client CA\n" + good.cert + bag + "Key Attributes: <No Attributes>\n" + good.key
+	publicKey := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte("not really a public key")}))
+	caCert := string(te.srv.CACertPEM())
 	cfg := func(c *clientCert, kv map[string]interface{}) map[string]interface{} {
 		m := map[string]interface{}{
 			"url": te.srv.URL, "ca_cert": string(te.srv.CACertPEM()), "api_key": pstest.DemoAPIKeyWithClientCert,
@@ -82,6 +163,25 @@ func TestConfigClientCert(t *testing.T) {
 		{"not PEM", cfg(&clientCert{"not a certificate", good.key}, nil), []string{"client_cert holds no PEM certificate"}},
 		{"key not PEM", cfg(&clientCert{good.cert, "not a key"}, nil), []string{"client_key holds no PEM private key"}},
 		{"plain http", cfg(&good, map[string]interface{}{"url": "http://127.0.0.1:1", "allow_plain_http": true, "verify": false}), []string{"needs an https url"}},
+		// client_cert and ca_cert are returned by config read: they hold
+		// certificates only, never a key (cat cert key, openssl pkcs12 -nodes).
+		{"certificate and key in client_cert", cfg(&clientCert{good.cert + good.key, good.key}, nil), []string{"client_cert holds a private key", "client_key"}},
+		{"key after the chain in client_cert", cfg(&clientCert{good.cert + string(te.srv.ClientCA().CertPEM()) + good.key, good.key}, nil), []string{"client_cert holds a private key"}},
+		{"key before the certificate in client_cert", cfg(&clientCert{good.key + good.cert, good.key}, nil), []string{"client_cert holds a private key"}},
+		{"openssl pkcs12 -nodes output as client_cert", cfg(&clientCert{pkcs12, good.key}, nil), []string{"client_cert holds a private key"}},
+		{"encrypted key in client_cert", cfg(&clientCert{good.cert + encrypted, good.key}, nil), []string{"client_cert holds a private key"}},
+		{"bag attributes in client_cert", cfg(&clientCert{bag + good.cert, good.key}, nil), []string{"client_cert holds text outside its PEM blocks", "Bag Attributes"}},
+		{"bare base64 key after the certificate", cfg(&clientCert{good.cert + keyBody, good.key}, nil), []string{"client_cert holds text outside its PEM blocks"}},
+		{"another PEM block in client_cert", cfg(&clientCert{good.cert + publicKey, good.key}, nil), []string{"client_cert holds a PEM block that is not a certificate"}},
+		{"private key in ca_cert", cfg(&good, map[string]interface{}{"ca_cert": caCert + good.key}), []string{"ca_cert holds a private key"}},
+		{"bare base64 key in ca_cert", cfg(&good, map[string]interface{}{"ca_cert": caCert + keyBody}), []string{"ca_cert holds text outside its PEM blocks"}},
+		// Wrong pairs: no message quotes a line of the key.
+		{"certificate and key swapped", cfg(&clientCert{good.key, good.cert}, nil), []string{"client_cert holds no PEM certificate"}},
+		{"key as both", cfg(&clientCert{good.key, good.key}, nil), []string{"client_cert holds no PEM certificate"}},
+		{"key labelled as a certificate", cfg(&clientCert{mislabeled, good.key}, nil), []string{"client_cert", "does not parse"}},
+		{"encrypted key", cfg(&clientCert{good.cert, encrypted}, nil), []string{"client_key", "encrypted"}},
+		{"garbled key", cfg(&clientCert{good.cert, garbled}, nil), []string{"client_key is not"}},
+		{"bare base64 key", cfg(&clientCert{good.cert, keyBody}, nil), []string{"client_key holds no PEM private key"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			te := te.sub(t)
@@ -92,13 +192,7 @@ func TestConfigClientCert(t *testing.T) {
 			} else {
 				msg = te.mustFail(resp, err, http.StatusBadRequest, tc.want...)
 			}
-			for _, c := range []clientCert{good, wrongCA, expired, second} {
-				for _, p := range keyPieces(c.key) {
-					if strings.Contains(msg, p) {
-						t.Fatalf("the error quotes a private key: %s", msg)
-					}
-				}
-			}
+			assertNoKeyIn(t, "the error", msg, false, good, wrongCA, expired, second)
 		})
 	}
 
@@ -115,12 +209,7 @@ func TestConfigClientCert(t *testing.T) {
 	if _, ok := d["client_key"]; ok {
 		t.Fatal("config read has client_key")
 	}
-	dump := fmt.Sprint(d)
-	for _, p := range keyPieces(good.key) {
-		if strings.Contains(dump, p) {
-			t.Fatal("config read returns the private key")
-		}
-	}
+	assertNoKeyIn(t, "config read", fmt.Sprint(d), true, good, wrongCA, expired, second)
 }
 
 // TestConfigClientCertReplaced: writing a new certificate signs the old
@@ -129,11 +218,7 @@ func TestConfigClientCertReplaced(t *testing.T) {
 	te := newTestBackend(t, withTLS(), withoutConfig())
 	first := issueCert(t, te.srv.ClientCA(), "first", time.Time{}, time.Time{})
 	second := issueCert(t, te.srv.ClientCA(), "second", time.Time{}, time.Time{})
-	for _, c := range []clientCert{first, second} {
-		for _, p := range keyPieces(c.key)[1:] {
-			te.secret(p)
-		}
-	}
+	te.secretKeys(first, second)
 	te.mustOK(te.write("config", map[string]interface{}{
 		"url": te.srv.URL, "ca_cert": string(te.srv.CACertPEM()), "api_key": pstest.DemoAPIKeyWithClientCert,
 		"run_as": pstest.DemoUserSvcVault, "client_cert": first.cert, "client_key": first.key, "verify": false,
@@ -182,7 +267,7 @@ func TestConfigClientCertReplaced(t *testing.T) {
 func TestConfigClientCertWarnings(t *testing.T) {
 	te := newTestBackend(t, withTLS())
 	soon := issueCert(t, te.srv.ClientCA(), "soon", time.Time{}, te.srv.Now().Add(10*24*time.Hour))
-	te.secret(keyPieces(soon.key)[1])
+	te.secretKeys(soon)
 	resp := te.mustOK(te.write("config", map[string]interface{}{"client_cert": soon.cert, "client_key": soon.key, "verify": true}))
 	if resp == nil || !strings.Contains(strings.Join(resp.Warnings, " "), "client_cert expires on") {
 		t.Fatalf("no warning of the coming expiry: %#v", resp)
@@ -192,5 +277,90 @@ func TestConfigClientCertWarnings(t *testing.T) {
 	resp = te.mustOK(te.read("config"))
 	if !strings.Contains(strings.Join(resp.Warnings, " "), "client_cert expired on") {
 		t.Fatalf("no warning of the expired certificate: %v", resp.Warnings)
+	}
+}
+
+// TestConfigReadStoredKeyInCert: a config stored before client_cert and
+// ca_cert were limited to certificates may hold a private key there;
+// config read returns only their certificates (and warns), the engine
+// still works with it, other writes are refused until client_cert is
+// written again.
+func TestConfigReadStoredKeyInCert(t *testing.T) {
+	te := newTestBackend(t, withTLS(), withoutConfig())
+	good := issueCert(t, te.srv.ClientCA(), "vault-engine", time.Time{}, time.Time{})
+	te.secretKeys(good)
+	caCert, chain := strings.TrimSpace(string(te.srv.CACertPEM())), strings.TrimSpace(string(te.srv.ClientCA().CertPEM()))
+	leaf := strings.TrimSpace(good.cert)
+	const bag = "Bag Attributes\n    localKeyID: 01 00 00 00 \nsubject=CN=vault-engine\n"
+	te.mustOK(te.write("config", map[string]interface{}{
+		"url": te.srv.URL, "ca_cert": caCert, "api_key": pstest.DemoAPIKeyWithClientCert,
+		"run_as": pstest.DemoUserSvcVault, "client_cert": good.cert, "client_key": good.key, "verify": true,
+	}))
+	te.writeRole("pg", pgRole)
+	for _, tc := range []struct {
+		name                   string
+		clientCert, caCert     string // as stored
+		wantClientCert, wantCA string // as read
+		warnClientCert, warnCA bool
+	}{
+		{"certificates only", good.cert, caCert, leaf, caCert, false, false},
+		{"certificate then key", good.cert + good.key, caCert, leaf, caCert, true, false},
+		{"key then certificate and chain", good.key + good.cert + chain, caCert, leaf + "\n" + chain, caCert, true, false},
+		{"openssl pkcs12 -nodes output", bag + good.cert + bag + good.key, caCert, leaf, caCert, true, false},
+		{"bare base64 key after the certificate", good.cert + strings.Join(pemBodyLines(good.key), "\n"), caCert, leaf, caCert, true, false},
+		{"key in ca_cert", good.cert, caCert + "\n" + good.key, leaf, caCert, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := te.sub(t)
+			cfg, err := te.e.Config(context.Background(), te.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := *cfg
+			c.ClientCert, c.CACert = strings.TrimSpace(tc.clientCert), strings.TrimSpace(tc.caCert)
+			if err := te.s.Put(context.Background(), mustJSONEntry(t, ConfigKey, &c)); err != nil {
+				t.Fatal(err)
+			}
+			te.b.InvalidateKey(context.Background(), ConfigKey)
+
+			resp := te.mustOK(te.read("config"))
+			assertNoKeyIn(t, "config read", fmt.Sprint(resp.Data, resp.Warnings), true, good)
+			if resp.Data["client_cert"] != tc.wantClientCert || resp.Data["ca_cert"] != tc.wantCA {
+				t.Fatalf("config read: client_cert %q, ca_cert %q", resp.Data["client_cert"], resp.Data["ca_cert"])
+			}
+			if !strings.Contains(fmt.Sprint(resp.Data["client_cert_subject"]), "CN=vault-engine") {
+				t.Fatalf("client_cert_subject = %v", resp.Data["client_cert_subject"])
+			}
+			warnings := strings.Join(resp.Warnings, "\n")
+			for field, want := range map[string]bool{"client_cert": tc.warnClientCert, "ca_cert": tc.warnCA} {
+				if got := strings.Contains(warnings, field+" as stored holds more than PEM certificates"); got != want {
+					t.Fatalf("warning for %s: %t, want %t (%q)", field, got, want, warnings)
+				}
+			}
+			// The engine still signs in with the stored config.
+			te.mustRevoke(te.mustCreds("pg", nil))
+			if !tc.warnClientCert && !tc.warnCA {
+				return
+			}
+			// Another write is refused, naming the field, until it holds certificates only.
+			resp, err = te.write("config", map[string]interface{}{"max_retries": 1, "verify": false})
+			msg := te.mustFail(resp, err, http.StatusBadRequest)
+			assertNoKeyIn(t, "the error", msg, false, good)
+			fix := map[string]interface{}{"verify": true}
+			if tc.warnClientCert {
+				fix["client_cert"], fix["client_key"] = good.cert, good.key
+				if !strings.Contains(msg, "client_cert holds") {
+					t.Fatalf("message %q does not name client_cert", msg)
+				}
+			} else {
+				fix["ca_cert"] = caCert
+				if !strings.Contains(msg, "ca_cert holds") {
+					t.Fatalf("message %q does not name ca_cert", msg)
+				}
+			}
+			if resp := te.mustOK(te.write("config", fix)); resp != nil && strings.Contains(strings.Join(resp.Warnings, " "), "as stored") {
+				t.Fatalf("warnings after the fix: %v", resp.Warnings)
+			}
+		})
 	}
 }

@@ -39,6 +39,10 @@ const plainHTTPLegacyWarning = "url is plain http but allow_plain_http is not se
 	"was refused): the API key, the session cookie and every credential checked out cross the network unencrypted. " +
 	"Change url to https, or, for development only, write allow_plain_http=true; other config writes are refused until then."
 
+const storedNotOnlyCertsWarning = "%s as stored holds more than PEM certificates (a private key, another PEM block or other " +
+	"text; it was written before this was refused): config read shows only its certificates. Write %s again with only " +
+	"its -----BEGIN CERTIFICATE----- blocks; other config writes are refused until then."
+
 const configHelpSynopsis = "Configure how the engine reaches and signs in to Password Safe."
 
 const configHelpDescription = `
@@ -55,8 +59,10 @@ stored seal-wrapped.
 client_cert and client_key (PEM) add a client certificate to every TLS
 connection to Password Safe (mTLS, for API registrations with "Client
 Certificate Required"), with either sign-in method. Both or neither; the key
-must match the certificate; an expired certificate is refused. Reading
-config shows the certificate with its subject, issuer and expiry.
+must match the certificate; an expired certificate is refused. client_cert
+and ca_cert hold only PEM certificates (a private key or other text there
+is refused). Reading config shows the certificate with its subject, issuer
+and expiry.
 
 proxy_url (with proxy_username and proxy_password for basic authentication)
 sends every call through an HTTP proxy; without it the Vault server's
@@ -157,7 +163,7 @@ func configFields() map[string]*framework.FieldSchema {
 		},
 		"ca_cert": {
 			Type:         framework.TypeString,
-			Description:  "PEM CA certificate(s) to trust for Password Safe's TLS certificate, besides the system roots.",
+			Description:  "PEM CA certificate(s) to trust for Password Safe's TLS certificate (and an https proxy's), besides the system roots. Only CERTIFICATE blocks: returned by config read.",
 			DisplayAttrs: &framework.DisplayAttributes{Name: "CA certificate", EditType: "file", Group: "TLS"},
 		},
 		"tls_server_name": {
@@ -169,7 +175,7 @@ func configFields() map[string]*framework.FieldSchema {
 			Type: framework.TypeString,
 			Description: "PEM client certificate (optionally followed by its chain) presented to Password Safe in every TLS handshake, " +
 				"for API registrations with \"Client Certificate Required\". Set together with client_key; write both as \"\" to remove. " +
-				"An expired certificate is refused.",
+				"Only CERTIFICATE blocks (a private key here is refused: config read returns client_cert). An expired certificate is refused.",
 			DisplayAttrs: &framework.DisplayAttributes{Name: "Client certificate", EditType: "file", Group: "TLS"},
 		},
 		"client_key": {
@@ -256,6 +262,8 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 	if err != nil || cfg == nil {
 		return nil, err
 	}
+	caCert, _ := certificatesOnly(cfg.CACert)
+	clientCert, _ := certificatesOnly(cfg.ClientCert)
 	resp := &logical.Response{Data: map[string]interface{}{
 		"url":                     cfg.URL,
 		"api_key_set":             cfg.APIKey != "",
@@ -263,10 +271,10 @@ func (h *configHandler) read(ctx context.Context, req *logical.Request, _ *frame
 		"password_set":            cfg.Password != "",
 		"client_id":               cfg.ClientID,
 		"client_secret_set":       cfg.ClientSecret != "",
-		"ca_cert":                 cfg.CACert,
+		"ca_cert":                 caCert,
 		"tls_server_name":         cfg.TLSServerName,
 		"insecure_tls":            cfg.InsecureTLS,
-		"client_cert":             cfg.ClientCert,
+		"client_cert":             clientCert,
 		"client_key_set":          cfg.ClientKey != "",
 		"proxy_url":               cfg.ProxyURL,
 		"proxy_username":          cfg.ProxyUsername,
@@ -304,6 +312,11 @@ func configWarnings(cfg *backend.Config, now time.Time) []string {
 	var ws []string
 	if w := clientCertWarning(cfg.ClientCert, now); w != "" {
 		ws = append(ws, w)
+	}
+	for _, f := range []struct{ name, v string }{{"client_cert", cfg.ClientCert}, {"ca_cert", cfg.CACert}} {
+		if _, other := certificatesOnly(f.v); other {
+			ws = append(ws, fmt.Sprintf(storedNotOnlyCertsWarning, f.name, f.name))
+		}
 	}
 	if cfg.InsecureTLS {
 		ws = append(ws, insecureTLSWarning)

@@ -1,7 +1,9 @@
 package paths
 
 import (
+	"bytes"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -86,8 +88,13 @@ func validateConfig(cfg *backend.Config, now time.Time) error {
 		return fmt.Errorf("run_as_source=%s takes the Password Safe user from the caller's Vault identity and needs an API "+
 			"registration that does not require the user's password; remove password (password=\"\") and use such a registration's api_key", cfg.RunAsSource)
 	}
-	if cfg.CACert != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(cfg.CACert)) {
-		return errors.New("ca_cert holds no PEM certificate")
+	if cfg.CACert != "" {
+		if !x509.NewCertPool().AppendCertsFromPEM([]byte(cfg.CACert)) {
+			return errors.New("ca_cert holds no PEM certificate")
+		}
+		if err := onlyCertificates("ca_cert", cfg.CACert); err != nil {
+			return err
+		}
 	}
 	if err := validateClientCert(cfg, u.Scheme, now); err != nil {
 		return err
@@ -123,6 +130,10 @@ func validateClientCert(cfg *backend.Config, scheme string, now time.Time) error
 	if err != nil {
 		return fmt.Errorf("client_cert %v", err)
 	}
+	// config read returns client_cert: it must hold nothing secret.
+	if err := onlyCertificates("client_cert", cfg.ClientCert); err != nil {
+		return err
+	}
 	if err := client.CheckPEMPrivateKey([]byte(cfg.ClientKey)); err != nil {
 		return fmt.Errorf("client_key %v", err)
 	}
@@ -137,6 +148,82 @@ func validateClientCert(cfg *backend.Config, scheme string, now time.Time) error
 			leaf.Subject.String(), leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// splitCertificates returns the CERTIFICATE blocks of data and describes
+// (naming field, never quoting data) what else it holds: a private key
+// first, else a PEM block of another type, else text outside the PEM
+// blocks that is not whitespace (it may be a key without its armour; a
+// block pem.Decode cannot parse counts as such text too).
+func splitCertificates(field string, data []byte) (certs []*pem.Block, problem error) {
+	begin := []byte("-----BEGIN ")
+	var key, other, text bool
+	rest := data
+	for len(rest) > 0 {
+		b, r := pem.Decode(rest)
+		if b == nil {
+			text = text || len(bytes.TrimSpace(rest)) > 0
+			break
+		}
+		// What pem.Decode skipped before this block (anything before its
+		// BEGIN line, a malformed block included) must be whitespace.
+		consumed := rest[:len(rest)-len(r)]
+		if i := bytes.LastIndex(consumed, begin); i < 0 || len(bytes.TrimSpace(consumed[:i])) > 0 {
+			text = true
+		}
+		switch {
+		case b.Type == "CERTIFICATE":
+			certs = append(certs, b)
+		case strings.Contains(b.Type, "PRIVATE KEY"):
+			key = true
+		default:
+			other = true
+		}
+		rest = r
+	}
+	switch {
+	case key:
+		problem = privateKeyError(field)
+	case other:
+		problem = fmt.Errorf("%s holds a PEM block that is not a certificate: give only -----BEGIN CERTIFICATE----- blocks", field)
+	case text:
+		problem = fmt.Errorf("%s holds text outside its PEM blocks (such as the \"Bag Attributes\" and subject lines openssl pkcs12 "+
+			"writes, or a block that does not parse): give only the -----BEGIN CERTIFICATE----- blocks", field)
+	}
+	return certs, problem
+}
+
+func privateKeyError(field string) error {
+	if field == "client_cert" {
+		return errors.New("client_cert holds a private key: it is returned by config read, so it must hold only the certificate " +
+			"and its chain (-----BEGIN CERTIFICATE----- blocks); give the private key in client_key (write-only), alone")
+	}
+	return fmt.Errorf("%s holds a private key: it is returned by config read and must hold only CA certificates "+
+		"(-----BEGIN CERTIFICATE----- blocks); no private key belongs there", field)
+}
+
+// onlyCertificates refuses a field that holds anything besides PEM
+// certificates and whitespace (see splitCertificates).
+func onlyCertificates(field, data string) error {
+	_, problem := splitCertificates(field, []byte(data))
+	return problem
+}
+
+// certificatesOnly is the CERTIFICATE blocks of a stored field, re-encoded
+// (without PEM headers): what config read shows of client_cert and
+// ca_cert, so that a config stored before writes were checked this
+// strictly cannot return a private key. other reports whether data held
+// anything else.
+func certificatesOnly(data string) (certs string, other bool) {
+	if data == "" {
+		return "", false
+	}
+	blocks, problem := splitCertificates("", []byte(data))
+	var b strings.Builder
+	for _, c := range blocks {
+		b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Bytes}))
+	}
+	return strings.TrimSpace(b.String()), problem != nil
 }
 
 // certInfo is what config read shows of the client certificate.
