@@ -8,12 +8,15 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpproxy"
 )
 
 // Config says how to reach and sign in to Password Safe. Either APIKey (with
@@ -30,22 +33,28 @@ type Config struct {
 	ClientID     string
 	ClientSecret string
 
-	CACertPEM          []byte // extra roots; system roots still apply when empty
+	// CACertPEM adds roots to the system's, for Password Safe and an https
+	// proxy. TLSServerName and InsecureSkipVerify apply to Password Safe
+	// only: an https proxy is always verified, against its own host name.
+	CACertPEM          []byte
 	TLSServerName      string
 	InsecureSkipVerify bool
 
 	// ClientCertPEM and ClientKeyPEM (PEM; both or neither) are the client
-	// certificate presented in every TLS handshake with Password Safe, for
-	// API registrations with "Client Certificate Required". ClientCertPEM
-	// may hold the chain, leaf first. The key is a secret and must not be
-	// encrypted.
+	// certificate presented in every TLS handshake with Password Safe that
+	// asks for one (never to a proxy), for API registrations with "Client
+	// Certificate Required"; a TLS 1.2 server may also ask by renegotiating
+	// once. ClientCertPEM may hold the chain, leaf first. The key is a
+	// secret and must not be encrypted.
 	ClientCertPEM []byte
 	ClientKeyPEM  []byte
 
 	// ProxyURL is the HTTP proxy to reach Password Safe through (http:// or
 	// https://host:port; CONNECT for https URLs), with ProxyUsername and
 	// ProxyPassword (a secret) for basic proxy authentication. It must not
-	// carry user info. Empty means the environment: HTTPS_PROXY,
+	// carry user info. The TLS connection to an https:// proxy (explicit or
+	// from the environment) is its own: verified against the system roots
+	// and CACertPEM and the proxy's host name, with no client certificate. Empty means the environment: HTTPS_PROXY,
 	// HTTP_PROXY and NO_PROXY (and lowercase forms) as New finds them, read
 	// once per client (not cached per process like
 	// http.ProxyFromEnvironment). As there, loopback hosts are never
@@ -251,7 +260,12 @@ func New(cfg Config) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("%w: set APIKey and RunAs, or ClientID and ClientSecret", ErrInvalidInput)
 	}
-	c.secrets = secretList(cfg.APIKey, cfg.Password, cfg.ClientSecret, c.psAuth, cfg.ProxyPassword)
+	var env *httpproxy.Config
+	if cfg.ProxyURL == "" && cfg.HTTPClient == nil {
+		env = httpproxy.FromEnvironment() // read once per client
+	}
+	c.secrets = secretList(append([]string{cfg.APIKey, cfg.Password, cfg.ClientSecret, c.psAuth, cfg.ProxyPassword},
+		proxySecrets(cfg, env)...)...)
 
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
@@ -284,7 +298,7 @@ func New(cfg Config) (*Client, error) {
 		hc.Jar = c.jar
 		c.hc = &hc
 	} else {
-		tr, err := newTransport(cfg, c.limiter.size())
+		tr, err := newTransport(cfg, env, c.limiter.size(), c.secrets)
 		if err != nil {
 			return nil, err
 		}
@@ -327,7 +341,7 @@ func parseBaseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-func newTransport(cfg Config, conns int) (*http.Transport, error) {
+func newTransport(cfg Config, env *httpproxy.Config, conns int, secrets []string) (*http.Transport, error) {
 	tlsCfg := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         cfg.TLSServerName,
@@ -338,12 +352,18 @@ func newTransport(cfg Config, conns int) (*http.Transport, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Present it whenever the server asks, whatever CAs it names: Windows
-		// servers (IIS) send no list of acceptable CAs by default, and one
-		// that does may name a root above the certificate's issuer.
+		// Present it whenever Password Safe asks, whatever CAs it names:
+		// Windows servers (IIS) send no list of acceptable CAs by default,
+		// and one that does may name a root above the certificate's issuer.
+		// (Only ever to Password Safe: an https proxy's handshake uses
+		// proxyTLSConfig, which has no certificate.)
 		tlsCfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
+		// IIS may ask for the certificate by renegotiating a TLS 1.2
+		// connection after the handshake, once it sees the request's
+		// path. The client renegotiates only when the server asks.
+		tlsCfg.Renegotiation = tls.RenegotiateOnceAsClient
 	}
-	proxy, err := proxyFunc(cfg)
+	proxy, err := proxyFunc(cfg, env)
 	if err != nil {
 		return nil, err
 	}
@@ -362,11 +382,18 @@ func newTransport(cfg Config, conns int) (*http.Transport, error) {
 	if ok {
 		tr = dt.Clone()
 	} else {
-		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true,
+			DialContext: (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext, TLSHandshakeTimeout: 10 * time.Second}
 	}
 	tr.TLSClientConfig = tlsCfg
-	tr.Proxy = proxy
-	tr.OnProxyConnectResponse = onProxyConnectResponse
+	// The TLS connections the transport dials itself are to an https
+	// proxy or, direct, to Password Safe; each gets its own config (see
+	// tlsDialer). The connection to Password Safe through a proxy's tunnel
+	// is wrapped by the transport with TLSClientConfig.
+	d := newTLSDialer(tr, proxyTLSConfig(tlsCfg.RootCAs))
+	tr.Proxy = d.proxy(proxy)
+	tr.DialTLSContext = d.dialTLS
+	tr.OnProxyConnectResponse = onProxyConnectResponse(secrets)
 	// Keep one idle connection per call that may be in flight, so a steady
 	// load reuses connections instead of dialling (and handshaking) anew.
 	tr.MaxIdleConnsPerHost = conns

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -11,8 +12,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/http/httpproxy"
+	"golang.org/x/net/idna"
 )
 
 // ParseClientCert checks a PEM client certificate (the chain, leaf first)
@@ -111,13 +114,13 @@ func ParseProxyURL(raw string) (*url.URL, error) {
 }
 
 // proxyFunc is the transport's Proxy: the explicit proxy of cfg, else the
-// environment's, read now (once per client).
-func proxyFunc(cfg Config) (func(*http.Request) (*url.URL, error), error) {
+// environment's, env (read once per client).
+func proxyFunc(cfg Config, envCfg *httpproxy.Config) (func(*http.Request) (*url.URL, error), error) {
 	if cfg.ProxyURL == "" {
 		if cfg.ProxyUsername != "" || cfg.ProxyPassword != "" {
 			return nil, fmt.Errorf("%w: ProxyUsername and ProxyPassword apply to ProxyURL only (a proxy from the environment carries its own credentials in its URL)", ErrInvalidInput)
 		}
-		env := httpproxy.FromEnvironment().ProxyFunc()
+		env := envCfg.ProxyFunc()
 		return func(r *http.Request) (*url.URL, error) {
 			u, err := env(r.URL)
 			if err != nil {
@@ -146,14 +149,187 @@ func proxyFunc(cfg Config) (func(*http.Request) (*url.URL, error), error) {
 	return http.ProxyURL(u), nil
 }
 
-// onProxyConnectResponse turns a proxy's refusal of CONNECT into a
-// *ProxyError (net/http would report only the status text).
-func onProxyConnectResponse(_ context.Context, _ *url.URL, _ *http.Request, res *http.Response) error {
-	if res.StatusCode == http.StatusOK {
+// proxySecrets are the proxy credentials a client holds, to redact from
+// errors: the password and the Basic value (base64 of user:password) that
+// the Proxy-Authorization header carries, which a proxy may echo. They
+// come from cfg, or from the user info of the environment's proxy URLs.
+func proxySecrets(cfg Config, env *httpproxy.Config) []string {
+	var out []string
+	add := func(user, pass string) {
+		if pass != "" {
+			out = append(out, pass, base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
+		}
+	}
+	if cfg.ProxyURL != "" {
+		add(cfg.ProxyUsername, cfg.ProxyPassword)
+		return out
+	}
+	if env == nil {
 		return nil
 	}
-	status := capString(cleanMessage(res.Status), 120)
-	return &ProxyError{StatusCode: res.StatusCode, Status: status}
+	for _, raw := range []string{env.HTTPSProxy, env.HTTPProxy} {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			u, err = url.Parse("http://" + raw) // httpproxy reads host:port as http://host:port
+		}
+		if err == nil && u.User != nil {
+			p, _ := u.User.Password()
+			add(u.User.Username(), p)
+		}
+	}
+	return out
+}
+
+// onProxyConnectResponse turns a proxy's refusal of CONNECT into a
+// *ProxyError (net/http would report only the status text), its status
+// text redacted of secrets (a proxy may echo the Proxy-Authorization it got).
+func onProxyConnectResponse(secrets []string) func(context.Context, *url.URL, *http.Request, *http.Response) error {
+	return func(_ context.Context, _ *url.URL, _ *http.Request, res *http.Response) error {
+		if res.StatusCode == http.StatusOK {
+			return nil
+		}
+		status := res.Status
+		for _, sec := range secrets {
+			status = redactOne(status, sec)
+		}
+		return &ProxyError{StatusCode: res.StatusCode, Status: capString(cleanMessage(status), 120)}
+	}
+}
+
+// proxyTLSConfig is the TLS config of the connection to an https proxy:
+// verified against roots (nil: the system's; else the system's and
+// CACertPEM, as an operator's CA may have issued the proxy's certificate)
+// and the proxy's host name, whatever InsecureSkipVerify and
+// TLSServerName say (they are about Password Safe), and no client
+// certificate (it is for Password Safe only). HTTP/1.1 only: CONNECT is
+// an HTTP/1.1 request.
+func proxyTLSConfig(roots *x509.CertPool) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, NextProtos: []string{"http/1.1"}}
+}
+
+// tlsDialer is the transport's DialTLSContext. net/http calls it for the
+// TLS connections it dials itself: to an https proxy (the connection to
+// Password Safe through the proxy's tunnel is then made by net/http with
+// TLSClientConfig), or, without a proxy, to Password Safe. Which one a
+// dialled address is, the transport's Proxy tells: it records the
+// address of each https proxy it names and of each target it sends
+// direct. An address recorded as a proxy, or not at all, gets the proxy's
+// config: a mistake there fails the handshake rather than present the
+// client certificate to, or skip verifying, anyone but Password Safe.
+type tlsDialer struct {
+	tr       *http.Transport // its TLSClientConfig (as net/http completes it: NextProtos), DialContext and TLSHandshakeTimeout
+	proxyCfg *tls.Config
+
+	mu      sync.Mutex
+	proxies map[string]bool // host:port of https proxies
+	direct  map[string]bool // host:port of targets reached without a proxy
+}
+
+func newTLSDialer(tr *http.Transport, proxy *tls.Config) *tlsDialer {
+	return &tlsDialer{tr: tr, proxyCfg: proxy, proxies: map[string]bool{}, direct: map[string]bool{}}
+}
+
+// proxy wraps the transport's Proxy to record which addresses are proxies
+// and which are targets dialled direct. net/http calls Proxy for every
+// request before it dials.
+func (d *tlsDialer) proxy(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		u, err := next(r)
+		if err != nil {
+			return u, err
+		}
+		d.mu.Lock()
+		switch {
+		case u == nil:
+			d.direct[canonicalAddr(r.URL)] = true
+		case u.Scheme == "https":
+			d.proxies[canonicalAddr(u)] = true
+		}
+		d.mu.Unlock()
+		return u, nil
+	}
+}
+
+// configFor is the TLS config for a connection to addr (host:port) that
+// net/http dials itself, with ServerName set.
+func (d *tlsDialer) configFor(addr string) (*tls.Config, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	toPS := d.direct[addr] && !d.proxies[addr]
+	d.mu.Unlock()
+	var cfg *tls.Config
+	if toPS {
+		// What net/http's own handshake with Password Safe would use: a
+		// clone of TLSClientConfig (its NextProtos set by net/http for
+		// HTTP/2), ServerName the host unless TLSServerName is set.
+		cfg = d.tr.TLSClientConfig.Clone()
+	} else {
+		cfg = d.proxyCfg.Clone()
+		cfg.ServerName = ""
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg, nil
+}
+
+// tlsHandshakeTimeoutError is net/http's error for a handshake that took
+// longer than TLSHandshakeTimeout.
+type tlsHandshakeTimeoutError struct{}
+
+func (tlsHandshakeTimeoutError) Timeout() bool   { return true }
+func (tlsHandshakeTimeoutError) Temporary() bool { return true }
+func (tlsHandshakeTimeoutError) Error() string   { return "net/http: TLS handshake timeout" }
+
+func (d *tlsDialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	cfg, err := d.configFor(addr)
+	if err != nil {
+		return nil, err
+	}
+	dial := d.tr.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	hctx, cancel := ctx, context.CancelFunc(func() {})
+	if t := d.tr.TLSHandshakeTimeout; t > 0 {
+		hctx, cancel = context.WithTimeout(ctx, t)
+	}
+	defer cancel()
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(hctx); err != nil {
+		_ = raw.Close()
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, tlsHandshakeTimeoutError{}
+		}
+		return nil, err
+	}
+	return conn, nil
+}
+
+// canonicalAddr is u's host:port as net/http dials it: the host in ASCII
+// (IDNA), the scheme's port when u has none.
+func canonicalAddr(u *url.URL) string {
+	host := u.Hostname()
+	if v, err := idna.Lookup.ToASCII(host); err == nil {
+		host = v
+	}
+	port := u.Port()
+	if port == "" {
+		switch u.Scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // ErrProxy is wrapped by the error of a call that failed at the proxy: the
