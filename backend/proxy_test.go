@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/testproxy"
@@ -133,6 +136,142 @@ func TestConfigProxyFromEnvironment(t *testing.T) {
 			}
 			if got := p.Tunnels() > before; got != tc.proxied {
 				t.Fatalf("proxied = %t, want %t", got, tc.proxied)
+			}
+		})
+	}
+}
+
+// TestConfigHTTPSProxy writes configs with an https:// proxy_url through
+// HandleRequest (verify=true): the proxy's TLS connection is verified
+// against its own name and ca_cert whatever insecure_tls and
+// tls_server_name say, and never gets the client certificate, which
+// Password Safe does (through the tunnel).
+func TestConfigHTTPSProxy(t *testing.T) {
+	testproxy.ClearEnv(t)
+	te := newTestBackend(t, withTLS(), withoutConfig())
+	te.secret(testproxy.Password)
+	good := issueCert(t, te.srv.ClientCA(), "vault-engine", time.Time{}, time.Time{})
+	te.secretKeys(good)
+	p := testproxy.StartT(t, testproxy.Options{TLS: true, Username: testproxy.User, Password: testproxy.Password})
+	simCA, proxyCA := string(te.srv.CACertPEM()), string(p.CACertPEM)
+	cfg := func(kv map[string]interface{}) map[string]interface{} {
+		m := map[string]interface{}{
+			"url": te.srv.URL, "ca_cert": simCA + proxyCA, "api_key": pstest.DemoAPIKeyWithClientCert,
+			"run_as": pstest.DemoUserSvcVault, "verify": true, "max_retries": 0, "insecure_tls": false, "tls_server_name": "",
+			"client_cert": good.cert, "client_key": good.key,
+			"proxy_url": p.URL, "proxy_username": testproxy.User, "proxy_password": testproxy.Password,
+		}
+		for k, v := range kv {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name    string
+		data    map[string]interface{}
+		want    []string // nil = success
+		tunnels bool
+	}{
+		{"client certificate through an https proxy", cfg(nil), nil, true},
+		{"tls_server_name for Password Safe, not in the proxy's certificate", cfg(map[string]interface{}{"tls_server_name": "localhost"}), nil, true},
+		{"insecure_tls, Password Safe not trusted", cfg(map[string]interface{}{"insecure_tls": true, "ca_cert": proxyCA}), nil, true},
+		{"insecure_tls, the proxy not trusted", cfg(map[string]interface{}{"insecure_tls": true, "ca_cert": simCA}),
+			[]string{"cannot reach Password Safe", "through the proxy " + p.URL, "certificate"}, false},
+		{"the proxy not trusted", cfg(map[string]interface{}{"ca_cert": simCA}),
+			[]string{"through the proxy " + p.URL, "certificate signed by unknown authority"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := te.sub(t)
+			tunnels, certs := p.Tunnels(), p.ClientCerts()
+			signIns := te.srv.Inspect().ClientCertSignIns()["vault-engine"]
+			resp, err := te.write("config", tc.data)
+			if tc.want == nil {
+				te.mustOK(resp, err)
+				if got := te.srv.Inspect().ClientCertSignIns()["vault-engine"]; got != signIns+1 {
+					t.Fatalf("sign-ins with the client certificate: %d, want %d", got, signIns+1)
+				}
+			} else {
+				msg := te.mustFail(resp, err, http.StatusBadRequest, tc.want...)
+				if strings.Contains(msg, testproxy.Password) {
+					t.Fatalf("the error quotes the proxy password: %s", msg)
+				}
+			}
+			if p.ClientCerts() != certs {
+				t.Fatalf("the client certificate was presented to the proxy")
+			}
+			if got := p.Tunnels() > tunnels; got != tc.tunnels {
+				t.Fatalf("tunnel opened: %t, want %t", got, tc.tunnels)
+			}
+		})
+	}
+}
+
+// TestConfigProxyWarnings: proxy_password to a plain http proxy, and plain
+// http calls through a proxy, are stored with a warning on every write and
+// read.
+func TestConfigProxyWarnings(t *testing.T) {
+	testproxy.ClearEnv(t)
+	te := newTestBackend(t, withoutConfig())
+	te.secret(testproxy.Password)
+	const (
+		unencrypted = "proxy_password crosses the network to the proxy unencrypted"
+		seesAll     = "the proxy sees every request and answer in full"
+	)
+	base := map[string]interface{}{
+		"url": "https://pws.example.com", "api_key": pstest.DemoAPIKey, "run_as": pstest.DemoUserSvcVault, "verify": false,
+		"allow_plain_http": false, "proxy_url": "", "proxy_username": "", "proxy_password": "",
+	}
+	with := func(kv map[string]interface{}) map[string]interface{} {
+		m := map[string]interface{}{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range kv {
+			m[k] = v
+		}
+		return m
+	}
+	auth := map[string]interface{}{"proxy_username": testproxy.User, "proxy_password": testproxy.Password}
+	plain := map[string]interface{}{"url": te.srv.URL, "allow_plain_http": true}
+	merge := func(ms ...map[string]interface{}) map[string]interface{} {
+		out := map[string]interface{}{}
+		for _, m := range ms {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+		return with(out)
+	}
+	for _, tc := range []struct {
+		name string
+		data map[string]interface{}
+		want map[string]bool
+	}{
+		{"http proxy with a password", merge(auth, map[string]interface{}{"proxy_url": "http://proxy.internal:3128"}), map[string]bool{unencrypted: true, seesAll: false}},
+		{"HTTP proxy (upper case) with a password", merge(auth, map[string]interface{}{"proxy_url": "HTTP://proxy.internal:3128"}), map[string]bool{unencrypted: true}},
+		{"http proxy without credentials", merge(map[string]interface{}{"proxy_url": "http://proxy.internal:3128"}), map[string]bool{unencrypted: false}},
+		{"https proxy with a password", merge(auth, map[string]interface{}{"proxy_url": "https://proxy.internal:3128"}), map[string]bool{unencrypted: false}},
+		{"plain http through a proxy", merge(plain, map[string]interface{}{"proxy_url": "https://proxy.internal:3128"}), map[string]bool{seesAll: true, unencrypted: false}},
+		{"plain http through an http proxy with a password", merge(plain, auth, map[string]interface{}{"proxy_url": "http://proxy.internal:3128"}), map[string]bool{seesAll: true, unencrypted: true}},
+		{"plain http, no proxy", merge(plain), map[string]bool{seesAll: false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			te := te.sub(t)
+			w := te.mustOK(te.write("config", tc.data))
+			r := te.mustOK(te.read("config"))
+			for name, resp := range map[string]*logical.Response{"write": w, "read": r} {
+				var ws string
+				if resp != nil {
+					ws = strings.Join(resp.Warnings, "\n")
+				}
+				for s, want := range tc.want {
+					if got := strings.Contains(ws, s); got != want {
+						t.Fatalf("%s: warning %q: %t, want %t (%s)", name, s, got, want, ws)
+					}
+				}
+				if strings.Contains(ws, testproxy.Password) {
+					t.Fatalf("%s: a warning quotes the proxy password", name)
+				}
 			}
 		})
 	}

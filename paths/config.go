@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
@@ -38,6 +40,13 @@ const plainHTTPUnusedWarning = "allow_plain_http is set but url is https, so it 
 const plainHTTPLegacyWarning = "url is plain http but allow_plain_http is not set (this config was stored before plain http " +
 	"was refused): the API key, the session cookie and every credential checked out cross the network unencrypted. " +
 	"Change url to https, or, for development only, write allow_plain_http=true; other config writes are refused until then."
+
+const proxyPasswordPlainWarning = "proxy_url is plain http: proxy_password crosses the network to the proxy unencrypted " +
+	"(basic authentication, base64 only), readable by anyone on the path to the proxy. Use an https:// proxy_url if the proxy offers one."
+
+const plainHTTPProxyWarning = "allow_plain_http is set, url is plain http and calls go through a proxy: plain http is not " +
+	"tunnelled, so the proxy sees every request and answer in full (the API key, the run-as password or OAuth client " +
+	"secret, the session cookie and every credential checked out). Development only."
 
 const storedNotOnlyCertsWarning = "%s as stored holds more than PEM certificates (a private key, another PEM block or other " +
 	"text; it was written before this was refused): config read shows only its certificates. Write %s again with only " +
@@ -322,6 +331,12 @@ func configWarnings(cfg *backend.Config, now time.Time) []string {
 		ws = append(ws, insecureTLSWarning)
 	}
 	plain := strings.HasPrefix(strings.ToLower(cfg.URL), "http://")
+	if cfg.ProxyPassword != "" && strings.HasPrefix(strings.ToLower(cfg.ProxyURL), "http://") {
+		ws = append(ws, proxyPasswordPlainWarning)
+	}
+	if cfg.AllowPlainHTTP && plain && proxied(cfg) {
+		ws = append(ws, plainHTTPProxyWarning)
+	}
 	switch {
 	case cfg.AllowPlainHTTP && plain:
 		ws = append(ws, plainHTTPWarning)
@@ -331,6 +346,20 @@ func configWarnings(cfg *backend.Config, now time.Time) []string {
 		ws = append(ws, plainHTTPLegacyWarning)
 	}
 	return ws
+}
+
+// proxied reports whether calls to cfg.URL go through a proxy: proxy_url,
+// or one the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) names for it.
+func proxied(cfg *backend.Config) bool {
+	if cfg.ProxyURL != "" {
+		return true
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return false
+	}
+	p, err := httpproxy.FromEnvironment().ProxyFunc()(u)
+	return err == nil && p != nil
 }
 
 func (h *configHandler) delete(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
