@@ -16,65 +16,8 @@ import (
 func TestHAFailover(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	var nodes []*vault
-	var leaderAddr string
-	for i := 1; i <= 3; i++ {
-		o := vaultOpts{storage: "raft", nodeID: fmt.Sprintf("node%d", i)}
-		if i > 1 {
-			o.joinAddrs = []string{leaderAddr}
-		}
-		n := newServerVault(t, o.nodeID, o)
-		if i == 1 {
-			leaderAddr = n.addr
-		}
-		nodes = append(nodes, n)
-	}
+	nodes := e.raftCluster(3)
 	n1 := nodes[0]
-	n1.start()
-	n1.waitReady(false)
-	e.addVault(n1)
-	key := n1.initUnseal()
-	n1.waitReady(true)
-	// Promote joiners to voters quickly (the default waits 10s per server).
-	n1.must("operator", "raft", "autopilot", "set-config", "-server-stabilization-time=2s", "-cleanup-dead-servers=false")
-	for _, n := range nodes[1:] {
-		n.start()
-		n.waitReady(false)
-		e.addVault(n)
-		n.setRootToken(n1.rootToken())
-		// Unsealing a retry_join node completes its join.
-		eventually(t, 60*time.Second, n.name+" to join and unseal", func() (bool, string) {
-			if _, err := n.cliAs("", "operator", "unseal", key); err != nil {
-				return false, err.Error()
-			}
-			code := n.health()
-			return code == 429, fmt.Sprintf("sys/health %d", code) // 429 = unsealed standby
-		})
-	}
-	eventually(t, 90*time.Second, "three raft voters", func() (bool, string) {
-		var peers struct {
-			Data struct {
-				Config struct {
-					Servers []struct {
-						NodeID string `json:"node_id"`
-						Voter  bool   `json:"voter"`
-						Leader bool   `json:"leader"`
-					} `json:"servers"`
-				} `json:"config"`
-			} `json:"data"`
-		}
-		if err := n1.jsonAs(n1.rootToken(), &peers, []string{"operator", "raft", "list-peers"}); err != nil {
-			return false, err.Error()
-		}
-		voters := 0
-		for _, s := range peers.Data.Config.Servers {
-			if s.Voter {
-				voters++
-			}
-		}
-		b, _ := json.Marshal(peers.Data.Config.Servers)
-		return voters == 3, string(b)
-	})
 
 	e.setup(n1)
 	e.writeRole("db", "system_name=db-prod-01", "account_name=postgres", "ttl=10m")
@@ -129,4 +72,83 @@ func TestHAFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitStatus(e.requestOf(s.LeaseID), "checkedin", 15*time.Second)
+}
+
+// raftCluster starts n raft nodes on loopback (the first initialised and
+// unsealed, the others joined with retry_join and unsealed) and waits until
+// all are voters. The first node is the active one and the env's.
+func (e *env) raftCluster(n int) []*vault {
+	t := e.t
+	t.Helper()
+	var nodes []*vault
+	var leaderAddr string
+	for i := 1; i <= n; i++ {
+		o := vaultOpts{storage: "raft", nodeID: fmt.Sprintf("node%d", i)}
+		if i > 1 {
+			o.joinAddrs = []string{leaderAddr}
+		}
+		v := newServerVault(t, o.nodeID, o)
+		if i == 1 {
+			leaderAddr = v.addr
+		}
+		nodes = append(nodes, v)
+	}
+	n1 := nodes[0]
+	n1.start()
+	n1.waitReady(false)
+	e.addVault(n1)
+	key := n1.initUnseal()
+	n1.waitReady(true)
+	// Promote joiners to voters quickly (the default waits 10s per server).
+	n1.must("operator", "raft", "autopilot", "set-config", "-server-stabilization-time=2s", "-cleanup-dead-servers=false")
+	for _, v := range nodes[1:] {
+		v.start()
+		v.waitReady(false)
+		e.addVault(v)
+		v.setRootToken(n1.rootToken())
+		// A retry_join node takes the unseal key, joins, and then unseals
+		// itself with it: supply it once. (Supplied again while the join
+		// runs, Vault unseals twice and runs two standby loops; a node that
+		// becomes active through the older one ignores `operator step-down`:
+		// "manual step-down operation already queued".)
+		supplied := false
+		eventually(t, 60*time.Second, v.name+" to join and unseal", func() (bool, string) {
+			code := v.health()
+			if code == 429 { // unsealed standby
+				return true, ""
+			}
+			if !supplied {
+				if _, err := v.cliAs("", "operator", "unseal", key); err != nil {
+					return false, err.Error()
+				}
+				supplied = true
+			}
+			return false, fmt.Sprintf("sys/health %d", code)
+		})
+	}
+	eventually(t, 90*time.Second, fmt.Sprintf("%d raft voters", n), func() (bool, string) {
+		var peers struct {
+			Data struct {
+				Config struct {
+					Servers []struct {
+						NodeID string `json:"node_id"`
+						Voter  bool   `json:"voter"`
+						Leader bool   `json:"leader"`
+					} `json:"servers"`
+				} `json:"config"`
+			} `json:"data"`
+		}
+		if err := n1.jsonAs(n1.rootToken(), &peers, []string{"operator", "raft", "list-peers"}); err != nil {
+			return false, err.Error()
+		}
+		voters := 0
+		for _, s := range peers.Data.Config.Servers {
+			if s.Voter {
+				voters++
+			}
+		}
+		b, _ := json.Marshal(peers.Data.Config.Servers)
+		return voters == n, string(b)
+	})
+	return nodes
 }

@@ -87,6 +87,9 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	killAllGroups()
 	os.RemoveAll(snap)
+	if upgradeDir != "" {
+		os.RemoveAll(upgradeDir)
+	}
 	os.Exit(code)
 }
 
