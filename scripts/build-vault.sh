@@ -4,6 +4,16 @@
 #
 #   bash scripts/build-vault.sh                 # the version pinned in scripts/vault/go.mod
 #   VAULT_VERSION=v1.21.4 bash scripts/build-vault.sh   # another one (built in a scratch copy)
+#   bash scripts/build-vault.sh --dry-run       # only say what it would do
+#
+# A Vault already installed is used instead of building one: VAULT_BIN (a
+# path or a command name), else the `vault` on PATH. It is used when it
+# reports a supported version: the pinned major.minor or a later minor of the
+# same major (pinned v1.21.0: v1.21.x, v1.22.x, ... but not v1.20.x, v2.x or
+# a pre-release); with VAULT_VERSION set, exactly that version. bin/vault
+# then becomes a symbolic link to it. A Vault that does not qualify is named
+# with the reason, and Vault is built as below. VAULT_BUILD=1 always builds.
+# VAULT_OUT (default bin/vault) is where the result goes (the tests use it).
 #
 # For another version the vault/sdk and vault/api versions come from that
 # Vault's own go.mod; VAULT_SDK_VERSION / VAULT_API_VERSION override them when
@@ -15,9 +25,16 @@
 # clone, another version already built once) a matter of a minute or two.
 set -euo pipefail
 
+dry=
+case "${1:-}" in
+  "") ;;
+  --dry-run) dry=1 ;;
+  *) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
+esac
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 mod="$root/scripts/vault"
-out="$root/bin/vault"
+out=${VAULT_OUT:-$root/bin/vault}
 
 say() { printf 'build-vault: %s\n' "$*"; }
 die() { printf 'build-vault: error: %s\n' "$*" >&2; exit 1; }
@@ -26,6 +43,8 @@ pinned=$(awk '$1 == "require" && $2 == "github.com/hashicorp/vault" { print $3 }
 [ -n "$pinned" ] || die "scripts/vault/go.mod does not require github.com/hashicorp/vault"
 want=${VAULT_VERSION:-$pinned}
 want=v${want#v}
+# exact: only the very version asked for stands in for it (VAULT_VERSION set).
+exact=${VAULT_VERSION:+1}
 
 # version_of prints the version a Vault binary reports ("v1.21.0"), or nothing.
 # The output is captured first: `vault version | grep -q` under pipefail can
@@ -38,14 +57,94 @@ version_of() {
   printf '%s' "$line"
 }
 
+semver_re='^v([0-9]+)\.([0-9]+)\.([0-9]+)(\+[0-9A-Za-z.-]+)?$'
+# supported VERSION: whether a Vault reporting VERSION may stand in for the
+# wanted one. Build metadata (v1.21.0+ent) is allowed, pre-releases are not.
+supported() {
+  local have=$1 hmaj hmin hcore
+  [[ $have =~ $semver_re ]] || return 1
+  hmaj=$((10#${BASH_REMATCH[1]})) hmin=$((10#${BASH_REMATCH[2]}))
+  hcore="v${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.${BASH_REMATCH[3]}"
+  [[ $want =~ $semver_re ]] || return 1
+  if [ -n "$exact" ]; then
+    [ "$hcore" = "$want" ]
+    return
+  fi
+  [ "$hmaj" -eq "$((10#${BASH_REMATCH[1]}))" ] && [ "$hmin" -ge "$((10#${BASH_REMATCH[2]}))" ]
+}
+if [ -n "$exact" ]; then
+  wanted_desc="exactly $want (VAULT_VERSION)"
+elif [[ $want =~ $semver_re ]]; then
+  wanted_desc="v${BASH_REMATCH[1]}.${BASH_REMATCH[2]}.x or a later v${BASH_REMATCH[1]}.x"
+else
+  die "the wanted Vault version '$want' is not of the form v1.2.3"
+fi
+
 if [ -x "$out" ]; then
   have=$(version_of "$out")
   if [ "$have" = "$want" ]; then
     say "$out is already Vault $want"
     exit 0
   fi
-  say "$out is Vault ${have:-of unknown version}; building Vault $want"
+  say "$out is Vault ${have:-of unknown version}, not $want"
 fi
+
+# An installed Vault: VAULT_BIN alone when set, else the vault on PATH, then
+# what bin/vault already links to (a PATH in another shell may lack it).
+out_abs="$(readlink -m "$(dirname "$out")")/$(basename "$out")"
+labels=() paths=()
+if [ "${VAULT_BUILD:-0}" != 0 ]; then
+  say "VAULT_BUILD=$VAULT_BUILD: not looking for an installed Vault"
+elif [ -n "${VAULT_BIN:-}" ]; then
+  c=$(command -v -- "$VAULT_BIN" || true)
+  if [ -n "$c" ]; then
+    labels+=("VAULT_BIN=$VAULT_BIN") paths+=("$c")
+  else
+    say "VAULT_BIN=$VAULT_BIN: no such command or executable file: not used"
+  fi
+else
+  c=$(command -v vault || true)
+  [ -n "$c" ] && labels+=("the vault on PATH") paths+=("$c")
+  [ -L "$out" ] && labels+=("what $(basename "$out") links to") paths+=("$out")
+fi
+use= seen=
+for i in "${!paths[@]}"; do
+  real=$(readlink -f "${paths[$i]}" || true)
+  cand="${labels[$i]} (${real:-${paths[$i]}})"
+  # Never bin/vault itself (a PATH that holds bin/, as `make dev` suggests,
+  # finds it): that is the binary found wanting above.
+  [ "$real" = "$out_abs" ] && continue
+  [ "$real" = "$seen" ] && continue
+  seen=$real
+  if [ ! -f "$real" ] || [ ! -x "$real" ]; then
+    say "$cand is not an executable file: not used"
+    continue
+  fi
+  have=$(version_of "$real")
+  if supported "$have"; then
+    use=$real
+    say "$cand is Vault $have: supported ($wanted_desc)"
+    break
+  fi
+  say "$cand reports Vault '${have:-?}': not used (needs $wanted_desc)"
+done
+
+if [ -n "$use" ]; then
+  if [ -n "$dry" ]; then
+    say "dry run: would link $out to $use"
+    exit 0
+  fi
+  mkdir -p "$(dirname "$out")"
+  ln -sfn "$use" "$out.link.$$"
+  mv -Tf "$out.link.$$" "$out"
+  say "using $use as $out (VAULT_BUILD=1 builds Vault $want instead)"
+  exit 0
+fi
+if [ -n "$dry" ]; then
+  say "dry run: would build Vault $want into $out"
+  exit 0
+fi
+say "building Vault $want into $out"
 
 command -v go >/dev/null || die "go is not on PATH"
 
@@ -135,8 +234,8 @@ if [ "$dl" -ne 0 ]; then
 fi
 
 setphase "Vault $want: compiling (15-25 minutes on 2 cores the first time; under a minute from Go's build cache)"
-mkdir -p "$root/bin"
-bintmp=$(mktemp "$root/bin/.vault.XXXXXX")
+mkdir -p "$(dirname "$out")"
+bintmp=$(mktemp "$(dirname "$out")/.vault.XXXXXX")
 # -s -w: no symbol table or DWARF: a third smaller and quicker to link (a
 # rebuild from the build cache is mostly linking). The -X flags matter only
 # for Vault versions whose version package is not embedded from a file.
@@ -162,4 +261,4 @@ if [ "$have" != "$want" ]; then
   die "the binary built reports Vault '${have}', not $want"
 fi
 mv -f "$bintmp" "$out"
-say "built $("$out" version | head -n 1) into bin/vault in $(( $(date +%s) - start ))s"
+say "built $("$out" version | head -n 1) into $out in $(( $(date +%s) - start ))s"

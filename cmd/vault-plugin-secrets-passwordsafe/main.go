@@ -4,6 +4,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -27,9 +28,17 @@ func main() {
 	// provider uses them for protocol v3/v4 hosts. Multiplexed plugins
 	// (protocol v5, every current Vault) use AutoMTLS and ignore it.
 	meta := &api.PluginAPIClientMeta{}
-	if err := meta.FlagSet().Parse(os.Args[1:]); err != nil {
+	flags := meta.FlagSet()
+	// -version is for people (and scripts/release-verify.sh): which build is
+	// this binary? Vault never passes it.
+	showVersion := flags.Bool("version", false, "print the plugin's version and exit")
+	if err := flags.Parse(os.Args[1:]); err != nil {
 		logger.Error("bad plugin arguments", "error", err)
 		os.Exit(1)
+	}
+	if *showVersion {
+		fmt.Println(version)
+		return
 	}
 	err := plugin.ServeMultiplex(&plugin.ServeOpts{
 		BackendFactoryFunc: paths.NewFactory(version),
