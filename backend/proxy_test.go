@@ -42,6 +42,9 @@ func TestConfigProxy(t *testing.T) {
 		want []string // nil = success
 	}{
 		{"through the proxy", cfg(nil), nil},
+		// proxy_password=@file, the file written by echo or an editor
+		{"password file ending in a newline", cfg(map[string]interface{}{"proxy_password": testproxy.Password + "\n"}), nil},
+		{"password file ending in CRLF", cfg(map[string]interface{}{"proxy_password": testproxy.Password + "\r\n"}), nil},
 		{"wrong proxy password", cfg(map[string]interface{}{"proxy_password": testproxy.Password + "-wrong"}),
 			[]string{"through the proxy " + good.URL, "407", "check proxy_username and proxy_password"}},
 		{"no proxy credentials", cfg(map[string]interface{}{"proxy_username": "", "proxy_password": ""}), []string{"407"}},

@@ -419,11 +419,13 @@ func (h *configHandler) write(ctx context.Context, req *logical.Request, d *fram
 	setString("client_key", &cfg.ClientKey)
 	setString("proxy_url", &cfg.ProxyURL)
 	setString("proxy_username", &cfg.ProxyUsername)
+	// A password may start or end with spaces, but not with a line break: one
+	// that a file given as @file ends with (echo, most editors) is not part of it.
 	if v, ok := d.GetOk("password"); ok {
-		cfg.Password = v.(string) // a password may start or end with spaces
+		cfg.Password = strings.TrimRight(v.(string), "\r\n")
 	}
 	if v, ok := d.GetOk("proxy_password"); ok {
-		cfg.ProxyPassword = v.(string)
+		cfg.ProxyPassword = strings.TrimRight(v.(string), "\r\n")
 	}
 	if v, ok := d.GetOk("ca_cert"); ok {
 		cfg.CACert = strings.TrimSpace(v.(string))
