@@ -56,6 +56,15 @@ for p in $platforms; do
   esac
 done
 
+# zip and unzip come from Debian's packages: installed here when missing
+# and we may (root, apt-get), so a fresh machine needs nothing of ours.
+for t in zip unzip; do
+  if ! command -v "$t" >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing $t (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$t" >/dev/null 2>&1 ||
+      { apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$t" >/dev/null 2>&1; } || true
+  fi
+done
 for t in zip unzip sha256sum; do
   command -v "$t" >/dev/null || die "$t is needed (Debian: apt-get install $t)"
 done
