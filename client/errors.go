@@ -304,6 +304,15 @@ func (c *Client) redact(s, authorization string) string {
 	return redactOne(s, c.currentToken())
 }
 
+// redactCall is redact plus the secrets of one call.
+func (c *Client) redactCall(s string, cl *call) string {
+	s = c.redact(s, cl.authorization)
+	for _, sec := range cl.secrets {
+		s = redactOne(s, sec)
+	}
+	return s
+}
+
 // secretPieceLen: any piece of a secret this long is redacted too, so a
 // server or proxy echoing part of a key cannot leak most of it. It runs on
 // error paths only.
@@ -343,6 +352,6 @@ func (e *TransportError) Unwrap() error { return e.err }
 func (e *TransportError) Is(target error) bool { return target == ErrProxy && isProxyFailure(e.err) }
 
 func (c *Client) newTransportError(cl *call, err error) error {
-	msg := capString(cleanMessage(c.redact(err.Error(), cl.authorization)), maxMessageRunes)
+	msg := capString(cleanMessage(c.redactCall(err.Error(), cl)), maxMessageRunes)
 	return &TransportError{Op: cl.op, msg: msg, err: err}
 }

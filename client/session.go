@@ -33,6 +33,7 @@ const (
 	opAliases         = "GET Aliases"
 	opAlias           = "GET Aliases/{id}"
 	opISARequest      = "POST ISARequests"
+	opChangeCreds     = "POST ManagedAccounts/{id}/Credentials/Change"
 )
 
 // sessionJar is the cookie jar of one Client. The session cookie's name is

@@ -34,6 +34,9 @@ type call struct {
 	authorization string // only for the token and sign-in calls
 	session       bool   // needs the signed-in session; a 401 signs in again once
 	retry         retryPolicy
+	// secrets of this call alone (a new password in the body), redacted
+	// from anything the server says back, like the client's own.
+	secrets []string
 }
 
 // result is a 2xx answer. Its body lives in a pooled buffer: call free when done.
@@ -268,7 +271,7 @@ func (c *Client) newError(cl *call, status int, body []byte) *Error {
 	if status >= 300 && status < 400 {
 		return &Error{Op: cl.op, StatusCode: status, Message: "unexpected redirect"}
 	}
-	code, msg := parseErrorBody(status, body, func(s string) string { return c.redact(s, cl.authorization) })
+	code, msg := parseErrorBody(status, body, func(s string) string { return c.redactCall(s, cl) })
 	return &Error{Op: cl.op, StatusCode: status, Code: code, Message: msg}
 }
 

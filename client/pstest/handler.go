@@ -252,6 +252,11 @@ func match(method, rest string) (rt *route, c call, allow string) {
 			}
 		}
 	case 4:
+		if low[0] == "managedaccounts" && low[2] == "credentials" && low[3] == "change" {
+			if n, ok := id(1); ok {
+				return want(http.MethodPost, routeChangeCredentials, n)
+			}
+		}
 		if low[0] == "aliases" && low[2] == "credentials" {
 			a, ok1 := id(1)
 			r, ok2 := id(3)
@@ -280,6 +285,7 @@ var (
 	routeAliases            = &route{name: EndpointAliases, auth: true, h: (*state).listAliases}
 	routeAlias              = &route{name: EndpointAlias, auth: true, h: (*state).getAlias}
 	routeISARequests        = &route{name: EndpointISARequests, auth: true, h: (*state).isaRequest}
+	routeChangeCredentials  = &route{name: EndpointChangeCredentials, auth: true, h: (*state).changeCredentials}
 )
 
 // statusRecorder remembers the status for the log line.

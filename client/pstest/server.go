@@ -44,6 +44,7 @@ const (
 	EndpointAliases            = "GET Aliases"
 	EndpointAlias              = "GET Aliases/{id}"
 	EndpointISARequests        = "POST ISARequests"
+	EndpointChangeCredentials  = "POST ManagedAccounts/{id}/Credentials/Change"
 )
 
 // Request statuses (RequestState.Status).
@@ -144,6 +145,10 @@ type state struct {
 	history    int // how many ended requests to remember
 	openByUser map[string]map[int]*request
 	expiries   expiryHeap
+
+	// changes are the credential changes made through
+	// POST ManagedAccounts/{id}/Credentials/Change, oldest first.
+	changes []CredentialChange
 
 	calls     map[string]int
 	faults    []*faultState

@@ -54,6 +54,10 @@ type User struct {
 	// ISASystemIDs are the managed systems on which the user has the ISA
 	// role (POST ISARequests).
 	ISASystemIDs []int `json:"isaSystemIds,omitempty" yaml:"isaSystemIds,omitempty"`
+	// AccountManagement is the "Password Safe Account Management (Full
+	// control)" feature permission, which POST
+	// ManagedAccounts/{id}/Credentials/Change requires (403 4031 without).
+	AccountManagement bool `json:"accountManagement,omitempty" yaml:"accountManagement,omitempty"`
 }
 
 // APIRegistration is an API key and its authentication rules: whether
@@ -177,13 +181,14 @@ const (
 // DemoWorld returns a fresh copy of the demo world: systems
 // 1-4 (accounts 11, 12, 21, 22, 31, 41), 40 load-NN systems (100..139, account
 // system*10+1 "svc"), aliases 1-3, the demo users, API keys and OAuth client.
-// Account 12 (db-prod-01/app_user) is exclusive.
+// Account 12 (db-prod-01/app_user) is exclusive. Only svc-vault holds
+// Account Management (it may change credentials on demand).
 func DemoWorld() *World {
 	everyone := []string{DemoUserSvcVault, DemoUserAlice, DemoUserCarol, DemoUserDave, DemoUserErin}
 	auto := func() Policy { return Policy{Requestors: append([]string(nil), everyone...)} }
 	w := &World{
 		Users: []User{
-			{ID: 1, Name: DemoUserSvcVault, Password: DemoPasswordSvcVault, Roles: []string{RoleRequestor}, DisplayName: "Vault secrets engine"},
+			{ID: 1, Name: DemoUserSvcVault, Password: DemoPasswordSvcVault, Roles: []string{RoleRequestor}, DisplayName: "Vault secrets engine", AccountManagement: true},
 			{ID: 2, Name: DemoUserAlice, Password: DemoPasswordAlice, Roles: []string{RoleRequestor}, DisplayName: "Alice Requestor"},
 			{ID: 3, Name: DemoUserBob, Password: DemoPasswordBob, Roles: []string{RoleApprover}, DisplayName: "Bob Approver"},
 			{ID: 4, Name: DemoUserCarol, Password: DemoPasswordCarol, Roles: []string{RoleRequestor}, DisplayName: "Carol Requestor"},
