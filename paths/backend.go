@@ -93,6 +93,7 @@ func New(version string, walMinAge time.Duration) *Backend {
 			credsPaths(b.engine, b.secret),
 			configPaths(b.engine),
 			rolePaths(b.engine),
+			rotatePaths(b.engine),
 			requestPaths(b.engine, b.secret),
 			aliasPaths(b.engine),
 			accountPaths(b.engine),

@@ -1,0 +1,200 @@
+package backend_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+)
+
+const (
+	pgAccount  = 11
+	finAccount = 31
+)
+
+// TestRotate drives roles/:name/rotate through HandleRequest against the
+// simulator, one case per behaviour.
+func TestRotate(t *testing.T) {
+	const given = "Rotated-Given-Pw-42!"
+	type env = testEnv
+	cases := []struct {
+		name    string
+		setup   func(te *env) // before the rotate write
+		role    string
+		data    map[string]interface{}
+		status  int      // 0: success
+		msg     []string // in the error, or in the warnings on success
+		account int      // whose password must (or must not) change
+		changed bool
+		check   func(te *env, resp *logical.Response)
+	}{
+		{name: "generated password", role: "pg", account: pgAccount, changed: true,
+			check: func(te *env, resp *logical.Response) {
+				ch := te.srv.Inspect().CredentialChanges(pgAccount)
+				if len(ch) != 1 || ch[0].PasswordGiven || ch[0].Queue || !ch[0].UpdateSystem || ch[0].UserName != pstest.DemoUserSvcVault {
+					t.Fatalf("recorded %+v", ch)
+				}
+				d := resp.Data
+				if d["generated"] != true || d["account_id"] != pgAccount || d["system_name"] != "db-prod-01" ||
+					d["run_as"] != pstest.DemoUserSvcVault || d["update_system"] != true || d["queue"] != false {
+					t.Fatalf("answer %v", d)
+				}
+			}},
+		{name: "given password, queue and update_system passed through", role: "pg", account: pgAccount, changed: true,
+			data: map[string]interface{}{"password": given, "queue": true, "update_system": false},
+			msg:  []string{"queue=true", "update_system=false"},
+			check: func(te *env, resp *logical.Response) {
+				if te.srv.Inspect().Password(pgAccount) != given {
+					t.Fatal("the given password was not set")
+				}
+				ch := te.srv.Inspect().CredentialChanges(pgAccount)
+				if len(ch) != 1 || !ch[0].PasswordGiven || !ch[0].Queue || ch[0].UpdateSystem {
+					t.Fatalf("recorded %+v", ch)
+				}
+				if resp.Data["generated"] != false {
+					t.Fatalf("answer %v", resp.Data)
+				}
+			}},
+		{name: "checkout after rotation returns the new password", role: "pg", account: pgAccount, changed: true,
+			data: map[string]interface{}{"password": given},
+			check: func(te *env, _ *logical.Response) {
+				resp := te.mustCreds("pg", nil)
+				if resp.Data["password"] != given {
+					t.Fatal("checkout did not return the rotated password")
+				}
+				te.mustRevoke(resp)
+			}},
+		{name: "unknown role", role: "nope", status: http.StatusBadRequest, msg: []string{`role "nope" does not exist`}, account: pgAccount},
+		{name: "empty password refused", role: "pg", data: map[string]interface{}{"password": ""}, status: http.StatusBadRequest,
+			msg: []string{"password is empty"}, account: pgAccount},
+		{name: "update_system=false without password refused", role: "pg", data: map[string]interface{}{"update_system": false},
+			status: http.StatusBadRequest, msg: []string{"update_system=false needs password"}, account: pgAccount},
+		{name: "run_as cannot be picked", role: "pg", data: map[string]interface{}{"run_as": pstest.DemoUserAlice},
+			status: http.StatusBadRequest, msg: []string{"run_as cannot be given here"}, account: pgAccount},
+		{name: "refused while a lease is live", role: "pg", account: pgAccount, status: http.StatusConflict,
+			setup: func(te *env) { te.mustCreds("pg", nil) },
+			msg:   []string{"this mount holds db-prod-01/postgres", "1 lease", "force=true"}},
+		{name: "refused while a lease of another role on the same account is live", role: "pg", account: pgAccount,
+			status: http.StatusConflict,
+			setup: func(te *env) {
+				te.writeRole("alias", map[string]interface{}{"alias_name": "prod-db-admin"})
+				te.mustCreds("alias", nil)
+			},
+			msg: []string{`role "alias"`, "1 lease"}},
+		{name: "refused while a claim is pending", role: "fin", account: finAccount, status: http.StatusConflict,
+			setup: func(te *env) { te.mustOK(te.credsAs("fin", "entity-1")) },
+			msg:   []string{"fin-db-01/sa", "1 pending claim"}},
+		{name: "forced while a lease is live", role: "pg", account: pgAccount, changed: true,
+			data:  map[string]interface{}{"force": true},
+			setup: func(te *env) { te.mustCreds("pg", nil) },
+			msg:   []string{"force=true: the credential changed under", "1 lease"},
+			check: func(te *env, resp *logical.Response) {
+				aff := resp.Data["affected"].([]map[string]interface{})
+				if len(aff) != 1 || aff[0]["request_id"].(int) == 0 || aff[0]["leases"] != 1 || aff[0]["role"] != "pg" {
+					t.Fatalf("affected %v", aff)
+				}
+			}},
+		{name: "alias role rotates the mapped account", role: "alias", account: pgAccount, changed: true,
+			setup: func(te *env) { te.writeRole("alias", map[string]interface{}{"alias_name": "prod-db-admin"}) },
+			check: func(te *env, resp *logical.Response) {
+				if resp.Data["alias_name"] != "prod-db-admin" || resp.Data["account_id"] != pgAccount {
+					t.Fatalf("answer %v", resp.Data)
+				}
+			}},
+		{name: "permission refused by Password Safe", role: "alice", account: pgAccount, status: http.StatusForbidden,
+			setup: func(te *env) {
+				te.writeRole("alice", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "run_as": pstest.DemoUserAlice})
+			},
+			msg: []string{`run-as user "alice"`, "Account Management (Full control)", "4031"}},
+		{name: "account gone from Password Safe", role: "pg", account: pgAccount, status: http.StatusNotFound,
+			setup: func(te *env) {
+				te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointChangeCredentials, Status: 404, Count: 1})
+			},
+			msg: []string{"does not know the account", "write the role again"}},
+		{name: "outage before the change: unknown, said so", role: "pg", account: pgAccount, status: http.StatusBadGateway,
+			data: map[string]interface{}{"password": given},
+			setup: func(te *env) {
+				te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointChangeCredentials, Status: 503})
+			},
+			msg: []string{"outcome is unknown", "may or may not have changed"}},
+		{name: "answer lost after the change: unknown, said so", role: "pg", account: pgAccount, status: http.StatusBadGateway,
+			changed: true, data: map[string]interface{}{"password": given},
+			setup: func(te *env) {
+				te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointChangeCredentials, Drop: true, AfterHandler: true, Count: 1})
+			},
+			msg: []string{"outcome is unknown"}},
+		{name: "Password Safe unreachable (closed mid-session)", role: "pg", account: pgAccount, status: http.StatusBadGateway,
+			setup: func(te *env) { te.srv.Close() },
+			msg:   []string{"unreachable"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			te := newTestBackend(t)
+			te.secret(given)
+			te.writeRole("pg", pgRole)
+			te.writeRole("fin", withWait("0s"))
+			if tc.setup != nil {
+				tc.setup(te.sub(t))
+			}
+			closed := strings.Contains(tc.name, "unreachable")
+			before := ""
+			if !closed {
+				before = te.srv.Inspect().Password(tc.account)
+			}
+			r := te.req(logical.UpdateOperation, "roles/"+tc.role+"/rotate", tc.data)
+			r.EntityID = "entity-rotator"
+			resp, err := te.do(r)
+			body := fmt.Sprintf("%v %#v", err, resp)
+			if strings.Contains(body, given) {
+				t.Fatal("the given password appears in the answer")
+			}
+			if tc.status != 0 {
+				te.sub(t).mustFail(resp, err, tc.status, tc.msg...)
+			} else {
+				te.sub(t).mustOK(resp, err)
+				warns := strings.Join(resp.Warnings, " | ")
+				for _, m := range tc.msg {
+					if !strings.Contains(warns, m) {
+						t.Fatalf("warnings %q lack %q", warns, m)
+					}
+				}
+			}
+			if !closed {
+				if changed := te.srv.Inspect().Password(tc.account) != before; changed != tc.changed {
+					t.Fatalf("password changed = %v, want %v", changed, tc.changed)
+				}
+				te.secret(te.srv.Inspect().Password(tc.account))
+			}
+			if tc.check != nil {
+				tc.check(te.sub(t), resp)
+			}
+			// Rotation events: one per change Password Safe took.
+			te.e.FlushEvents()
+			te.events.Lock()
+			n := 0
+			for _, e := range te.events.Events {
+				if e.Type != "passwordsafe/rotate" {
+					continue
+				}
+				n++
+				md := e.Event.Metadata.AsMap()
+				if md["role"] != tc.role || md["account_id"] != fmt.Sprint(tc.account) {
+					t.Errorf("rotate event metadata %v", md)
+				}
+				for _, v := range md {
+					if s, ok := v.(string); ok && s == given {
+						t.Errorf("the rotate event carries the password")
+					}
+				}
+			}
+			te.events.Unlock()
+			if want := map[bool]int{true: 1, false: 0}[tc.status == 0]; n != want {
+				t.Fatalf("%d rotate events, want %d", n, want)
+			}
+		})
+	}
+}
