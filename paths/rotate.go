@@ -124,8 +124,10 @@ func (h *rotateHandler) rotate(ctx context.Context, req *logical.Request, d *fra
 		return logical.ErrorResponse("role %q does not exist", name), nil
 	}
 	in := backend.RotateInput{
-		Role:         role,
-		Password:     d.Get("password").(string),
+		Role: role,
+		// A password may start or end with spaces, but not with a line
+		// break: one is what password=@file leaves from an editor.
+		Password:     strings.TrimRight(d.Get("password").(string), "\r\n"),
 		Queue:        d.Get("queue").(bool),
 		UpdateSystem: d.Get("update_system").(bool),
 		Force:        d.Get("force").(bool),
@@ -174,17 +176,27 @@ func (h *rotateHandler) rotate(ctx context.Context, req *logical.Request, d *fra
 	}
 	if len(res.Affected) > 0 {
 		resp.AddWarning(fmt.Sprintf("force=true: the credential changed under this mount's holdings, whose holders now "+
-			"have a password that no longer works: %s. Revoke those leases (vault lease revoke -prefix %screds/<role>) "+
-			"and check out again", backend.DescribeHoldings(res.Affected), mountOf(req)))
+			"have a password that no longer works: %s. Revoke those leases (%s) and check out again",
+			backend.DescribeHoldings(res.Affected), revokeHint(req, res.Affected)))
 	}
 	return resp, nil
 }
 
-func mountOf(req *logical.Request) string {
+// revokeHint is the vault command that revokes the holdings' leases, by role.
+func revokeHint(req *logical.Request, hs []backend.Holding) string {
+	mount := "<mount>/"
 	if req != nil && req.MountPoint != "" {
-		return req.MountPoint
+		mount = req.MountPoint
 	}
-	return "<mount>/"
+	seen := map[string]bool{}
+	var cmds []string
+	for _, h := range hs {
+		if !seen[h.Role] {
+			seen[h.Role] = true
+			cmds = append(cmds, "vault lease revoke -prefix "+mount+"creds/"+h.Role)
+		}
+	}
+	return strings.Join(cmds, "; ")
 }
 
 // rotateError words a failed rotation: the 409 with what to do, Password
@@ -193,8 +205,8 @@ func rotateError(req *logical.Request, role *backend.Role, in backend.RotateInpu
 	var conflict *backend.RotateConflictError
 	if errors.As(err, &conflict) {
 		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
-			"cannot rotate: %v. Revoke them first (vault lease revoke -prefix %screds/<role>), or write force=true "+
-				"to rotate anyway", conflict, mountOf(req)))
+			"cannot rotate: %v. Revoke them first (%s), or write force=true to rotate anyway",
+			conflict, revokeHint(req, conflict.Holdings)))
 	}
 	var op *backend.OpError
 	if !errors.As(err, &op) {
