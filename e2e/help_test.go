@@ -17,6 +17,7 @@ var wantPaths = []struct {
 	{"config", "config"},
 	{"roles/", "roles/"},
 	{"roles/{}", "roles/db"},
+	{"roles/{}/rotate", "roles/db/rotate"},
 	{"creds/{}", "creds/db"},
 	{"requests/", "requests/"},
 	{"requests/{}", "requests/1"},
