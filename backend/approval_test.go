@@ -252,3 +252,54 @@ func TestPendingCheckoutFailureNotForgotten(t *testing.T) {
 		t.Fatalf("approved orphan: %s, record %+v", te.status(id), te.record(id))
 	}
 }
+
+// TestPendingStatusWords: BeyondTrust's reference does not enumerate GET
+// Requests' Status words, so the engine must recognise a pending request
+// however the server spells it (and read a 403 4034 however its body is
+// spelt), or its reconciliation would take a request still waiting for an
+// approver for an approved one and end it.
+func TestPendingStatusWords(t *testing.T) {
+	for _, tc := range []struct {
+		pending, active string
+		bodies          pstest.ErrorBodies
+	}{
+		{"", "", pstest.ErrorBodiesText},
+		{"Pending", "Active", pstest.ErrorBodiesCode},
+		{"PENDING", "ACTIVE", pstest.ErrorBodiesObject},
+		{"Pending Approval", "Approved", pstest.ErrorBodiesWords},
+		{"PendingApproval", "Approved", pstest.ErrorBodiesText},
+	} {
+		t.Run(tc.pending, func(t *testing.T) {
+			te := newTestBackend(t)
+			te.srv.Edit().SetStatusWords(tc.pending, tc.active)
+			te.srv.Edit().SetErrorBodies(tc.bodies)
+			te.writeRole("fin", withWait("0s"))
+			id := requestIDOf(te.mustOK(te.credsAs("fin", "entity-1")))
+			r, err := te.claim(id, "entity-1")
+			te.mustFail(r, err, http.StatusForbidden, "not approved yet")
+
+			// Past the claim window, still waiting for an approver: the
+			// periodic func must leave it alone.
+			te.srv.Advance(te.e.PendingClaimWindow() + time.Minute)
+			if err := te.rollback(false); err != nil {
+				t.Fatal(err)
+			}
+			if te.status(id) != pstest.StatusPending || te.record(id) == nil || te.pendingHolders(id) != 1 {
+				t.Fatalf("pending request %q not recognised: status %s, record %v", tc.pending, te.status(id), te.record(id))
+			}
+
+			bob := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob)
+			if err := bob.Approve(context.Background(), id, "ok"); err != nil {
+				t.Fatal(err)
+			}
+			lease := te.mustOK(te.claim(id, "entity-1"))
+			if lease.Secret == nil || lease.Data["password"] != te.srv.Inspect().Password(31) {
+				t.Fatalf("claim after approval: %#v", lease)
+			}
+			te.mustRevoke(lease)
+			if te.status(id) != pstest.StatusCheckedIn {
+				t.Fatalf("not checked in: %s", te.status(id))
+			}
+		})
+	}
+}

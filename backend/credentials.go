@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -166,7 +165,8 @@ func activeRequest(ctx context.Context, cl *client.Client, id int) (client.Reque
 		fmt.Sprintf("Password Safe request %d is not among the run-as user's active requests", id))
 }
 
-func isPendingStatus(s string) bool { return strings.EqualFold(s, "pending") }
+// isPendingStatus: see client.IsPendingStatus (every documented spelling).
+func isPendingStatus(s string) bool { return client.IsPendingStatus(s) }
 
 // grant is the lease for a checked-out credential. Its max TTL is the
 // lifetime's, cut so the lease never outlives the request; its TTL never

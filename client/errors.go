@@ -162,7 +162,8 @@ const maxMessageRunes = 300
 
 // parseErrorBody extracts a 403/409 sub-code and a message from an error
 // body, which Password Safe sends as a bare number (4034), a JSON string
-// ("4034 - Request is not yet approved"), an object with a message, or
+// ("4034 - Request is not yet approved", or the words alone), an object
+// with a message ({"Message": "..."}, matched case-insensitively), or
 // plain text. redact (may be nil) removes secrets; it runs before the
 // message is cleaned and capped (so a cap cannot leave a cut-off piece of a
 // secret behind) and again after (cleaning collapses whitespace).
@@ -209,6 +210,9 @@ func parseErrorBody(status int, body []byte, redact func(string) string) (code i
 	if code == 0 {
 		code = subCode(status, msg)
 	}
+	if code == 0 {
+		code = subCodeFromText(status, msg)
+	}
 	// A body that is only the code says nothing Code does not.
 	if code != 0 && msg == strconv.Itoa(code) {
 		msg = ""
@@ -237,6 +241,36 @@ func subCode(status int, s string) int {
 		}
 		n, _ := strconv.Atoi(s[i : i+4])
 		return n
+	}
+	return 0
+}
+
+// subCodeTexts are the reference's words for each sub-code. BeyondTrust's
+// reference says a 403 body "contains a message or status code indicating
+// the reason" (GET Requests, GET RequestSets), so a message without the
+// number is read by its words. Most specific first.
+var subCodeTexts = []struct {
+	status int
+	code   int
+	words  string
+}{
+	{403, CodeNotApproved, "not yet approved"},
+	{403, CodeNotEnoughApprover, "not enough approvers"},
+	{403, CodeAlreadyApproved, "approved already"},
+	{403, CodeAlreadyApproved, "already approved"},
+	{403, CodeAlreadyApproved, "already been approved"},
+	{403, CodeApproverOnly, "approver only"},
+	{403, CodeRequestorOnly, "requestor only"},
+	{403, CodeNoPermission, "does not have permission"},
+}
+
+// subCodeFromText finds a sub-code by the reference's words in msg.
+func subCodeFromText(status int, msg string) int {
+	m := strings.ToLower(msg)
+	for _, t := range subCodeTexts {
+		if t.status == status && strings.Contains(m, t.words) {
+			return t.code
+		}
 	}
 	return 0
 }

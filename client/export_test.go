@@ -51,3 +51,8 @@ func NewErrorForTest(c *Client, op string, status int, body []byte, authorizatio
 
 // ParseErrorBody parses an error body without redaction.
 func ParseErrorBody(status int, body []byte) (int, string) { return parseErrorBody(status, body, nil) }
+func DecodeManagedAccounts(b []byte) ([]ManagedAccount, error) {
+	var out []ManagedAccount
+	err := decodeList(b, &out)
+	return out, err
+}

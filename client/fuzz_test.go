@@ -268,6 +268,12 @@ func FuzzResponse(f *testing.F) {
 		body   string
 	}{
 		{200, "application/json", `{"UserId":1,"UserName":"svc-fuzz"}`},
+		// Variants of BeyondTrust's reference (pstest doc.go).
+		{403, "application/json", `"Request is not yet approved"`},
+		{403, "application/json", `{"Message":"4034 - Request is not yet approved"}`},
+		{409, "application/json", `4091`},
+		{200, "application/json", `{"TotalCount":1,"Data":[{"AccountName":"a","LastChangeDate":"2019-05-30T07:30:48.16"}]}`},
+		{200, "application/json", `[{"RequestID":1,"Status":"Pending Approval","RequestReleaseDate":"2019-05-30T07:30:48.16"}]`},
 		{201, "application/json", `42`},
 		{200, "application/json", `"42"`},
 		{200, "application/json", `{"RequestID":42}`},

@@ -346,7 +346,7 @@ func (st *state) isaRequest(c *call) reply {
 	if bad != nil {
 		return *bad
 	}
-	if !isJSON(c.r) {
+	if !isJSON(c.r) && !isForm(c.r) {
 		return errReply(http.StatusUnsupportedMediaType, msg415)
 	}
 	var in struct {
@@ -356,7 +356,11 @@ func (st *state) isaRequest(c *call) reply {
 	if len(bytes.TrimSpace(c.body)) == 0 {
 		return errReply(http.StatusBadRequest, "The request body is required")
 	}
-	if err := json.Unmarshal(c.body, &in); err != nil {
+	body, _, err := bodyJSON(c, []string{"SystemID", "AccountID", "DurationMinutes"}, nil)
+	if err != nil {
+		return errReply(http.StatusBadRequest, "The request body is invalid: "+err.Error())
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
 		return errReply(http.StatusBadRequest, "The request body is invalid: "+jsonErrText(err))
 	}
 	if in.SystemID == 0 || in.AccountID == 0 {

@@ -37,7 +37,8 @@
 //     administrator would: account settings and policies (SetAccount…),
 //     passwords (SetPassword), alias states, the license, whether the API
 //     is enabled, the session idle time, ExpireSessions and ExpireTokens,
-//     and SetHistory.
+//     SetHistory, and how answers are spelt where the reference allows
+//     several forms (SetStatusWords, SetErrorBodies).
 //   - Faults returns the fault injector: Inject, Clear and SetFunc (a
 //     FaultFunc deciding call by call, for deterministic simulation).
 //   - Inspect returns an Inspector, which reads without changing any API
@@ -48,14 +49,79 @@
 // The control API under /_pstest/ offers the same to scripts and to
 // processes that only have the URL (see cmd/passwordsafe-sim).
 //
+// # Checked against BeyondTrust's reference
+//
+// Each point below was compared with BeyondTrust's API reference
+// (docs.beyondtrust.com/bips/reference, pages and their .md OpenAPI
+// versions); "silent" means the reference does not say, and the choice is
+// the simulator's.
+//
+//   - GET Requests Status words: the reference types Status as a bare
+//     string; only the filter is enumerated, "Status of requests to return
+//     (all, active, pending). Default: all"
+//     (https://docs.beyondtrust.com/bips/v26.1/reference/get-api-public-v3-requests),
+//     spelt "All, Active, Pending" on GET RequestSets
+//     (https://docs.beyondtrust.com/bips/v26.1/reference/get-api-public-v3-requestsets).
+//     The simulator matches the filter case-insensitively and answers
+//     "pending"/"active" by default; Editor.SetStatusWords makes it answer
+//     any other spelling ("Pending", "Pending Approval", "Approved"), and
+//     the client's IsPendingStatus (which the engine's reconciliation and
+//     recovery use) accepts every spelling of pending in any case.
+//   - Dates: the reference gives date-formatted strings without a zone rule
+//     (silent). Public clients show local times without a zone and with
+//     fractions ("2019-05-30T07:30:48.16"). The simulator writes RFC 3339
+//     UTC ("…Z"); the client's ParseTime reads that, a zone offset, no
+//     zone (taken as UTC), 1–9 fraction digits, a space for the T, and
+//     "/Date(ms)/".
+//   - 403 and 409 bodies: "Response body contains a message or status code
+//     indicating the reason" (GET Requests; GET RequestSets' 403). The
+//     simulator answers "4034 - Request is not yet approved" by default;
+//     Editor.SetErrorBodies makes it answer the bare number (4034), the
+//     words alone ("Request is not yet approved") or an object. The client
+//     reads the sub-code from the number, or, when there is none, from the
+//     reference's words (not yet approved 4034, approver only 4033,
+//     requestor only 4032, does not have permission 4031, not enough
+//     approvers 4035, approved already 4036).
+//   - Error objects: ASP.NET's {"Message": "..."} (silent in the reference;
+//     third-party descriptions of the API show it). SetErrorBodies
+//     (ErrorBodiesObject) answers it; the client reads Message in any case.
+//   - Paging wrappers: the reference documents {"TotalCount": n, "Data":
+//     [...]} (ManagedAccountContainerModel, "Page of Managed Accounts", on
+//     GET QuickRules/{id}/ManagedAccounts,
+//     https://docs.beyondtrust.com/bips/reference/get-api-public-v3-quickrules-quickruleid-managedaccounts.md;
+//     BeyondTrust's Go library reads the same wrapper from Secrets Safe
+//     v3.2). GET ManagedAccounts (the requestable list: limit default 1000,
+//     offset default 0, https://docs.beyondtrust.com/bips/reference/managed-accounts)
+//     is not documented with it, so the simulator keeps the array (and the
+//     single object for systemName+accountName) that BeyondTrust's library
+//     expects; the client takes an array, a single object or the wrapper
+//     wherever it reads a list.
+//   - Request bodies: the reference's POST Requests body is JSON with
+//     int32 and "int32 | null" fields and ConflictOption "reuse"/"renew"
+//     (https://docs.beyondtrust.com/bips/reference/requests); Checkin takes
+//     an optional {"Reason"} up to 1000 characters
+//     (https://docs.beyondtrust.com/bips/v26.1/reference/put-api-public-v3-requests-id-checkin).
+//     Which other content types the server reads, and whether it reads
+//     numbers sent as strings, the reference does not show (silent): the
+//     simulator tolerates what an ASP.NET server with Json.NET and the form
+//     formatter does — application/json, text/json, application/*+json,
+//     application/x-www-form-urlencoded, and numbers and booleans as strings
+//     ("SystemID": "11") — on POST Requests, POST Aliases/{id}/Requests,
+//     POST ISARequests and the Reason of Checkin, Approve and Deny; other
+//     types answer 415. The client always sends JSON with numbers.
+//   - OAuth: "Request must have content type
+//     application/x-www-form-urlencoded"
+//     (https://docs.beyondtrust.com/bips/reference/password-safe-oauth-proxy):
+//     the simulator requires it, the client sends it.
+//
 // # Where the documentation is silent
 //
 // The simulator makes these choices; a client must not depend on the ones
 // marked (sim), which a real server may do differently.
 //
 // Wire format
-//   - Error bodies are JSON strings. 403 and 409 bodies start with the
-//     sub-code: "4034 - Request is not yet approved", "4091 - Conflicting
+//   - Error bodies are JSON strings (Editor.SetErrorBodies: other forms).
+//     403 and 409 bodies start with the sub-code: "4034 - Request is not yet approved", "4091 - Conflicting
 //     request exists. …". 400 and 404 bodies are plain messages.
 //   - No body ends with a newline: POST Requests answers exactly 1001, GET
 //     Credentials exactly "the-password" (clients that use the raw body, like
@@ -63,7 +129,8 @@
 //   - Dates are RFC 3339 / ISO-8601 in UTC ("2026-11-22T12:58:19Z"); a date
 //     that does not exist (ApprovedDate of a pending request, NextChangeDate)
 //     is null.
-//   - GET Requests Status values are lowercase: "pending", "active" (sim).
+//   - GET Requests Status values are lowercase: "pending", "active" (sim;
+//     Editor.SetStatusWords changes them).
 //   - Request IDs start at 1001 and grow by one, so they never collide with
 //     account IDs in tests (sim).
 //   - Paths and query parameter names match case-insensitively; a trailing
@@ -117,10 +184,9 @@
 //     user may request, approve or reach as ISA.
 //
 // Requests
-//   - Check order for POST Requests: 415 (Content-Type must be
-//     application/json; "text/json" and parameters such as charset are
-//     accepted), 400 (body: malformed JSON, missing SystemID/AccountID,
-//     DurationMinutes not in 1–525600, Reason > 1000, TicketNumber > 20,
+//   - Check order for POST Requests: 415 (Content-Type must be JSON or a
+//     form, see above; parameters such as charset are accepted), 400
+//     (body: malformed JSON, missing SystemID/AccountID, DurationMinutes not in 1–525600, Reason > 1000, TicketNumber > 20,
 //     unknown AccessType or ConflictOption, App without ApplicationID), 403
 //     4031 (unknown system or account, account not on the system, API access
 //     disabled, no permission), 4033, 4035, then 400 when DurationMinutes
@@ -161,7 +227,7 @@
 //   - RotateOnCheckin: owner only (4031), works on pending and active
 //     requests, 404 once ended.
 //   - Checkin, Approve and Deny take an optional {"Reason"} (> 1000
-//     characters: 400); a non-empty body must be JSON (else 415).
+//     characters: 400); a non-empty body must be JSON or a form (else 415).
 //   - GET Requests: status all|active|pending, queue req|app (else 400).
 //     req = the caller's own pending and active requests; app = other users'
 //     pending requests on accounts the caller approves, plus active ones the

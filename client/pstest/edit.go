@@ -167,3 +167,29 @@ func (e Editor) SetHistory(n int) {
 		st.forgetOldEnded()
 	}
 }
+
+// SetStatusWords sets the Status words GET Requests answers for pending
+// and active requests ("" keeps the default, "pending" and "active").
+// BeyondTrust's reference types Status as a bare string and names only the
+// filter words, so tests use this to check that a client recognises every
+// plausible spelling ("Pending", "Pending Approval", "Active", "Approved").
+// RequestState.Status (Inspector) keeps the internal constants.
+func (e Editor) SetStatusWords(pending, active string) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	m := map[string]string{}
+	if pending != "" {
+		m[StatusPending] = pending
+	}
+	if active != "" {
+		m[StatusActive] = active
+	}
+	e.s.st.statusWords = m
+}
+
+// SetErrorBodies selects how error answers are spelt (see ErrorBodies).
+func (e Editor) SetErrorBodies(b ErrorBodies) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	e.s.st.errorBodies = b
+}

@@ -1,11 +1,14 @@
 package pstest
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -419,8 +422,58 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt *route, c c
 	default:
 		rep = rt.h(st, &c)
 	}
+	rep = st.styleError(rep)
 	s.mu.Unlock()
 	rep.write(w)
+}
+
+// ErrorBodies selects how error answers are spelt. BeyondTrust's reference
+// says a 403 body "contains a message or status code indicating the
+// reason"; clients must accept every form.
+type ErrorBodies int
+
+const (
+	// ErrorBodiesText (the default): a JSON string, sub-code first:
+	// "4034 - Request is not yet approved".
+	ErrorBodiesText ErrorBodies = iota
+	// ErrorBodiesCode: a 403/409 with a sub-code answers the bare number
+	// (4034); other errors answer as ErrorBodiesText.
+	ErrorBodiesCode
+	// ErrorBodiesWords: the message without the sub-code:
+	// "Request is not yet approved".
+	ErrorBodiesWords
+	// ErrorBodiesObject: an ASP.NET error object, {"Message": "4034 - …"}.
+	ErrorBodiesObject
+)
+
+// styleError respells an error reply's JSON-string body per
+// st.errorBodies. Injected faults and OAuth's {"error": …} bodies are left
+// alone.
+func (st *state) styleError(rep reply) reply {
+	if st.errorBodies == ErrorBodiesText || rep.status < 400 || len(rep.body) == 0 || rep.body[0] != '"' {
+		return rep
+	}
+	var msg string
+	if json.Unmarshal(rep.body, &msg) != nil {
+		return rep
+	}
+	code, words := "", msg
+	if (rep.status == http.StatusForbidden || rep.status == http.StatusConflict) && len(msg) > 4 {
+		if n, err := strconv.Atoi(msg[:4]); err == nil && n/10 == rep.status {
+			code, words = msg[:4], strings.TrimSpace(strings.TrimPrefix(msg[4:], " -"))
+		}
+	}
+	switch st.errorBodies {
+	case ErrorBodiesCode:
+		if code != "" {
+			rep.body = []byte(code)
+		}
+	case ErrorBodiesWords:
+		rep.body = mustJSON(words)
+	case ErrorBodiesObject:
+		rep.body = mustJSON(map[string]string{"Message": msg})
+	}
+	return rep
 }
 
 func (s *Server) logCall(method, endpoint string, status int, start time.Time) {
@@ -467,12 +520,84 @@ func queryValue(r *http.Request, name string) (string, bool) {
 	return "", false
 }
 
-// isJSON reports whether the request's Content-Type is application/json.
-func isJSON(r *http.Request) bool {
+// mediaType is the request's Content-Type without parameters, lowercased.
+func mediaType(r *http.Request) string {
 	ct := r.Header.Get("Content-Type")
 	if i := strings.IndexByte(ct, ';'); i >= 0 {
 		ct = ct[:i]
 	}
-	ct = strings.ToLower(strings.TrimSpace(ct))
-	return ct == "application/json" || ct == "text/json"
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// isJSON reports whether the request's Content-Type is a JSON type the
+// server reads: application/json, text/json or application/*+json.
+func isJSON(r *http.Request) bool {
+	ct := mediaType(r)
+	return ct == "application/json" || ct == "text/json" ||
+		(strings.HasPrefix(ct, "application/") && strings.HasSuffix(ct, "+json"))
+}
+
+// isForm reports whether the request body is form-encoded.
+func isForm(r *http.Request) bool { return mediaType(r) == "application/x-www-form-urlencoded" }
+
+// bodyJSON gives the body of a POST/PUT as JSON the handlers decode with
+// encoding/json, tolerating what an ASP.NET server with Json.NET and the
+// form formatter does: a form-encoded body (each field once; numbers and
+// booleans as text), and numbers and booleans sent as JSON strings
+// ("SystemID": "11"). ints and bools name the fields converted. ok is false
+// for a content type the server does not read (415).
+func bodyJSON(c *call, ints, bools []string) (out []byte, ok bool, err error) {
+	var fields map[string]any
+	switch {
+	case isForm(c.r):
+		vals, perr := url.ParseQuery(string(c.body))
+		if perr != nil {
+			return nil, true, errors.New("malformed form body")
+		}
+		fields = map[string]any{}
+		for k, v := range vals {
+			if len(v) > 0 {
+				fields[k] = v[0]
+			}
+		}
+	case isJSON(c.r):
+		dec := json.NewDecoder(bytes.NewReader(c.body))
+		dec.UseNumber()
+		if derr := dec.Decode(&fields); derr != nil || fields == nil {
+			// Not an object: let the caller's decoder report it.
+			return c.body, true, nil
+		}
+	default:
+		return nil, false, nil
+	}
+	for k, v := range fields {
+		s, isStr := v.(string)
+		if !isStr {
+			continue
+		}
+		switch {
+		case hasFold(ints, k):
+			s = strings.TrimSpace(s)
+			if s == "" {
+				fields[k] = nil
+			} else if _, nerr := strconv.ParseInt(s, 10, 64); nerr == nil {
+				fields[k] = json.Number(s)
+			}
+		case hasFold(bools, k):
+			if b, berr := strconv.ParseBool(strings.TrimSpace(s)); berr == nil {
+				fields[k] = b
+			}
+		}
+	}
+	out, err = json.Marshal(fields)
+	return out, true, err
+}
+
+func hasFold(list []string, s string) bool {
+	for _, l := range list {
+		if strings.EqualFold(l, s) {
+			return true
+		}
+	}
+	return false
 }

@@ -26,7 +26,7 @@ const (
 	msg4035         = "4035 - Not enough Approvers configured to approve a request"
 	msg4036         = "4036 - Request has been approved already"
 	msgNotFound     = "Request not found: it may have already been released or has expired"
-	msg415          = "Unsupported Media Type: the request body must be application/json"
+	msg415          = "Unsupported Media Type: the request body must be JSON (application/json, text/json, application/*+json) or application/x-www-form-urlencoded"
 )
 
 func conflictReply(minutes int) reply {
@@ -49,6 +49,13 @@ type requestBody struct {
 	RotateOnCheckin        *bool
 }
 
+// The fields of requestBody sent as text by a form or as JSON strings
+// ("11") that the server reads as numbers or booleans.
+var (
+	requestIntFields  = []string{"SystemID", "AccountID", "ApplicationID", "DurationMinutes", "AccessPolicyScheduleID", "TicketSystemID"}
+	requestBoolFields = []string{"RotateOnCheckin"}
+)
+
 var accessTypes = map[string]string{"view": "View", "rdp": "RDP", "ssh": "SSH", "app": "App"}
 
 // parseRequestBody checks everything that can be checked without the world.
@@ -58,13 +65,17 @@ func parseRequestBody(c *call, alias bool) (requestBody, *reply) {
 		rep := errReply(status, msg)
 		return in, &rep
 	}
-	if !isJSON(c.r) {
+	if !isJSON(c.r) && !isForm(c.r) {
 		return fail(http.StatusUnsupportedMediaType, msg415)
 	}
 	if len(bytes.TrimSpace(c.body)) == 0 {
 		return fail(http.StatusBadRequest, "The request body is required")
 	}
-	if err := json.Unmarshal(c.body, &in); err != nil {
+	body, _, err := bodyJSON(c, requestIntFields, requestBoolFields)
+	if err != nil {
+		return fail(http.StatusBadRequest, "The request body is invalid: "+err.Error())
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
 		return fail(http.StatusBadRequest, "The request body is invalid: "+jsonErrText(err))
 	}
 	if in.AccessType == "" {
@@ -115,12 +126,17 @@ func reasonBody(c *call) (string, *reply) {
 	if len(bytes.TrimSpace(c.body)) == 0 {
 		return "", nil
 	}
-	if !isJSON(c.r) {
+	body, ok, err := bodyJSON(c, nil, nil)
+	if !ok {
 		rep := errReply(http.StatusUnsupportedMediaType, msg415)
 		return "", &rep
 	}
+	if err != nil {
+		rep := errReply(http.StatusBadRequest, "The request body is invalid: "+err.Error())
+		return "", &rep
+	}
 	var in struct{ Reason string }
-	if err := json.Unmarshal(c.body, &in); err != nil {
+	if err := json.Unmarshal(body, &in); err != nil {
 		rep := errReply(http.StatusBadRequest, "The request body is invalid: "+jsonErrText(err))
 		return "", &rep
 	}
@@ -464,6 +480,15 @@ func isoTimePtr(t *time.Time) *string {
 	return isoTime(*t)
 }
 
+// statusWord is how GET Requests spells an internal status (see
+// Editor.SetStatusWords).
+func (st *state) statusWord(status string) string {
+	if w, ok := st.statusWords[status]; ok {
+		return w
+	}
+	return status
+}
+
 func (r *request) toJSON() requestJSON {
 	return requestJSON{
 		RequestID:          r.st.ID,
@@ -525,7 +550,9 @@ func (st *state) listRequests(c *call) reply {
 	sort.Slice(found, func(i, j int) bool { return found[i].st.ID < found[j].st.ID })
 	for _, r := range found {
 		if status == "all" || r.st.Status == status {
-			out = append(out, r.toJSON())
+			j := r.toJSON()
+			j.Status = st.statusWord(j.Status)
+			out = append(out, j)
 		}
 	}
 	return jsonReply(http.StatusOK, out)

@@ -69,7 +69,7 @@ func TestCreateRequestValidation(t *testing.T) {
 	}
 
 	t.Run("415", func(t *testing.T) {
-		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		for _, ct := range []string{"text/plain", "application/xml", "multipart/form-data", ""} {
 			resp := alice.raw(http.MethodPost, "Requests", `{"SystemID":1,"AccountID":11,"DurationMinutes":5}`, ct)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusUnsupportedMediaType {

@@ -154,6 +154,11 @@ type state struct {
 	faults    []*faultState
 	faultFunc FaultFunc
 
+	// How answers are spelt where the reference allows several forms
+	// (Editor.SetStatusWords, Editor.SetErrorBodies).
+	statusWords map[string]string // internal status -> GET Requests Status word
+	errorBodies ErrorBodies
+
 	idle           time.Duration
 	licenseInvalid bool
 	apiDisabled    bool
