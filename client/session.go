@@ -33,6 +33,10 @@ const (
 	opAliases         = "GET Aliases"
 	opAlias           = "GET Aliases/{id}"
 	opISARequest      = "POST ISARequests"
+	opFolders         = "GET Secrets-Safe/Folders"
+	opSecrets         = "GET Secrets-Safe/Secrets"
+	opSecret          = "GET Secrets-Safe/Secrets/{id}"
+	opSecretFile      = "GET Secrets-Safe/Secrets/{id}/file/download"
 )
 
 // sessionJar is the cookie jar of one Client. The session cookie's name is
