@@ -203,8 +203,12 @@ func TestSecretsSafeListPaging(t *testing.T) {
 			want = append(want, "connection string", "postgres-admin")
 			var got []string
 			for offset := 0; ; offset += 3 {
-				resp := te.mustOK(te.do(te.req(logical.ListOperation, "secrets-safe/secrets/Team/DB/",
-					map[string]interface{}{"limit": 3, "offset": offset})))
+				var op logical.Operation = logical.ListOperation
+				path := "secrets-safe/secrets/Team/DB/"
+				if offset == 3 {
+					op, path = logical.ReadOperation, "secrets-safe/secrets/Team/DB" // the CLI's read
+				}
+				resp := te.mustOK(te.do(te.req(op, path, map[string]interface{}{"limit": 3, "offset": offset})))
 				keys, _ := resp.Data["keys"].([]string)
 				total, has := resp.Data["total_count"]
 				if legacy == has {

@@ -18,7 +18,7 @@ import (
 // Vault policies can allow one folder and deny another:
 //
 //	secrets-safe/folders/                  LIST  every folder (its path is the key)
-//	secrets-safe/secrets/<folder path>/    LIST  the secrets of a folder (titles)
+//	secrets-safe/secrets/<folder path>/    LIST  the secrets of a folder (titles; READ for paging from the CLI)
 //	secrets-safe/secret/<folder path>/<title>  READ  one secret with its value
 //	secrets-safe/id/<secret GUID>          READ  one secret by ID (no folder in the path)
 //
@@ -95,6 +95,11 @@ func secretsSafePaths(engine *backend.Engine) []*framework.Path {
 					Callback:     h.secrets,
 					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
 					Summary:      "List the secrets of a Secrets Safe folder, without their values (keys are titles).",
+				},
+				logical.ReadOperation: &framework.PathOperation{
+					Callback:     h.secrets,
+					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "query"},
+					Summary:      "List the secrets of a Secrets Safe folder; the same as LIST, for the CLI's read with limit and offset.",
 				},
 			},
 			HelpSynopsis:    secretsSafeHelpSynopsis,
