@@ -80,6 +80,9 @@ type Engine struct {
 	// renew checkout from racing other checkouts of the same account.
 	locks        []*locksutil.LockEntry
 	accountLocks []*locksutil.LockEntry
+
+	// secretsSafe are the Secrets Safe reads' knobs (zero: the defaults).
+	secretsSafe secretsSafeKnobs
 }
 
 // New returns the engine of a mount hosted by host, whose WAL entries are

@@ -55,6 +55,8 @@ func (b *Engine) SetApprovalPoll(d time.Duration)         { b.approvalPoll = d }
 func (b *Engine) SetPendingClaimWindow(d time.Duration)   { b.pendingClaimWindow = d }
 func (b *Engine) PendingClaimWindow() time.Duration       { return b.pendingClaimWindow }
 func (b *Engine) SetClientOptions(f func(*client.Config)) { b.clientOptions = f }
+func (b *Engine) SetFoldersPageSize(n int)                { b.secretsSafe.foldersPage = n }
+func (b *Engine) SetMaxFileBytes(n int64)                 { b.secretsSafe.maxFileBytes = n }
 
 // Sessions.
 func (b *Engine) SetMaxSessions(n int)              { b.sessions.max = n }

@@ -76,7 +76,7 @@ func isPermanentTransportErr(err error) bool {
 	}
 	return errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
 		errors.As(err, &verify) || errors.As(err, &recHeader) || errors.Is(err, ErrUnexpectedResponse) ||
-		errors.Is(err, ErrInvalidInput)
+		errors.Is(err, ErrInvalidInput) || errors.Is(err, ErrFileTooLarge)
 }
 
 // backoff is the wait before retry n (1-based): exponential from

@@ -34,6 +34,10 @@ const (
 	opAlias           = "GET Aliases/{id}"
 	opISARequest      = "POST ISARequests"
 	opChangeCreds     = "POST ManagedAccounts/{id}/Credentials/Change"
+	opFolders         = "GET Secrets-Safe/Folders"
+	opSecrets         = "GET Secrets-Safe/Secrets"
+	opSecret          = "GET Secrets-Safe/Secrets/{id}"
+	opSecretFile      = "GET Secrets-Safe/Secrets/{id}/file/download"
 )
 
 // sessionJar is the cookie jar of one Client. The session cookie's name is

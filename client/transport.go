@@ -37,6 +37,11 @@ type call struct {
 	// secrets of this call alone (a new password in the body), redacted
 	// from anything the server says back, like the client's own.
 	secrets []string
+	// maxBody, when > 0, caps a success body below the default: a larger
+	// one fails with ErrFileTooLarge, unread when its length is declared.
+	maxBody int64
+	// respHeader is the header of the answer that succeeded (set by attempt).
+	respHeader http.Header
 }
 
 // result is a 2xx answer. Its body lives in a pooled buffer: call free when done.
@@ -180,8 +185,14 @@ func (c *Client) attempt(ctx context.Context, cl *call, buf *bytes.Buffer) (stat
 		return 0, 0, err
 	}
 	limit := int64(maxBody)
+	if cl.maxBody > 0 {
+		limit = cl.maxBody
+	}
 	if resp.StatusCode >= 300 {
 		limit = maxErrorBody
+	} else if cl.maxBody > 0 && resp.ContentLength > limit {
+		_ = resp.Body.Close() // not read: the connection goes, the bytes stay upstream
+		return resp.StatusCode, 0, fileTooLarge(resp.ContentLength, limit)
 	}
 	var n int64
 	if cl := resp.ContentLength; cl >= 0 && cl <= limit {
@@ -198,6 +209,9 @@ func (c *Client) attempt(ctx context.Context, cl *call, buf *bytes.Buffer) (stat
 		return resp.StatusCode, 0, fmt.Errorf("reading response body: %w", err)
 	}
 	if n > limit {
+		if resp.StatusCode < 300 && cl.maxBody > 0 {
+			return resp.StatusCode, 0, fileTooLarge(-1, limit)
+		}
 		if resp.StatusCode < 300 {
 			return resp.StatusCode, 0, fmt.Errorf("response body larger than %d bytes: %w", limit, ErrUnexpectedResponse)
 		}
@@ -206,6 +220,7 @@ func (c *Client) attempt(ctx context.Context, cl *call, buf *bytes.Buffer) (stat
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
+	cl.respHeader = resp.Header
 	return resp.StatusCode, retryAfter, nil
 }
 

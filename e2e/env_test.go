@@ -266,6 +266,12 @@ func (e *env) addWorldSecrets() {
 			e.addSecret(a.Passphrase, "passphrase of "+what)
 		}
 	}
+	for _, s := range w.Secrets {
+		what := fmt.Sprintf("Secrets Safe secret %s (%s)", s.ID, s.Title)
+		e.addSecret(s.Password, "password of "+what)
+		e.addSecret(s.Text, "text of "+what)
+		e.addSecret(s.FileContent, "file of "+what)
+	}
 }
 
 // addKey adds a private key and each long line of it (a log may hold a key

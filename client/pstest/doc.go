@@ -256,6 +256,12 @@
 //     4031); DurationMinutes defaults to the account's default release
 //     duration; the answer is 201 {"Credentials": "..."} and an active View
 //     request is recorded (reused while it lasts).
+//   - Secrets Safe (secrets.go): GET Secrets-Safe/Folders, GET
+//     Secrets-Safe/Secrets (path, title, separator, afterDate, limit,
+//     offset, decrypt; version=3.2 answers {TotalCount, Data}, older
+//     versions a bare array), GET Secrets-Safe/Secrets/{id} and its
+//     file/download. Users need User.SecretsSafe (else 403) and read the
+//     folders shared with them (Folder.Readers) and those below.
 //
 // Simulator behaviour
 //   - The clock starts at NewServer's wall time (whole seconds, UTC) and

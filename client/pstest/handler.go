@@ -183,6 +183,9 @@ func match(method, rest string) (rt *route, c call, allow string) {
 		}
 		return r, call{ids: ids}, ""
 	}
+	if len(low) >= 2 && low[0] == "secrets-safe" {
+		return matchSecretsSafe(method, segs, low, want)
+	}
 	switch len(low) {
 	case 1:
 		switch low[0] {
@@ -289,7 +292,32 @@ var (
 	routeAlias              = &route{name: EndpointAlias, auth: true, h: (*state).getAlias}
 	routeISARequests        = &route{name: EndpointISARequests, auth: true, h: (*state).isaRequest}
 	routeChangeCredentials  = &route{name: EndpointChangeCredentials, auth: true, h: (*state).changeCredentials}
+	routeSecretsSafeFolders = &route{name: EndpointSecretsSafeFolders, auth: true, h: (*state).listFolders}
+	routeSecrets            = &route{name: EndpointSecrets, auth: true, h: (*state).listSecrets}
+	routeSecret             = &route{name: EndpointSecret, auth: true, h: (*state).getSecret}
+	routeSecretFileDownload = &route{name: EndpointSecretFileDownload, auth: true, h: (*state).downloadSecretFile}
 )
+
+// matchSecretsSafe routes Secrets-Safe/...: the folder list, the secret
+// list, one secret by its GUID and its file download. A malformed GUID
+// matches no route (404), as the server's {id:guid} constraint does.
+func matchSecretsSafe(method string, segs, low []string, want func(string, *route, ...int) (*route, call, string)) (*route, call, string) {
+	switch {
+	case len(low) == 2 && low[1] == "folders":
+		return want(http.MethodGet, routeSecretsSafeFolders)
+	case len(low) == 2 && low[1] == "secrets":
+		return want(http.MethodGet, routeSecrets)
+	case len(low) == 3 && low[1] == "secrets" && validGUID(segs[2]):
+		rt, c, allow := want(http.MethodGet, routeSecret)
+		c.name = segs[2]
+		return rt, c, allow
+	case len(low) == 5 && low[1] == "secrets" && validGUID(segs[2]) && low[3] == "file" && low[4] == "download":
+		rt, c, allow := want(http.MethodGet, routeSecretFileDownload)
+		c.name = segs[2]
+		return rt, c, allow
+	}
+	return nil, call{}, ""
+}
 
 // statusRecorder remembers the status for the log line.
 type statusRecorder struct {

@@ -45,6 +45,10 @@ const (
 	EndpointAlias              = "GET Aliases/{id}"
 	EndpointISARequests        = "POST ISARequests"
 	EndpointChangeCredentials  = "POST ManagedAccounts/{id}/Credentials/Change"
+	EndpointSecretsSafeFolders = "GET Secrets-Safe/Folders"
+	EndpointSecrets            = "GET Secrets-Safe/Secrets"
+	EndpointSecret             = "GET Secrets-Safe/Secrets/{id}"
+	EndpointSecretFileDownload = "GET Secrets-Safe/Secrets/{id}/file/download"
 )
 
 // Request statuses (RequestState.Status).
@@ -126,6 +130,7 @@ type state struct {
 	aliases  map[int]*aliasRec
 	aliasNm  map[string]*aliasRec
 	alOrder  []*aliasRec
+	ss       *secretsSafe
 
 	sessions map[string]*session
 	tokens   map[string]*token
@@ -470,6 +475,7 @@ func newState(w *World, start time.Time) *state {
 		st.alOrder = append(st.alOrder, ar)
 	}
 	sort.Slice(st.alOrder, func(i, j int) bool { return st.alOrder[i].ID < st.alOrder[j].ID })
+	st.ss = newSecretsSafe(w, start)
 	return st
 }
 

@@ -25,6 +25,9 @@ type World struct {
 	OAuthClients     []OAuthClient     `json:"oauthClients,omitempty" yaml:"oauthClients,omitempty"`
 	Systems          []System          `json:"systems" yaml:"systems"`
 	Aliases          []Alias           `json:"aliases,omitempty" yaml:"aliases,omitempty"`
+	// Folders and Secrets are the Secrets Safe (see secrets.go).
+	Folders []Folder `json:"folders,omitempty" yaml:"folders,omitempty"`
+	Secrets []Secret `json:"secrets,omitempty" yaml:"secrets,omitempty"`
 	// SessionIdleMinutes is how long a session lives without a call, on the
 	// simulator's clock. 0 means 20 (the real server's default).
 	SessionIdleMinutes int `json:"sessionIdleMinutes,omitempty" yaml:"sessionIdleMinutes,omitempty"`
@@ -58,6 +61,9 @@ type User struct {
 	// control)" feature permission, which POST
 	// ManagedAccounts/{id}/Credentials/Change requires (403 4031 without).
 	AccountManagement bool `json:"accountManagement,omitempty" yaml:"accountManagement,omitempty"`
+	// SecretsSafe is the Secrets Safe (Read) feature permission: without
+	// it every Secrets-Safe call answers 403.
+	SecretsSafe bool `json:"secretsSafe,omitempty" yaml:"secretsSafe,omitempty"`
 }
 
 // APIRegistration is an API key and its authentication rules: whether
@@ -182,18 +188,21 @@ const (
 // 1-4 (accounts 11, 12, 21, 22, 31, 41), 40 load-NN systems (100..139, account
 // system*10+1 "svc"), aliases 1-3, the demo users, API keys and OAuth client.
 // Account 12 (db-prod-01/app_user) is exclusive. Only svc-vault holds
-// Account Management (it may change credentials on demand).
+// Account Management (it may change credentials on demand). Its Secrets Safe
+// (see demoSecretsSafe) has folders Team (Team/DB, Team/Web), readable by
+// every requestor, and Finance, readable by svc-vault and dave; the
+// requestors hold the Secrets Safe permission, bob and isa-ops do not.
 func DemoWorld() *World {
 	everyone := []string{DemoUserSvcVault, DemoUserAlice, DemoUserCarol, DemoUserDave, DemoUserErin}
 	auto := func() Policy { return Policy{Requestors: append([]string(nil), everyone...)} }
 	w := &World{
 		Users: []User{
-			{ID: 1, Name: DemoUserSvcVault, Password: DemoPasswordSvcVault, Roles: []string{RoleRequestor}, DisplayName: "Vault secrets engine", AccountManagement: true},
-			{ID: 2, Name: DemoUserAlice, Password: DemoPasswordAlice, Roles: []string{RoleRequestor}, DisplayName: "Alice Requestor"},
+			{ID: 1, Name: DemoUserSvcVault, Password: DemoPasswordSvcVault, Roles: []string{RoleRequestor}, DisplayName: "Vault secrets engine", SecretsSafe: true, AccountManagement: true},
+			{ID: 2, Name: DemoUserAlice, Password: DemoPasswordAlice, Roles: []string{RoleRequestor}, DisplayName: "Alice Requestor", SecretsSafe: true},
 			{ID: 3, Name: DemoUserBob, Password: DemoPasswordBob, Roles: []string{RoleApprover}, DisplayName: "Bob Approver"},
-			{ID: 4, Name: DemoUserCarol, Password: DemoPasswordCarol, Roles: []string{RoleRequestor}, DisplayName: "Carol Requestor"},
-			{ID: 5, Name: DemoUserDave, Password: DemoPasswordDave, Roles: []string{RoleRequestorApprover}, DisplayName: "Dave Requestor-Approver"},
-			{ID: 6, Name: DemoUserErin, Password: DemoPasswordErin, Roles: []string{RoleRequestor}, DisplayName: "Erin Domain User", Email: "erin@example.com"},
+			{ID: 4, Name: DemoUserCarol, Password: DemoPasswordCarol, Roles: []string{RoleRequestor}, DisplayName: "Carol Requestor", SecretsSafe: true},
+			{ID: 5, Name: DemoUserDave, Password: DemoPasswordDave, Roles: []string{RoleRequestorApprover}, DisplayName: "Dave Requestor-Approver", SecretsSafe: true},
+			{ID: 6, Name: DemoUserErin, Password: DemoPasswordErin, Roles: []string{RoleRequestor}, DisplayName: "Erin Domain User", Email: "erin@example.com", SecretsSafe: true},
 			{ID: 7, Name: DemoUserISA, Password: DemoPasswordISA, Roles: []string{RoleISA}, ISASystemIDs: []int{1}, DisplayName: "ISA Operator"},
 		},
 		APIRegistrations: []APIRegistration{
@@ -226,6 +235,7 @@ func DemoWorld() *World {
 		},
 		SessionIdleMinutes: 20,
 	}
+	w.Folders, w.Secrets = demoSecretsSafe()
 	for i := 0; i < 40; i++ {
 		id := 100 + i
 		w.Systems = append(w.Systems, System{ID: id, Name: fmt.Sprintf("load-%02d", i), PlatformID: 4, Accounts: []Account{
@@ -416,6 +426,7 @@ func (w *World) Validate() error {
 	if w.SessionIdleMinutes < 0 {
 		bad("negative sessionIdleMinutes")
 	}
+	validateSecretsSafe(w, users, bad)
 	return errors.Join(errs...)
 }
 
