@@ -51,3 +51,6 @@ func NewErrorForTest(c *Client, op string, status int, body []byte, authorizatio
 
 // ParseErrorBody parses an error body without redaction.
 func ParseErrorBody(status int, body []byte) (int, string) { return parseErrorBody(status, body, nil) }
+
+// RecordForTest records one successful call of op.
+func RecordForTest(m *Metrics, op string, d time.Duration) { m.record(op, d, 0, nil, 0) }

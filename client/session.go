@@ -30,6 +30,7 @@ const (
 	opCredential      = "GET Credentials/{id}"
 	opAliasCredential = "GET Aliases/{id}/Credentials/{id}"
 	opManagedAccounts = "GET ManagedAccounts"
+	opManagedSystems  = "GET ManagedSystems"
 	opAliases         = "GET Aliases"
 	opAlias           = "GET Aliases/{id}"
 	opISARequest      = "POST ISARequests"
