@@ -388,3 +388,7 @@ func (c *Client) currentToken() string {
 	defer c.tokMu.Unlock()
 	return c.token
 }
+
+// SignedIn reports whether the client holds a live session (as far as it
+// knows: the server may have ended it meanwhile).
+func (c *Client) SignedIn() bool { return c.gen.Load() != 0 }

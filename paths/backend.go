@@ -96,6 +96,8 @@ func New(version string, walMinAge time.Duration) *Backend {
 			requestPaths(b.engine, b.secret),
 			aliasPaths(b.engine),
 			accountPaths(b.engine),
+			systemPaths(b.engine),
+			statusPaths(b.engine),
 		),
 		Secrets: []*framework.Secret{b.secret},
 		WALRollback: func(ctx context.Context, req *logical.Request, kind string, data interface{}) error {
