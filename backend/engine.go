@@ -76,6 +76,9 @@ type Engine struct {
 	cache    *cache    // config and roles
 	sessions *sessions // upstream sessions per (config generation, run-as)
 	events   events    // Vault events, sent in the background
+	// metrics counts every upstream call of every client of this engine
+	// (status); a few atomic additions per call.
+	metrics *client.Metrics
 	// locks guard each request's record and holders; accountLocks keep a
 	// renew checkout from racing other checkouts of the same account.
 	locks        []*locksutil.LockEntry
@@ -101,6 +104,7 @@ func New(host Host, walRollbackMinAge time.Duration) *Engine {
 		cache:              newCache(),
 		locks:              locksutil.CreateLocks(),
 		accountLocks:       locksutil.CreateLocks(),
+		metrics:            client.NewMetrics(),
 	}
 	b.resolveRunAs = b.defaultResolveRunAs
 	b.sessions = newSessions(b.Logger, defaultMaxSessions)

@@ -29,6 +29,9 @@ const (
 	RollbackSlack    = rollbackSlack
 	EventCheckout    = eventCheckout
 	EventCheckin     = eventCheckin
+	EventApprove     = eventApprove
+	EventDeny        = eventDeny
+	EventRotate      = eventRotate
 )
 
 var (

@@ -127,7 +127,7 @@ func findRequest(ctx context.Context, cl *client.Client, id int) (client.Request
 // markEnded notes that request id has ended upstream by other means than
 // this engine's check-in: its leases cannot be renewed, its pending claims
 // are void, and its last holder's revoke needs no check-in. Best effort.
-func (b *Engine) markEnded(ctx context.Context, s logical.Storage, id int) {
+func (b *Engine) markEnded(ctx context.Context, s logical.Storage, id int) (role string) {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()
@@ -138,12 +138,14 @@ func (b *Engine) markEnded(ctx context.Context, s logical.Storage, id int) {
 	}
 	if err == nil && rec != nil {
 		b.Logger().Debug("request ended upstream", "request_id", id)
+		role = rec.Role
 		rec.Ended = true
 		err = b.dropPending(ctx, s, rec)
 	}
 	if err != nil {
 		b.Logger().Warn("could not note that a request has ended", "request_id", id, "error", err)
 	}
+	return role
 }
 
 // dropPending removes the pending holders of an ended request (under its

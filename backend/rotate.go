@@ -14,9 +14,6 @@ import (
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
 
-// eventRotate is sent after Password Safe took a credential change.
-const eventRotate = "passwordsafe/rotate"
-
 // RotateInput is one roles/:name/rotate write: change the credential of
 // the role's account through POST ManagedAccounts/{id}/Credentials/Change.
 type RotateInput struct {

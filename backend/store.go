@@ -106,6 +106,7 @@ func (b *Engine) NewClient(cfg *Config, runAs string) (*client.Client, error) {
 // clientConfig is cfg's client config for runAs, with the test options.
 func (b *Engine) clientConfig(cfg *Config, runAs string) client.Config {
 	cc := cfg.ClientConfig(runAs)
+	cc.Metrics = b.metrics
 	if b.clientOptions != nil {
 		b.clientOptions(&cc)
 	}

@@ -71,6 +71,9 @@ type Config struct {
 	// Limiter bounds concurrent calls; share one among clients to bound a
 	// whole process. Nil means a private limiter of DefaultMaxConcurrent.
 	Limiter *Limiter
+	// Metrics, when set, counts every call (per endpoint: calls, failures,
+	// retries, latency); share one among clients to add their calls up.
+	Metrics *Metrics
 
 	// HTTPClient, when set, is used as is (its Jar is replaced per client);
 	// otherwise a client with the TLS settings above is built.
@@ -174,6 +177,7 @@ type Client struct {
 	base *url.URL // parsed once; each call copies it and sets Path/RawQuery
 
 	limiter     *Limiter
+	metrics     *Metrics
 	timeout     time.Duration
 	maxRetries  int
 	userAgent   string
@@ -215,6 +219,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:         cfg,
 		base:        base,
 		limiter:     cfg.Limiter,
+		metrics:     cfg.Metrics,
 		timeout:     cfg.Timeout,
 		maxRetries:  cfg.MaxRetries,
 		userAgent:   cfg.UserAgent,

@@ -56,3 +56,6 @@ func DecodeManagedAccounts(b []byte) ([]ManagedAccount, error) {
 	err := decodeList(b, &out)
 	return out, err
 }
+
+// RecordForTest records one successful call of op.
+func RecordForTest(m *Metrics, op string, d time.Duration) { m.record(op, d, 0, nil, 0) }

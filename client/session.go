@@ -30,6 +30,7 @@ const (
 	opCredential      = "GET Credentials/{id}"
 	opAliasCredential = "GET Aliases/{id}/Credentials/{id}"
 	opManagedAccounts = "GET ManagedAccounts"
+	opManagedSystems  = "GET ManagedSystems"
 	opAliases         = "GET Aliases"
 	opAlias           = "GET Aliases/{id}"
 	opISARequest      = "POST ISARequests"
@@ -392,3 +393,7 @@ func (c *Client) currentToken() string {
 	defer c.tokMu.Unlock()
 	return c.token
 }
+
+// SignedIn reports whether the client holds a live session (as far as it
+// knows: the server may have ended it meanwhile).
+func (c *Client) SignedIn() bool { return c.gen.Load() != 0 }

@@ -79,7 +79,12 @@ func putBuf(b *bytes.Buffer) {
 // on 401, and retries per the call's policy. A session call counts as in
 // flight for Retire from start to end. A non-2xx answer comes back as
 // an *Error; the result is then empty.
-func (c *Client) do(ctx context.Context, cl *call) (result, error) {
+func (c *Client) do(ctx context.Context, cl *call) (res result, err error) {
+	retries := 0
+	if m := c.metrics; m != nil {
+		start := time.Now()
+		defer func() { m.record(cl.op, time.Since(start), retries, err, StatusCode(err)) }()
+	}
 	if cl.session {
 		if err := c.enter(ctx); err != nil {
 			return result{}, fmt.Errorf("password safe: %s: %w", cl.op, err)
@@ -87,7 +92,6 @@ func (c *Client) do(ctx context.Context, cl *call) (result, error) {
 		defer c.leave(ctx)
 	}
 	reauthed := false
-	retries := 0
 	// unknown: an attempt may have reached the server and acted without
 	// our knowing; sent: some attempt reached the server at all.
 	unknown, sent := false, false

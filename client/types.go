@@ -148,3 +148,41 @@ type Alias struct {
 	ChangeState            int             `json:"ChangeState"`
 	MappedAccounts         []MappedAccount `json:"MappedAccounts"`
 }
+
+// ManagedSystemsQuery filters GET ManagedSystems. Zero values are not sent.
+type ManagedSystemsQuery struct {
+	Name   string // the managed system's name
+	Type   int    // entity type: EntityAsset, EntityDatabase, EntityDirectory, EntityCloud
+	Limit  int
+	Offset int
+}
+
+// ManagedSystem is one element of GET ManagedSystems (the properties a
+// discovery needs; the API sends more).
+type ManagedSystem struct {
+	ManagedSystemID     int    `json:"ManagedSystemID"`
+	EntityTypeID        int    `json:"EntityTypeID"`
+	AssetID             *int   `json:"AssetID"`
+	DatabaseID          *int   `json:"DatabaseID"`
+	DirectoryID         *int   `json:"DirectoryID"`
+	CloudID             *int   `json:"CloudID"`
+	WorkgroupID         *int   `json:"WorkgroupID"`
+	SystemName          string `json:"SystemName"`
+	HostName            string `json:"HostName"`
+	DnsName             string `json:"DnsName"`
+	IPAddress           string `json:"IPAddress"`
+	InstanceName        string `json:"InstanceName"`
+	ForestName          string `json:"ForestName"`
+	NetBiosName         string `json:"NetBiosName"`
+	PlatformID          int    `json:"PlatformID"`
+	Port                *int   `json:"Port"`
+	Description         string `json:"Description"`
+	ContactEmail        string `json:"ContactEmail"`
+	ReleaseDuration     int    `json:"ReleaseDuration"`
+	MaxReleaseDuration  int    `json:"MaxReleaseDuration"`
+	ISAReleaseDuration  int    `json:"ISAReleaseDuration"`
+	AutoManagementFlag  bool   `json:"AutoManagementFlag"`
+	FunctionalAccountID *int   `json:"FunctionalAccountID"`
+	IsApplicationHost   bool   `json:"IsApplicationHost"`
+	AccessURL           string `json:"AccessURL"`
+}

@@ -29,6 +29,8 @@ var wantPaths = []struct {
 	{"aliases/", "aliases/"},
 	{"aliases/{}", "aliases/prod-db-admin"},
 	{"accounts/", "accounts/"},
+	{"systems/", "systems/"},
+	{"status", "status"},
 }
 
 var pathParam = regexp.MustCompile(`\{[^}]*\}`)

@@ -26,9 +26,12 @@ access enabled), so operators can find what to put in a role. Keys are
 application (for access_type=App) and the maximum release duration in
 minutes (a role's max_ttl must fit it).
 
-Filters: system_name, account_name, system_id, type, workgroup_name, and
-paging with limit (at most 1000) and offset. LIST takes them as query
-parameters (GET ...?list=true&system_name=...); with the CLI use read:
+Filters: system_name, account_name, system_id, type, workgroup_name. Without
+limit and offset the list is complete: the engine reads every page
+(1000 accounts a page, as many pages as Password Safe has). With limit (at
+most 1000) or offset it is the one page asked for, and total_count is how
+many accounts match in all. LIST takes them as query parameters
+(GET ...?list=true&system_name=...); with the CLI use read:
 
     vault list passwordsafe/accounts
     vault read passwordsafe/accounts system_name=db-prod-01
@@ -64,8 +67,8 @@ func accountPaths(engine *backend.Engine) []*framework.Path {
 			"system_id":      num("Only accounts of this managed system ID.", "System ID"),
 			"type":           str("Only accounts of this type (e.g. system, domainlinked, database, cloud, application).", "Account type"),
 			"workgroup_name": str("Only accounts of systems in this workgroup.", "Workgroup name"),
-			"limit":          num(fmt.Sprintf("Most accounts to return (1 to %d; 0 or unset: Password Safe's default, 1000).", maxAccountsLimit), "Limit"),
-			"offset":         num("Accounts to skip (paging).", "Offset"),
+			"limit":          num(fmt.Sprintf("Page size (1 to %d); with limit or offset one page is returned, without them every account.", maxAccountsLimit), "Limit"),
+			"offset":         num("Accounts to skip (paging; returns one page).", "Offset"),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.ListOperation: &framework.PathOperation{
@@ -164,7 +167,17 @@ func (h *accountsHandler) list(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return nil, err
 	}
-	list, err := cl.ManagedAccounts(ctx, q)
+	// Without limit or offset, every page; with them, the one page asked
+	// for, and the total Password Safe reports.
+	total := -1
+	var list []client.ManagedAccount
+	if q.Limit == 0 && q.Offset == 0 {
+		list, err = cl.AllManagedAccounts(ctx, q)
+	} else {
+		var p client.Page[client.ManagedAccount]
+		p, err = cl.ManagedAccountsPage(ctx, q)
+		list, total = p.Items, p.TotalCount
+	}
 	if err != nil && !client.IsNotFound(err) { // 404: nothing matches
 		return nil, UpstreamError(fmt.Sprintf("list the managed accounts run-as user %q can see", runAs), err)
 	}
@@ -182,6 +195,9 @@ func (h *accountsHandler) list(ctx context.Context, req *logical.Request, d *fra
 		info[k] = accountData(a)
 	}
 	resp := logical.ListResponseWithInfo(keys, info)
+	if total >= 0 {
+		resp.Data["total_count"] = total
+	}
 	for _, w := range warnings {
 		resp.AddWarning(w)
 	}

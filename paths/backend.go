@@ -98,6 +98,8 @@ func New(version string, walMinAge time.Duration) *Backend {
 			aliasPaths(b.engine),
 			accountPaths(b.engine),
 			secretsSafePaths(b.engine),
+			systemPaths(b.engine),
+			statusPaths(b.engine),
 		),
 		Secrets: []*framework.Secret{b.secret},
 		WALRollback: func(ctx context.Context, req *logical.Request, kind string, data interface{}) error {

@@ -48,11 +48,17 @@ func (a *requestAction) handle(ctx context.Context, req *logical.Request, d *fra
 	if err := a.do(ctx, cl, id, reason); err != nil {
 		return nil, a.refusal(id, runAs, err)
 	}
-	if a.name == "checkin" {
-		a.h.engine.EndedUpstream(ctx, req.Storage, id)
+	if ev, ok := actionEvents[a.name]; ok {
+		a.h.engine.Acted(ctx, req.Storage, ev, id, runAs, req.EntityID)
 	}
 	a.h.engine.Logger().Info("Password Safe request "+a.done, "request_id", id, "run_as", runAs, "entity_id", req.EntityID)
 	return nil, nil
+}
+
+// actionEvents are the actions that end leases or send a Vault event (see
+// backend.Engine.Acted); rotate-on-checkin only changes a setting.
+var actionEvents = map[string]backend.RequestAction{
+	"approve": backend.ActionApprove, "deny": backend.ActionDeny, "checkin": backend.ActionCheckin,
 }
 
 // defaultReason names the Vault path (and entity) in Password Safe's audit.

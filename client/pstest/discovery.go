@@ -181,35 +181,66 @@ func (a *acctRec) toJSON(u *userRec) managedAccountJSON {
 	return m
 }
 
+// intParam reads an integer query parameter (def when absent or empty);
+// anything else than an integer >= lo is a 400.
+func intParam(c *call, name string, def, lo int) (int, *reply) {
+	v, ok := queryValue(c.r, name)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo {
+		rep := errReply(http.StatusBadRequest, fmt.Sprintf("%s must be an integer >= %d", name, lo))
+		return 0, &rep
+	}
+	return n, nil
+}
+
+// pageJSON is the wrapper of a list answer when paging was asked for.
+type pageJSON[T any] struct {
+	TotalCount int
+	Data       []T
+}
+
+// pagedReply answers items[offset:offset+limit] (limit 0: no limit): as
+// {TotalCount, Data} when the call gave limit or offset, else as a bare
+// array (capped at limit).
+func pagedReply[T any](c *call, items []T, limit, offset int) reply {
+	total := len(items)
+	if offset >= len(items) {
+		items = items[:0]
+	} else if items = items[offset:]; limit > 0 && limit < len(items) {
+		items = items[:limit]
+	}
+	if items == nil {
+		items = []T{}
+	}
+	_, hasLimit := queryValue(c.r, "limit")
+	_, hasOffset := queryValue(c.r, "offset")
+	if hasLimit || hasOffset {
+		return jsonReply(http.StatusOK, pageJSON[T]{TotalCount: total, Data: items})
+	}
+	return jsonReply(http.StatusOK, items)
+}
+
 // managedAccounts is GET ManagedAccounts. With both systemName and
 // accountName it answers one object (or 404 "Managed Account not found");
-// otherwise an array, possibly empty.
+// otherwise a page: {TotalCount, Data} when limit or offset is given, else
+// a bare array (both possibly empty).
 func (st *state) managedAccounts(c *call) reply {
 	systemName, _ := queryValue(c.r, "systemName")
 	accountName, _ := queryValue(c.r, "accountName")
 	workgroup, _ := queryValue(c.r, "workgroupName")
 	typ, _ := queryValue(c.r, "type")
-	intParam := func(name string, def, lo int) (int, *reply) {
-		v, ok := queryValue(c.r, name)
-		if !ok || v == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < lo {
-			rep := errReply(http.StatusBadRequest, fmt.Sprintf("%s must be an integer >= %d", name, lo))
-			return 0, &rep
-		}
-		return n, nil
-	}
-	systemID, bad := intParam("systemID", 0, 1)
+	systemID, bad := intParam(c, "systemID", 0, 1)
 	if bad != nil {
 		return *bad
 	}
-	limit, bad := intParam("limit", 1000, 1)
+	limit, bad := intParam(c, "limit", 1000, 1)
 	if bad != nil {
 		return *bad
 	}
-	offset, bad := intParam("offset", 0, 0)
+	offset, bad := intParam(c, "offset", 0, 0)
 	if bad != nil {
 		return *bad
 	}
@@ -254,15 +285,113 @@ func (st *state) managedAccounts(c *call) reply {
 		}
 		return jsonReply(http.StatusOK, out[0])
 	}
-	if offset >= len(out) {
-		out = out[:0]
-	} else {
-		out = out[offset:min(len(out), offset+limit)]
+	return pagedReply(c, out, limit, offset)
+}
+
+// managedSystemJSON is one managed system as GET ManagedSystems answers it
+// (the properties the simulator knows; the rest are zero or null).
+type managedSystemJSON struct {
+	ManagedSystemID     int
+	EntityTypeID        int
+	AssetID             *int
+	DatabaseID          *int
+	DirectoryID         *int
+	CloudID             *int
+	WorkgroupID         int
+	HostName            string
+	DnsName             string
+	IPAddress           string
+	InstanceName        string
+	IsDefaultInstance   *bool
+	Template            *string
+	ForestName          *string
+	UseSSL              *bool
+	SystemName          string
+	PlatformID          int
+	NetBiosName         *string
+	Port                *int
+	Timeout             int
+	Description         string
+	ContactEmail        *string
+	PasswordRuleID      int
+	DSSKeyRuleID        int
+	ReleaseDuration     int
+	MaxReleaseDuration  int
+	ISAReleaseDuration  int
+	AutoManagementFlag  bool
+	FunctionalAccountID *int
+	LoginAccountID      *int
+	ElevationCommand    *string
+	CheckPasswordFlag   bool
+	RemoteClientType    string
+	ApplicationHostID   *int
+	IsApplicationHost   bool
+	AccessURL           *string
+}
+
+// workgroupIDs numbers the workgroups by first appearance (1, 2, ...).
+func (st *state) workgroupIDs() map[string]int {
+	ids := map[string]int{}
+	for _, s := range st.sysOrder {
+		k := strings.ToLower(s.workgroup())
+		if ids[k] == 0 {
+			ids[k] = len(ids) + 1
+		}
 	}
-	if out == nil {
-		out = []managedAccountJSON{}
+	return ids
+}
+
+func (s *sysRec) toJSON(workgroupID int) managedSystemJSON {
+	asset := s.ID // every simulated system is an asset with an asset ID of its own (sim)
+	m := managedSystemJSON{
+		ManagedSystemID: s.ID, EntityTypeID: 1, AssetID: &asset, WorkgroupID: workgroupID,
+		HostName: s.Name, DnsName: s.Name, SystemName: s.Name, PlatformID: s.platformID(),
+		Timeout: 30, ReleaseDuration: 120, MaxReleaseDuration: 525600, ISAReleaseDuration: 120,
+		AutoManagementFlag: true, RemoteClientType: "None",
 	}
-	return jsonReply(http.StatusOK, out)
+	if s.DomainName != "" {
+		m.DnsName = strings.ToLower(s.Name + "." + s.DomainName)
+		nb := strings.ToUpper(s.DomainName)
+		m.NetBiosName = &nb
+	}
+	return m
+}
+
+// managedSystems is GET ManagedSystems: every managed system (sim: the
+// simulator has no feature permissions, so any signed-in user may list
+// them, where Password Safe wants "Password Safe System Management
+// (Read)"), filtered by name (exact, case-insensitive) and type (entity
+// type 1-4; every simulated system is an asset, 1), paged like
+// ManagedAccounts but without a default limit.
+func (st *state) managedSystems(c *call) reply {
+	name, _ := queryValue(c.r, "name")
+	typ, bad := intParam(c, "type", 0, 0)
+	if bad != nil {
+		return *bad
+	}
+	if typ > 4 {
+		return errReply(http.StatusBadRequest, "type must be 1 (asset), 2 (database), 3 (directory) or 4 (cloud)")
+	}
+	limit, bad := intParam(c, "limit", 0, 1)
+	if bad != nil {
+		return *bad
+	}
+	offset, bad := intParam(c, "offset", 0, 0)
+	if bad != nil {
+		return *bad
+	}
+	wg := st.workgroupIDs()
+	out := []managedSystemJSON{}
+	for _, s := range st.sysOrder {
+		if name != "" && !strings.EqualFold(s.Name, name) {
+			continue
+		}
+		if typ != 0 && typ != 1 {
+			continue
+		}
+		out = append(out, s.toJSON(wg[strings.ToLower(s.workgroup())]))
+	}
+	return pagedReply(c, out, limit, offset)
 }
 
 type aliasJSON struct {

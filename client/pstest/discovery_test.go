@@ -44,7 +44,20 @@ func TestManagedAccounts(t *testing.T) {
 		t.Helper()
 		st, body := u.do(http.MethodGet, "ManagedAccounts"+q, nil)
 		wantStatus(t, "list "+q, st, body, 200, "")
+		// The reference's shapes: {TotalCount, Data} when paging is
+		// asked for, a bare array otherwise.
+		paged := strings.Contains(q, "limit=") || strings.Contains(q, "offset=")
 		var out []map[string]any
+		if paged {
+			var p struct {
+				TotalCount *int
+				Data       []map[string]any
+			}
+			if err := json.Unmarshal([]byte(body), &p); err != nil || p.TotalCount == nil || p.Data == nil {
+				t.Fatalf("list %s is not {TotalCount, Data}: %s", q, body)
+			}
+			return p.Data
+		}
 		if err := json.Unmarshal([]byte(body), &out); err != nil {
 			t.Fatalf("list %s is not an array: %s", q, body)
 		}
@@ -65,6 +78,8 @@ func TestManagedAccounts(t *testing.T) {
 	if got := list("?systemName=nope"); len(got) != 0 {
 		t.Errorf("no match: %v", got)
 	}
+	st, body = u.do(http.MethodGet, "ManagedAccounts?limit=5&offset=3", nil)
+	wantStatus(t, "page total", st, body, 200, `{"TotalCount":45,"Data":[`)
 	page := list("?limit=5&offset=3")
 	if len(page) != 5 || page[0]["AccountId"] != float64(31) { // 11, 12, 21, [31, 41, 1001, 1011, 1021]
 		t.Errorf("page: %d items, first %v", len(page), page[0]["AccountId"])
@@ -299,5 +314,61 @@ func TestISARequests(t *testing.T) {
 	} {
 		st, body := c.user.do(http.MethodPost, "ISARequests"+c.q, c.body)
 		wantStatus(t, name, st, body, c.want, "")
+	}
+}
+
+func TestManagedSystems(t *testing.T) {
+	s := newDemo(t)
+	u := signIn(t, s, "svc-vault")
+	st, body := u.do(http.MethodGet, "ManagedSystems", nil)
+	wantStatus(t, "all", st, body, 200, "")
+	var all []map[string]any
+	if err := json.Unmarshal([]byte(body), &all); err != nil {
+		t.Fatalf("without paging, not a bare array: %s", body)
+	}
+	if len(all) != 44 { // 4 demo systems + 40 load systems
+		t.Fatalf("%d systems, want 44", len(all))
+	}
+	for _, k := range []string{"ManagedSystemID", "EntityTypeID", "AssetID", "DatabaseID", "DirectoryID", "CloudID", "WorkgroupID",
+		"HostName", "DnsName", "IPAddress", "SystemName", "PlatformID", "NetBiosName", "Port", "Timeout", "Description",
+		"ContactEmail", "ReleaseDuration", "MaxReleaseDuration", "ISAReleaseDuration", "AutoManagementFlag", "FunctionalAccountID"} {
+		if _, ok := all[0][k]; !ok {
+			t.Errorf("ManagedSystem lacks %s", k)
+		}
+	}
+	if all[0]["ManagedSystemID"] != float64(1) || all[0]["SystemName"] != "db-prod-01" || all[0]["EntityTypeID"] != float64(1) {
+		t.Errorf("first system %v", all[0])
+	}
+	for _, tc := range []struct {
+		q, want string
+		n       int
+	}{
+		{"?limit=3&offset=2", `{"TotalCount":44,"Data":[{"ManagedSystemID":3,`, 3},
+		{"?offset=43", `{"TotalCount":44,"Data":[{"ManagedSystemID":139,`, 1},
+		{"?limit=10&offset=50", `{"TotalCount":44,"Data":[]}`, 0},
+		{"?name=WIN-APP-01&limit=5", `{"TotalCount":1,"Data":[{"ManagedSystemID":4,`, 1},
+		{"?type=1&limit=1", `{"TotalCount":44,`, 1},
+		{"?type=2&limit=1", `{"TotalCount":0,"Data":[]}`, 0},
+	} {
+		st, body := u.do(http.MethodGet, "ManagedSystems"+tc.q, nil)
+		wantStatus(t, tc.q, st, body, 200, tc.want)
+		var p struct{ Data []map[string]any }
+		if err := json.Unmarshal([]byte(body), &p); err != nil || len(p.Data) != tc.n {
+			t.Errorf("%s: %d items, want %d (%v)", tc.q, len(p.Data), tc.n, err)
+		}
+	}
+	st, body = u.do(http.MethodGet, "ManagedSystems?name=win-app-01", nil)
+	wantStatus(t, "by name, bare", st, body, 200, `[{"ManagedSystemID":4,`)
+	if !strings.Contains(body, `"NetBiosName":"EXAMPLE"`) {
+		t.Errorf("domain system: %s", body)
+	}
+	for _, q := range []string{"?limit=0", "?limit=x", "?offset=-1", "?type=5", "?type=x"} {
+		st, body := u.do(http.MethodGet, "ManagedSystems"+q, nil)
+		wantStatus(t, q, st, body, 400, "")
+	}
+	st, body = u.do(http.MethodPost, "ManagedSystems", nil)
+	wantStatus(t, "POST", st, body, 405, "")
+	if n := s.Inspect().Calls(EndpointManagedSystems); n < 10 {
+		t.Errorf("counted %d calls", n)
 	}
 }

@@ -241,13 +241,27 @@
 //     another account than the alias's 404; otherwise as GET Credentials.
 //     Only the asked property is filled; the others are "".
 //   - GET ManagedAccounts: with both systemName and accountName, one object
-//     or 404 "Managed Account not found"; otherwise an array, [] when
-//     nothing matches. limit (default 1000, >= 1), offset (>= 0), systemID
-//     must be integers (else 400). type: system, recent, database, cloud
+//     or 404 "Managed Account not found"; otherwise a page: with limit or
+//     offset given, {"TotalCount": n, "Data": [...]} (n counts every match,
+//     the reference's paged shape; sim: offset alone wraps too), without
+//     them a bare array (the first 1000), [] when nothing matches. limit
+//     (default 1000, >= 1), offset (>= 0), systemID must be integers (else
+//     400). type: system, recent, database, cloud
 //     (no filter), domainlinked (systems with a domain), application
 //     (accounts with an application); anything else 400.
 //     workgroupName matches the system's workgroup ("BeyondTrust Workgroup"
 //     by default). PlatformID defaults to 1 with a domain, else 4.
+//   - GET ManagedSystems: every managed system to any signed-in user (sim:
+//     Password Safe requires "Password Safe System Management (Read)" and
+//     answers 403 without it; the simulator has no feature permissions).
+//     name matches the system name exactly, case-insensitively; type is the
+//     entity type (1 asset, 2 database, 3 directory, 4 cloud; every
+//     simulated system is an asset: EntityTypeID 1, AssetID = its ID (sim));
+//     paged as ManagedAccounts ({TotalCount, Data} with limit or offset), but
+//     without limit every system (sim: the reference gives no default).
+//     WorkgroupID numbers workgroups by first appearance; DnsName is the
+//     name (name.domain, lowercase, with a domain, whose upper-case name is
+//     NetBiosName); the policy properties are fixed (sim).
 //   - GET Aliases?name= and the deprecated GET Aliases/{name} answer one
 //     object or 404 "Alias not found". Aliases carry AliasState (the mapped
 //     state, also MappedAccounts[].Status); only states 1 and 2 can be

@@ -199,6 +199,8 @@ func match(method, rest string) (rt *route, c call, allow string) {
 			return nil, call{}, "GET, POST"
 		case "managedaccounts":
 			return want(http.MethodGet, routeManagedAccounts)
+		case "managedsystems":
+			return want(http.MethodGet, routeManagedSystems)
 		case "aliases":
 			return want(http.MethodGet, routeAliases)
 		case "isarequests":
@@ -288,6 +290,7 @@ var (
 	routeCredentials        = &route{name: EndpointCredentials, auth: true, h: (*state).credentials}
 	routeAliasCredentials   = &route{name: EndpointAliasCredentials, auth: true, h: (*state).aliasCredentials}
 	routeManagedAccounts    = &route{name: EndpointManagedAccounts, auth: true, h: (*state).managedAccounts}
+	routeManagedSystems     = &route{name: EndpointManagedSystems, auth: true, h: (*state).managedSystems}
 	routeAliases            = &route{name: EndpointAliases, auth: true, h: (*state).listAliases}
 	routeAlias              = &route{name: EndpointAlias, auth: true, h: (*state).getAlias}
 	routeISARequests        = &route{name: EndpointISARequests, auth: true, h: (*state).isaRequest}

@@ -41,6 +41,7 @@ const (
 	EndpointCredentials        = "GET Credentials/{id}"
 	EndpointAliasCredentials   = "GET Aliases/{id}/Credentials/{id}"
 	EndpointManagedAccounts    = "GET ManagedAccounts"
+	EndpointManagedSystems     = "GET ManagedSystems"
 	EndpointAliases            = "GET Aliases"
 	EndpointAlias              = "GET Aliases/{id}"
 	EndpointISARequests        = "POST ISARequests"
