@@ -303,3 +303,27 @@ func TestPendingStatusWords(t *testing.T) {
 		})
 	}
 }
+
+// A requests write answers "pending" for a request that waits for an
+// approver, however Password Safe spells its status.
+func TestRequestsWriteStatusWords(t *testing.T) {
+	for _, words := range [][2]string{{"", ""}, {"Pending Approval", "Approved"}, {"PENDING", "ACTIVE"}} {
+		t.Run(words[0], func(t *testing.T) {
+			te := newTestBackend(t)
+			te.srv.Edit().SetStatusWords(words[0], words[1])
+			te.writeRole("fin", withWait("0s"))
+			r := te.req(logical.UpdateOperation, "requests", map[string]interface{}{"role": "fin"})
+			r.EntityID = "entity-1"
+			resp := te.mustOK(te.do(r))
+			if resp.Data["status"] != "pending" || resp.Data["expires_at"] != nil ||
+				!strings.Contains(resp.Data["message"].(string), "waiting for approval") {
+				t.Fatalf("status %v, expires_at %v, message %q", resp.Data["status"], resp.Data["expires_at"], resp.Data["message"])
+			}
+			id := requestIDOf(resp)
+			bob := te.userClient(pstest.DemoUserBob, pstest.DemoPasswordBob)
+			if err := bob.Deny(context.Background(), id, "no"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -147,6 +147,12 @@ func (b *Engine) Rotate(ctx context.Context, req *logical.Request, in RotateInpu
 		res.SystemID, res.AccountID = al.SystemID, al.AccountID
 		res.SystemName, res.AccountName = al.SystemName, al.AccountName
 	}
+	// Checkouts of the account by the same run-as user wait until the
+	// change is done (they hold this lock shared): none is handed the old
+	// credential while it changes.
+	lock := b.lockAccount(runAs, res.AccountID)
+	lock.Lock()
+	defer lock.Unlock()
 	holdings, err := b.holdings(ctx, req.Storage, res.AccountID, role.AliasID)
 	if err != nil {
 		return nil, err
@@ -161,6 +167,11 @@ func (b *Engine) Rotate(ctx context.Context, req *logical.Request, in RotateInpu
 	if err != nil {
 		return nil, upstream(fmt.Sprintf("change the credential of %s/%s (account ID %d) as run-as user %q",
 			res.SystemName, res.AccountName, res.AccountID, runAs), err)
+	}
+	// Another run-as user's checkout of the account may have begun while
+	// the credential changed: it is affected too.
+	if after, err := b.holdings(ctx, req.Storage, res.AccountID, role.AliasID); err == nil && len(after) > len(holdings) {
+		holdings = after
 	}
 	res.Affected = holdings
 	ids := make([]string, 0, len(holdings))

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -197,4 +199,38 @@ func TestRotate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A checkout of the account that starts while its credential is changing
+// waits for the change: it is never handed the old credential.
+func TestRotateHoldsCheckoutsOfTheAccount(t *testing.T) {
+	te := newTestBackend(t)
+	te.writeRole("pg", pgRole)
+	arrived := make(chan struct{})
+	var once sync.Once
+	te.srv.Faults().SetFunc(func(endpoint string, _ *http.Request) *pstest.Fault {
+		if endpoint != pstest.EndpointChangeCredentials {
+			return nil
+		}
+		once.Do(func() { close(arrived) })
+		return &pstest.Fault{Latency: 300 * time.Millisecond}
+	})
+	done := make(chan struct{})
+	var rresp *logical.Response
+	var rerr error
+	go func() {
+		defer close(done)
+		rresp, rerr = te.write("roles/pg/rotate", nil)
+	}()
+	<-arrived // the change is on its way to Password Safe
+	lease := te.mustCreds("pg", nil)
+	<-done
+	te.srv.Faults().SetFunc(nil)
+	te.mustOK(rresp, rerr)
+	now := te.srv.Inspect().Password(pgAccount)
+	te.secret(now)
+	if lease.Data["password"] != now {
+		t.Fatalf("a checkout during the rotation was handed a credential Password Safe no longer has")
+	}
+	te.mustRevoke(lease)
 }

@@ -133,7 +133,24 @@ func (b *Engine) ListSecrets(ctx context.Context, cl *client.Client, folder stri
 		}
 		return nil, upstream(fmt.Sprintf("list the secrets of Secrets Safe folder %q", folder), err)
 	}
+	// Password Safe matches folder paths ignoring case, Vault policies do
+	// not: a folder spelled otherwise than in Password Safe lists nothing,
+	// so a policy that denies Finance/ cannot be passed as finance/.
+	if folder != "" {
+		for _, it := range page.Secrets {
+			if !samePathSpelling(it.FolderPath, folder) {
+				return &client.SecretsPage{TotalCount: 0}, nil
+			}
+		}
+	}
 	return page, nil
+}
+
+// samePathSpelling reports whether Password Safe's folder path of a secret
+// is folder as spelled in the Vault path, case included. A secret without a
+// folder path in the answer cannot be shown to be in folder.
+func samePathSpelling(psPath, folder string) bool {
+	return psPath != "" && strings.Trim(psPath, FolderSeparator) == folder
 }
 
 // SecretRead is a secret with its value: Secret.Password for a credential
@@ -159,8 +176,9 @@ func (b *Engine) SecretByPath(ctx context.Context, cl *client.Client, runAs, fol
 	var found *client.Secret
 	for i := range page.Secrets {
 		s := &page.Secrets[i]
-		// The server filtered; should it answer more, take the exact match.
-		if strings.EqualFold(s.Title, title) && (s.FolderPath == "" || strings.EqualFold(strings.Trim(s.FolderPath, FolderSeparator), folder)) {
+		// The server filtered, ignoring case; only the exact spelling is
+		// this secret, since Vault matches policies by the path as spelled.
+		if s.Title == title && samePathSpelling(s.FolderPath, folder) {
 			found = s
 			break
 		}

@@ -51,8 +51,6 @@ func TestSecretsSafeRead(t *testing.T) {
 		{"file", "Team/Web/nginx.conf", pstest.DemoSecretWebConf,
 			map[string]interface{}{"type": "file", "file_name": "nginx.conf", "size": len(demoSecret(t, pstest.DemoSecretWebConf).FileContent),
 				"content_base64": base64.StdEncoding.EncodeToString([]byte(demoSecret(t, pstest.DemoSecretWebConf).FileContent))}, 1},
-		{"case-insensitive path and title", "team/db/POSTGRES-ADMIN", pstest.DemoSecretDBAdmin,
-			map[string]interface{}{"type": "credential", "title": "postgres-admin", "username": "pgadmin"}, 0},
 		{"second root folder", "Finance/bank-export.csv", pstest.DemoSecretBankFile,
 			map[string]interface{}{"type": "file", "file_name": "bank-export.csv", "folder_path": "Finance"}, 1},
 	}
@@ -95,6 +93,12 @@ func TestSecretsSafeErrors(t *testing.T) {
 		{"no such title", "", "read", "secrets-safe/secret/Team/DB/nope", http.StatusNotFound, `no such secret that run-as user "svc-vault"`},
 		{"no such folder", "", "read", "secrets-safe/secret/Team/Nope/postgres-admin", http.StatusNotFound, "no such secret"},
 		{"title in the wrong folder", "", "read", "secrets-safe/secret/Team/Web/postgres-admin", http.StatusNotFound, "no such secret"},
+		// Vault policies match the path as spelled, Password Safe ignores
+		// case: only Password Safe's own spelling reads, so a policy that
+		// denies Finance/ cannot be passed as finance/ or FINANCE/.
+		{"folder spelled in another case", "", "read", "secrets-safe/secret/finance/payroll-api", http.StatusNotFound, "no such secret"},
+		{"folder spelled in capitals", "", "read", "secrets-safe/secret/FINANCE/payroll-api", http.StatusNotFound, "no such secret"},
+		{"title spelled in another case", "", "read", "secrets-safe/secret/Team/DB/POSTGRES-ADMIN", http.StatusNotFound, "no such secret"},
 		{"folder not shared with the run-as user", pstest.DemoUserAlice, "read", "secrets-safe/secret/Finance/payroll-api", http.StatusNotFound, `"alice"`},
 		{"ID not shared with the run-as user", pstest.DemoUserAlice, "read", "secrets-safe/id/" + pstest.DemoSecretPayroll, http.StatusNotFound, "not found in Password Safe"},
 		{"unknown ID", "", "read", "secrets-safe/id/7e4c9d20-5b13-4f6a-8c02-0000000000ff", http.StatusNotFound, "not found in Password Safe"},
@@ -352,5 +356,27 @@ func TestSecretsSafeVaultPathsCarryTheFolder(t *testing.T) {
 	a, b := testMount+"secrets-safe/secret/Team/DB/x", testMount+"secrets-safe/secret/Finance/x"
 	if policyAllows(allowDB, b) || !policyAllows(allowDB, a) {
 		t.Fatal("a policy on Team/DB does not tell Team/DB from Finance")
+	}
+}
+
+// A list of a folder spelled otherwise than in Password Safe is empty, so a
+// policy that denies listing Finance/ cannot be passed as finance/.
+func TestSecretsSafeListNeedsExactSpelling(t *testing.T) {
+	te := newTestBackend(t)
+	markSecretsSafeValues(te)
+	exact := te.mustOK(te.do(te.req(logical.ListOperation, "secrets-safe/secrets/Finance/", nil)))
+	if keys, _ := exact.Data["keys"].([]string); len(keys) == 0 {
+		t.Fatalf("Finance/ lists nothing: %v", exact.Data)
+	}
+	for _, p := range []string{"secrets-safe/secrets/finance/", "secrets-safe/secrets/FINANCE/"} {
+		resp, err := te.do(te.req(logical.ListOperation, p, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp != nil {
+			if keys, _ := resp.Data["keys"].([]string); len(keys) != 0 {
+				t.Fatalf("%s listed %v", p, keys)
+			}
+		}
 	}
 }

@@ -51,6 +51,7 @@ var endpointNames = [...]string{
 	opToken, opSignAppin, opSignout, opListRequests, opCreateRequest, opAliasRequest,
 	opCheckin, opApprove, opDeny, opRotateOnCheckin, opCredential, opAliasCredential,
 	opManagedAccounts, opManagedSystems, opAliases, opAlias, opISARequest,
+	opChangeCreds, opFolders, opSecrets, opSecret, opSecretFile,
 }
 
 // endpointIndex maps an operation to its slot; built once, read-only after.

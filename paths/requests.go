@@ -455,16 +455,20 @@ func (h *requestsHandler) reportStatus(ctx context.Context, req *logical.Request
 		if r.RequestID != id {
 			continue
 		}
+		pending := client.IsPendingStatus(r.Status)
 		status := strings.ToLower(r.Status)
+		if pending {
+			status = "pending" // however Password Safe spells it
+		}
 		resp.Data["status"] = status
-		if status == "active" {
+		if !pending {
 			// A pending request's clock starts at approval.
 			resp.Data["expires_at"] = timeOrNil(r.ExpiresDate)
 		}
 		credsPath, _ := resp.Data["creds_path"].(string)
 		msg := fmt.Sprintf("Password Safe request %d for %s/%s is active. Read the credential with: vault read %s",
 			id, role.SystemName, role.AccountName, credsPath)
-		if status == "pending" {
+		if pending {
 			msg = fmt.Sprintf("Password Safe request %d for %s/%s is waiting for approval. Once an approver has approved it, "+
 				"read the credential with: vault read %s", id, role.SystemName, role.AccountName, credsPath)
 		}
