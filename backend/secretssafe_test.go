@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
 
@@ -154,6 +155,21 @@ func TestSecretsSafeRunAsIdentity(t *testing.T) {
 	folders := te.mustOK(te.as(alice.ID, logical.ListOperation, "secrets-safe/folders/", nil))
 	if got := strings.Join(listKeys(t, folders), ","); got != "Team,Team/DB,Team/Web" {
 		t.Fatalf("alice's folders: %s", got)
+	}
+}
+
+// A folder list longer than client.MaxPages pages is a 502, never the
+// first pages passed off as every folder.
+func TestSecretsSafeFoldersTooManyPages(t *testing.T) {
+	te := newTestBackend(t)
+	te.e.SetFoldersPageSize(1)
+	for i := 4; i <= client.MaxPages; i++ {
+		te.srv.Edit().AddFolder(pstest.Folder{ID: fmt.Sprintf("5e1a7c3f-0000-4000-8000-%012d", i), Name: fmt.Sprintf("f%04d", i), Readers: []string{"*"}})
+	}
+	resp, err := te.do(te.req(logical.ListOperation, "secrets-safe/folders/", nil))
+	te.mustFail(resp, err, http.StatusBadGateway, "more than 1000 pages (page size 1)")
+	if got := te.srv.Inspect().Calls(pstest.EndpointSecretsSafeFolders); got != client.MaxPages {
+		t.Fatalf("%d calls of GET Secrets-Safe/Folders, want %d", got, client.MaxPages)
 	}
 }
 
