@@ -106,7 +106,15 @@ func TestSecretsSafeErrors(t *testing.T) {
 		{"malformed ID", "", "read", "secrets-safe/id/12345", http.StatusBadRequest, "GUID"},
 		{"no folder", "", "read", "secrets-safe/secret/postgres-admin", http.StatusBadRequest, "<folder path>/<title>"},
 		{"no title", "", "read", "secrets-safe/secret/Team/DB/", http.StatusBadRequest, "<folder path>/<title>"},
-		{"empty folder name", "", "read", "secrets-safe/secret/Team//DB/x", http.StatusBadRequest, "empty folder name"},
+		{"empty folder name", "", "read", "secrets-safe/secret/Team//DB/x", http.StatusBadRequest, `path: folder path "Team//DB" has an empty folder name`},
+		// Vault matches policies on the path as written: a "." or ".."
+		// must not let Team/DB/../../Finance pass for a Team/DB path.
+		{"dot folder name", "", "read", "secrets-safe/secret/Team/./DB/postgres-admin", http.StatusBadRequest, `path: folder path "Team/./DB" must not have "." or ".."`},
+		{"dot-dot folder name", "", "read", "secrets-safe/secret/Team/DB/../../Finance/payroll-api", http.StatusBadRequest, `path: folder path "Team/DB/../../Finance" must not have "." or ".."`},
+		{"dot-dot at the start", "", "read", "secrets-safe/secret/../Finance/payroll-api", http.StatusBadRequest, `must not have "." or ".."`},
+		{"dot-dot in a list", "", "list", "secrets-safe/secrets/Team/DB/../../Finance/", http.StatusBadRequest, `folder: folder path "Team/DB/../../Finance" must not have "." or ".."`},
+		{"dot in a list", "", "list", "secrets-safe/secrets/./Finance", http.StatusBadRequest, `folder: folder path "./Finance" must not have`},
+		{"empty folder name in a list", "", "list", "secrets-safe/secrets/Team//DB/", http.StatusBadRequest, `folder: folder path "Team//DB" has an empty folder name`},
 		{"title too long", "", "read", "secrets-safe/secret/Team/" + strings.Repeat("t", 257), http.StatusBadRequest, "title is longer than 256"},
 		{"limit too large", "", "list", "secrets-safe/secrets/Team/DB/", http.StatusBadRequest, "limit must be between"},
 		{"no Secrets Safe permission", pstest.DemoUserBob, "read", "secrets-safe/secret/Team/DB/postgres-admin", http.StatusForbidden, "denied"},
