@@ -23,19 +23,11 @@ import (
 // refused without being read.
 const DefaultMaxFileBytes = 5 << 20
 
-// defaultFoldersPage is the page size of the folder walk (Password Safe's
-// default and usual maximum).
-const defaultFoldersPage = 1000
-
-// maxFolderPages bounds the folder walk against a server that never ends
-// its pages.
-const maxFolderPages = 1000
-
 // FolderSeparator joins folder names in the engine's folder paths.
 const FolderSeparator = "/"
 
 type secretsSafeKnobs struct {
-	foldersPage  int   // 0: defaultFoldersPage
+	foldersPage  int   // 0: client.DefaultPageSize
 	maxFileBytes int64 // 0: DefaultMaxFileBytes
 }
 
@@ -58,23 +50,9 @@ type FolderInfo struct {
 // Folders lists every folder the run-as user of cl may read, walking all
 // pages of GET Secrets-Safe/Folders, sorted by path.
 func (b *Engine) Folders(ctx context.Context, cl *client.Client) ([]FolderInfo, error) {
-	size := b.secretsSafe.foldersPage
-	if size <= 0 {
-		size = defaultFoldersPage
-	}
-	var all []client.Folder
-	for n := 0; ; n++ {
-		if n == maxFolderPages {
-			return nil, upstream("list the Secrets Safe folders", fmt.Errorf("more than %d pages of folders", maxFolderPages))
-		}
-		page, err := cl.Folders(ctx, client.FoldersQuery{Limit: size, Offset: n * size})
-		if err != nil && !client.IsNotFound(err) {
-			return nil, upstream("list the Secrets Safe folders", err)
-		}
-		all = append(all, page...)
-		if len(page) < size {
-			break
-		}
+	all, err := cl.AllFolders(ctx, client.FoldersQuery{Limit: b.secretsSafe.foldersPage})
+	if err != nil {
+		return nil, upstream("list the Secrets Safe folders", err)
 	}
 	byID := make(map[string]*client.Folder, len(all))
 	for i := range all {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
 
@@ -105,7 +106,15 @@ func TestSecretsSafeErrors(t *testing.T) {
 		{"malformed ID", "", "read", "secrets-safe/id/12345", http.StatusBadRequest, "GUID"},
 		{"no folder", "", "read", "secrets-safe/secret/postgres-admin", http.StatusBadRequest, "<folder path>/<title>"},
 		{"no title", "", "read", "secrets-safe/secret/Team/DB/", http.StatusBadRequest, "<folder path>/<title>"},
-		{"empty folder name", "", "read", "secrets-safe/secret/Team//DB/x", http.StatusBadRequest, "empty folder name"},
+		{"empty folder name", "", "read", "secrets-safe/secret/Team//DB/x", http.StatusBadRequest, `path: folder path "Team//DB" has an empty folder name`},
+		// Vault matches policies on the path as written: a "." or ".."
+		// must not let Team/DB/../../Finance pass for a Team/DB path.
+		{"dot folder name", "", "read", "secrets-safe/secret/Team/./DB/postgres-admin", http.StatusBadRequest, `path: folder path "Team/./DB" must not have "." or ".."`},
+		{"dot-dot folder name", "", "read", "secrets-safe/secret/Team/DB/../../Finance/payroll-api", http.StatusBadRequest, `path: folder path "Team/DB/../../Finance" must not have "." or ".."`},
+		{"dot-dot at the start", "", "read", "secrets-safe/secret/../Finance/payroll-api", http.StatusBadRequest, `must not have "." or ".."`},
+		{"dot-dot in a list", "", "list", "secrets-safe/secrets/Team/DB/../../Finance/", http.StatusBadRequest, `folder: folder path "Team/DB/../../Finance" must not have "." or ".."`},
+		{"dot in a list", "", "list", "secrets-safe/secrets/./Finance", http.StatusBadRequest, `folder: folder path "./Finance" must not have`},
+		{"empty folder name in a list", "", "list", "secrets-safe/secrets/Team//DB/", http.StatusBadRequest, `folder: folder path "Team//DB" has an empty folder name`},
 		{"title too long", "", "read", "secrets-safe/secret/Team/" + strings.Repeat("t", 257), http.StatusBadRequest, "title is longer than 256"},
 		{"limit too large", "", "list", "secrets-safe/secrets/Team/DB/", http.StatusBadRequest, "limit must be between"},
 		{"no Secrets Safe permission", pstest.DemoUserBob, "read", "secrets-safe/secret/Team/DB/postgres-admin", http.StatusForbidden, "denied"},
@@ -154,6 +163,21 @@ func TestSecretsSafeRunAsIdentity(t *testing.T) {
 	folders := te.mustOK(te.as(alice.ID, logical.ListOperation, "secrets-safe/folders/", nil))
 	if got := strings.Join(listKeys(t, folders), ","); got != "Team,Team/DB,Team/Web" {
 		t.Fatalf("alice's folders: %s", got)
+	}
+}
+
+// A folder list longer than client.MaxPages pages is a 502, never the
+// first pages passed off as every folder.
+func TestSecretsSafeFoldersTooManyPages(t *testing.T) {
+	te := newTestBackend(t)
+	te.e.SetFoldersPageSize(1)
+	for i := 4; i <= client.MaxPages; i++ {
+		te.srv.Edit().AddFolder(pstest.Folder{ID: fmt.Sprintf("5e1a7c3f-0000-4000-8000-%012d", i), Name: fmt.Sprintf("f%04d", i), Readers: []string{"*"}})
+	}
+	resp, err := te.do(te.req(logical.ListOperation, "secrets-safe/folders/", nil))
+	te.mustFail(resp, err, http.StatusBadGateway, "more than 1000 pages (page size 1)")
+	if got := te.srv.Inspect().Calls(pstest.EndpointSecretsSafeFolders); got != client.MaxPages {
+		t.Fatalf("%d calls of GET Secrets-Safe/Folders, want %d", got, client.MaxPages)
 	}
 }
 

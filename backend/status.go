@@ -31,15 +31,18 @@ type Status struct {
 // their holders.
 type RequestsStatus struct {
 	Held          int            // requests recorded (backing leases or pending claims)
-	Leases        int            // live leases on them
-	PendingClaims int            // callers waiting to claim an approved request (requests/<id>/creds)
-	Orphans       int            // requests a failed checkout left waiting for approval, to be checked in then
-	Pending       int            // requests with pending holders (waiting for approval or a claim)
-	Ended         int            // requests ended upstream (an operator's check-in) whose leases remain
+	Leases        int            // holds that are leases
+	PendingClaims int            // pending holds of callers: waiting for approval or for their claim (requests/<id>/creds)
+	Orphans       int            // pending holds a failed checkout left, to be checked in once approved
+	Pending       int            // requests with a pending claim or an orphan
+	Ended         int            // requests ended other than by this mount's check-in (an operator's check-in, a renewal's new request, gone upstream) whose leases remain
 	ByRole        map[string]int // held requests per role
 	ByRunAs       map[string]int // held requests per run-as user
-	OldestSince   time.Time      // when the oldest holder took hold (zero: none)
-	NextExpiry    time.Time      // the soonest known request expiry (zero: none)
+	// OldestSince is the earliest start of a hold on a request marked
+	// pending: only those requests' holders are read, the others' are
+	// counted from their records (zero: none).
+	OldestSince time.Time
+	NextExpiry  time.Time // the earliest recorded request expiry, past ones included (zero: none)
 }
 
 // QueueStatus is the check-in queue: check-ins Password Safe did not take.

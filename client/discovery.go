@@ -1,31 +1,12 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 )
-
-// DefaultPageSize is the page the All* calls ask for when the query sets
-// no Limit (Password Safe's own default page of ManagedAccounts).
-const DefaultPageSize = 1000
-
-// MaxPages bounds how many pages an All* call reads, so a server that never
-// stops answering full pages cannot keep a caller forever.
-const MaxPages = 1000
-
-// Page is one page of a list: its items, and the number of items the whole
-// list has as the server reports it (-1 when the server answered a bare
-// array, which carries no total).
-type Page[T any] struct {
-	Items      []T
-	TotalCount int
-}
 
 // ManagedAccounts is GET ManagedAccounts with filters: one page (Limit and
 // Offset as given; without Limit, Password Safe's default of 1000). A
@@ -49,8 +30,8 @@ func (c *Client) ManagedAccountsPage(ctx context.Context, q ManagedAccountsQuery
 			return none, err
 		}
 	}
-	if err := checkPaging(q.SystemID, q.Limit, q.Offset); err != nil {
-		return none, err
+	if q.SystemID < 0 {
+		return none, invalid("SystemID must not be negative, got %d", q.SystemID)
 	}
 	v := url.Values{}
 	setIf(v, "systemName", q.SystemName)
@@ -58,19 +39,14 @@ func (c *Client) ManagedAccountsPage(ctx context.Context, q ManagedAccountsQuery
 	setInt(v, "systemID", q.SystemID)
 	setIf(v, "workgroupName", q.WorkgroupName)
 	setIf(v, "type", q.Type)
-	setInt(v, "limit", q.Limit)
-	setInt(v, "offset", q.Offset)
-	return getPage[ManagedAccount](ctx, c, opManagedAccounts, "ManagedAccounts", v)
+	return getPage[ManagedAccount](ctx, c, opManagedAccounts, "ManagedAccounts", v, q.Limit, q.Offset)
 }
 
 // AllManagedAccounts reads every page of GET ManagedAccounts from q.Offset
-// on, q.Limit accounts a page (0: DefaultPageSize), at most MaxPages pages.
-// No match is an empty list, not an error.
+// on, q.Limit accounts a page (0: DefaultPageSize); more than MaxPages
+// pages is ErrTooManyPages. No match is an empty list, not an error.
 func (c *Client) AllManagedAccounts(ctx context.Context, q ManagedAccountsQuery) ([]ManagedAccount, error) {
-	return readAll(ctx, q.Limit, q.Offset, func(limit, offset int) (Page[ManagedAccount], error) {
-		q.Limit, q.Offset = limit, offset
-		return c.ManagedAccountsPage(ctx, q)
-	})
+	return readAll(ctx, q, c.ManagedAccountsPage)
 }
 
 // Managed system entity types (ManagedSystem.EntityTypeID, the type filter
@@ -93,132 +69,17 @@ func (c *Client) ManagedSystems(ctx context.Context, q ManagedSystemsQuery) (Pag
 	if q.Type < 0 || q.Type > EntityCloud {
 		return none, invalid("Type must be 0 (any) or 1 to 4, got %d", q.Type)
 	}
-	if err := checkPaging(0, q.Limit, q.Offset); err != nil {
-		return none, err
-	}
 	v := url.Values{}
 	setIf(v, "name", q.Name)
 	setInt(v, "type", q.Type)
-	setInt(v, "limit", q.Limit)
-	setInt(v, "offset", q.Offset)
-	return getPage[ManagedSystem](ctx, c, opManagedSystems, "ManagedSystems", v)
+	return getPage[ManagedSystem](ctx, c, opManagedSystems, "ManagedSystems", v, q.Limit, q.Offset)
 }
 
 // AllManagedSystems reads every page of GET ManagedSystems from q.Offset
-// on, q.Limit systems a page (0: DefaultPageSize), at most MaxPages pages.
+// on, q.Limit systems a page (0: DefaultPageSize); more than MaxPages
+// pages is ErrTooManyPages.
 func (c *Client) AllManagedSystems(ctx context.Context, q ManagedSystemsQuery) ([]ManagedSystem, error) {
-	return readAll(ctx, q.Limit, q.Offset, func(limit, offset int) (Page[ManagedSystem], error) {
-		q.Limit, q.Offset = limit, offset
-		return c.ManagedSystems(ctx, q)
-	})
-}
-
-func checkPaging(systemID, limit, offset int) error {
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"SystemID", systemID}, {"Limit", limit}, {"Offset", offset}} {
-		if f.v < 0 {
-			return invalid("%s must not be negative, got %d", f.name, f.v)
-		}
-	}
-	return nil
-}
-
-func setIf(v url.Values, k, s string) {
-	if s != "" {
-		v.Set(k, s)
-	}
-}
-
-func setInt(v url.Values, k string, n int) {
-	if n > 0 {
-		v.Set(k, strconv.Itoa(n))
-	}
-}
-
-// getPage is one GET of a list that may answer a bare array, one object,
-// or {TotalCount, Data}.
-func getPage[T any](ctx context.Context, c *Client, op, path string, v url.Values) (Page[T], error) {
-	res, err := c.do(ctx, &call{
-		op: op, method: http.MethodGet, path: path, query: v.Encode(), session: true, retry: retryAll,
-	})
-	defer res.free()
-	if err != nil {
-		return Page[T]{TotalCount: -1}, err
-	}
-	p, err := decodePage[T](res.bytes())
-	if err != nil {
-		return Page[T]{TotalCount: -1}, badResponse(op, res.status, len(res.bytes()))
-	}
-	return p, nil
-}
-
-// readAll calls page for consecutive pages until one comes back short or
-// empty, or the reported total is reached. A 404 (nothing matches) is an
-// empty list.
-func readAll[T any](ctx context.Context, size, offset int, page func(limit, offset int) (Page[T], error)) ([]T, error) {
-	if size <= 0 {
-		size = DefaultPageSize
-	}
-	var out []T
-	for n := 0; n < MaxPages; n++ {
-		p, err := page(size, offset)
-		if IsNotFound(err) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Items...)
-		offset += len(p.Items)
-		if len(p.Items) < size || (p.TotalCount >= 0 && offset >= p.TotalCount) {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-	}
-	if out == nil {
-		out = []T{}
-	}
-	return out, nil
-}
-
-// decodePage decodes a list answer: a bare array (no total), a single
-// object (one item, no total), or {"TotalCount": n, "Data": [...]}, the
-// shape Password Safe answers when paging is asked for. The wrapper is
-// told from a single object by its Data or TotalCount member, which no
-// listed object has; taking it for one object would turn a page into one
-// empty item.
-func decodePage[T any](b []byte) (Page[T], error) {
-	p := Page[T]{TotalCount: -1}
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '{' {
-		var w struct {
-			TotalCount *int
-			Data       json.RawMessage
-		}
-		if err := json.Unmarshal(b, &w); err != nil {
-			return p, err
-		}
-		if w.TotalCount != nil || w.Data != nil {
-			if w.TotalCount != nil {
-				if *w.TotalCount < 0 {
-					return p, fmt.Errorf("negative TotalCount")
-				}
-				p.TotalCount = *w.TotalCount
-			}
-			d := bytes.TrimSpace(w.Data)
-			if len(d) > 0 && d[0] != '[' && !bytes.Equal(d, []byte("null")) {
-				return p, fmt.Errorf("the Data member is not a list")
-			}
-			err := decodeList(d, &p.Items)
-			return p, err
-		}
-	}
-	err := decodeList(b, &p.Items)
-	return p, err
+	return readAll(ctx, q, c.ManagedSystems)
 }
 
 // ManagedAccount looks up one account by system and account name.

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -173,5 +174,30 @@ func TestAllPagesWithoutTotal(t *testing.T) {
 	got, err := c.AllManagedSystems(ctxT(t), client.ManagedSystemsQuery{Limit: 2})
 	if err != nil || len(got) != 3 || n.Load() != 2 {
 		t.Fatalf("%d systems in %d calls, %v", len(got), n.Load(), err)
+	}
+}
+
+// Every All* call reads at most MaxPages pages, and a list longer than that
+// fails (ErrTooManyPages) rather than pass its first pages off as all of
+// it. The folder list shares the walk with the discovery calls.
+func TestAllPagesMoreThanMaxPages(t *testing.T) {
+	s := newSim(t)
+	c := newClient(t, keyConfig(s, ""))
+	ctx := ctxT(t)
+	before, err := c.AllFolders(ctx, client.FoldersQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(before); i <= client.MaxPages; i++ {
+		s.Edit().AddFolder(pstest.Folder{ID: fmt.Sprintf("5e1a7c3f-0000-4000-8000-%012d", i), Name: fmt.Sprintf("f%04d", i), Readers: []string{"*"}})
+	}
+	s.Inspect().ResetCalls()
+	_, err = c.AllFolders(ctx, client.FoldersQuery{Limit: 1})
+	if !errors.Is(err, client.ErrTooManyPages) || s.Inspect().Calls(pstest.EndpointSecretsSafeFolders) != client.MaxPages {
+		t.Fatalf("one folder a page: %v after %d calls, want ErrTooManyPages after %d", err, s.Inspect().Calls(pstest.EndpointSecretsSafeFolders), client.MaxPages)
+	}
+	all, err := c.AllFolders(ctx, client.FoldersQuery{Limit: 2})
+	if err != nil || len(all) != client.MaxPages+1 {
+		t.Fatalf("two folders a page: %d folders, %v; want %d", len(all), err, client.MaxPages+1)
 	}
 }

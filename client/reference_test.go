@@ -91,9 +91,23 @@ func TestDecodePagingWrapper(t *testing.T) {
 		{"wrapper, null data", `{"TotalCount":0,"Data":null}`, nil},
 		{"object with a Data field is a record", `{"AccountName":"a","Data":[],"TotalCount":1}`, []string{"a"}},
 		{"null", `null`, nil},
+		{"empty body", ``, nil},
+		// A wrapper without one of its members is still a page, never
+		// one empty account.
+		{"wrapper, total only", `{"TotalCount":0}`, nil},
+		{"wrapper, data only", `{"Data":[{"AccountName":"a"}]}`, []string{"a"}},
+		{"wrapper, Data not a list", `{"TotalCount":1,"Data":{"AccountName":"a"}}`, []string{"(error)"}},
+		{"wrapper, negative total", `{"TotalCount":-1,"Data":[]}`, []string{"(error)"}},
+		{"not JSON", `<html>`, []string{"(error)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := client.DecodeManagedAccounts([]byte(tc.body))
+			if len(tc.names) == 1 && tc.names[0] == "(error)" {
+				if err == nil {
+					t.Fatalf("decoded %+v, want an error", got)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -208,38 +208,6 @@ func (c *Client) RotateOnCheckin(ctx context.Context, requestID int) error {
 	return err
 }
 
-// decodeList decodes a JSON array into out (a pointer to a slice); a single
-// object is taken as a one-element array and null or an empty body as none.
-// A paging wrapper {"TotalCount": n, "Data": [...]} (BeyondTrust's
-// reference documents it for paged lists, e.g. ManagedAccountContainerModel
-// of GET QuickRules/{id}/ManagedAccounts, and for Secrets Safe from v3.2)
-// gives its Data.
-func decodeList[T any](b []byte, out *[]T) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case len(b) == 0 || bytes.Equal(b, []byte("null")):
-		*out = []T{}
-		return nil
-	case b[0] == '{':
-		if data, ok := pageData(b); ok {
-			return decodeList(data, out)
-		}
-		var v T
-		if err := json.Unmarshal(b, &v); err != nil {
-			return err
-		}
-		*out = []T{v}
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return err
-	}
-	if *out == nil {
-		*out = []T{}
-	}
-	return nil
-}
-
 // IsPendingStatus reports whether a GET Requests Status word means the
 // request still waits for an approver. BeyondTrust's reference types Status
 // as a bare string and names only the filter words (status=all|active|
@@ -262,28 +230,4 @@ func IsPendingStatus(s string) bool {
 		return true
 	}
 	return false
-}
-
-// pageData returns the Data of a paging wrapper: an object whose only keys
-// are TotalCount and Data (any case), Data an array or null. An object
-// with other keys is a single record, not a page.
-func pageData(b []byte) ([]byte, bool) {
-	var o map[string]json.RawMessage
-	if json.Unmarshal(b, &o) != nil || len(o) != 2 {
-		return nil, false
-	}
-	var data json.RawMessage
-	hasTotal := false
-	for k, v := range o {
-		switch strings.ToLower(k) {
-		case "totalcount":
-			hasTotal = true
-		case "data":
-			data = bytes.TrimSpace(v)
-		}
-	}
-	if !hasTotal || data == nil || (len(data) > 0 && data[0] != '[' && !bytes.Equal(data, []byte("null"))) {
-		return nil, false
-	}
-	return data, true
 }

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -157,31 +156,22 @@ type SecretFile struct {
 	Content  []byte
 }
 
-// Folders is GET Secrets-Safe/Folders: the folders the run-as user may read.
+// Folders is one page of GET Secrets-Safe/Folders: the folders the run-as
+// user may read. Use AllFolders to read every page.
 func (c *Client) Folders(ctx context.Context, q FoldersQuery) ([]Folder, error) {
-	if q.Limit < 0 || q.Offset < 0 {
-		return nil, invalid("limit and offset must not be negative")
-	}
-	v := url.Values{}
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Offset > 0 {
-		v.Set("offset", strconv.Itoa(q.Offset))
-	}
-	res, err := c.do(ctx, &call{
-		op: opFolders, method: http.MethodGet, path: "Secrets-Safe/Folders", query: v.Encode(),
-		session: true, retry: retryAll,
-	})
-	defer res.free()
-	if err != nil {
-		return nil, err
-	}
-	var out []Folder
-	if err := decodeList(res.bytes(), &out); err != nil {
-		return nil, badResponse(opFolders, res.status, len(res.bytes()))
-	}
-	return out, nil
+	p, err := c.foldersPage(ctx, q)
+	return p.Items, err
+}
+
+// AllFolders reads every page of GET Secrets-Safe/Folders from q.Offset
+// on, q.Limit folders a page (0: DefaultPageSize); more than MaxPages
+// pages is ErrTooManyPages. No folder is an empty list, not an error.
+func (c *Client) AllFolders(ctx context.Context, q FoldersQuery) ([]Folder, error) {
+	return readAll(ctx, q, c.foldersPage)
+}
+
+func (c *Client) foldersPage(ctx context.Context, q FoldersQuery) (Page[Folder], error) {
+	return getPage[Folder](ctx, c, opFolders, "Secrets-Safe/Folders", url.Values{}, q.Limit, q.Offset)
 }
 
 // Secrets is GET Secrets-Safe/Secrets with ?version=3.2. No match is an
@@ -194,69 +184,21 @@ func (c *Client) Secrets(ctx context.Context, q SecretsQuery) (*SecretsPage, err
 		return nil, invalid("title is longer than %d characters", MaxSecretTitleLength)
 	case utf8.RuneCountInString(q.Separator) > 1:
 		return nil, invalid("separator must be one character")
-	case q.Limit < 0 || q.Offset < 0:
-		return nil, invalid("limit and offset must not be negative")
 	case !utf8.ValidString(q.Path+q.Title+q.Separator) || hasCtl(q.Path+q.Title+q.Separator):
 		return nil, invalid("path, title and separator must not contain control characters")
 	}
 	v := url.Values{"version": {SecretsAPIVersion}}
-	set := func(k, s string) {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	set("path", q.Path)
-	set("title", q.Title)
-	set("separator", q.Separator)
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Offset > 0 {
-		v.Set("offset", strconv.Itoa(q.Offset))
-	}
+	setIf(v, "path", q.Path)
+	setIf(v, "title", q.Title)
+	setIf(v, "separator", q.Separator)
 	if q.Decrypt {
 		v.Set("decrypt", "true")
 	}
-	res, err := c.do(ctx, &call{
-		op: opSecrets, method: http.MethodGet, path: "Secrets-Safe/Secrets", query: v.Encode(),
-		session: true, retry: retryAll,
-	})
-	defer res.free()
+	p, err := getPage[Secret](ctx, c, opSecrets, "Secrets-Safe/Secrets", v, q.Limit, q.Offset)
 	if err != nil {
 		return nil, err
 	}
-	page, err := decodeSecretsPage(res.bytes())
-	if err != nil {
-		return nil, badResponse(opSecrets, res.status, len(res.bytes()))
-	}
-	return page, nil
-}
-
-// decodeSecretsPage reads both shapes of GET Secrets-Safe/Secrets: the
-// version 3.2 page {TotalCount, Data} and the bare array of 3.0 and 3.1.
-func decodeSecretsPage(b []byte) (*SecretsPage, error) {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '{' {
-		var p struct {
-			TotalCount *int     `json:"TotalCount"`
-			Data       []Secret `json:"Data"`
-		}
-		if err := json.Unmarshal(b, &p); err != nil || p.TotalCount == nil {
-			return nil, errors.New("not a secrets page")
-		}
-		if p.Data == nil {
-			p.Data = []Secret{}
-		}
-		return &SecretsPage{TotalCount: *p.TotalCount, Secrets: p.Data}, nil
-	}
-	var list []Secret
-	if len(b) == 0 || json.Unmarshal(b, &list) != nil {
-		return nil, errors.New("not a list of secrets")
-	}
-	if list == nil {
-		list = []Secret{}
-	}
-	return &SecretsPage{TotalCount: -1, Secrets: list}, nil
+	return &SecretsPage{TotalCount: p.TotalCount, Secrets: p.Items}, nil
 }
 
 // checkGUID refuses what is not a GUID: IDs go into the URL path.

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -97,6 +98,37 @@ path "%[1]s/secrets-safe/secrets/Team/DB/" { capabilities = ["list"] }
 		"secrets-safe/id/" + pstest.DemoSecretDBAdmin} {
 		if _, err := read(tok, p); err == nil || !strings.Contains(err.Error(), "permission denied") {
 			t.Fatalf("read %s with the Team/DB policy: %v, want permission denied", p, err)
+		}
+	}
+	// Vault's HTTP API cleans ".", ".." and "//" out of a path before any
+	// policy applies (a 307 to the clean path), so Team/DB/../../Finance is
+	// judged as Finance; the plugin refuses such paths in case one reaches
+	// it otherwise (see the backend tests).
+	for _, tc := range []struct{ path, clean, wantErr string }{
+		{"secrets-safe/secret/Team/DB/../../Finance/payroll-api", "secrets-safe/secret/Finance/payroll-api", "permission denied"},
+		{"secrets-safe/secret/Team/DB/./postgres-admin", "secrets-safe/secret/Team/DB/postgres-admin", ""},
+		{"secrets-safe/secret/Team/DB//postgres-admin", "secrets-safe/secret/Team/DB/postgres-admin", ""},
+	} {
+		req, err := http.NewRequest(http.MethodGet, v.addr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.URL.Opaque = "//" + req.URL.Host + "/v1/" + mount + "/" + tc.path // sent as written
+		req.Header.Set("X-Vault-Token", tok)
+		resp, err := (&http.Transport{}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusTemporaryRedirect || loc != "/v1/"+mount+"/"+tc.clean {
+			t.Errorf("GET %s: %d to %q, want 307 to its clean path", tc.path, resp.StatusCode, loc)
+		}
+		s, err := read(tok, tc.path)
+		switch {
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("read %s with the Team/DB policy: %v, want %s", tc.path, err, tc.wantErr)
+		case tc.wantErr == "" && (err != nil || s.Data["folder_path"] != "Team/DB"):
+			t.Errorf("read %s with the Team/DB policy: %v, %v", tc.path, s.Data["folder_path"], err)
 		}
 	}
 	var list []string

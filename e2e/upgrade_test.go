@@ -178,28 +178,6 @@ func (v *vault) mountInfo(path string) mountInfo {
 	return m
 }
 
-// pluginPIDsOf are this server's processes of one plugin file.
-func (v *vault) pluginPIDsOf(command string) []int {
-	want := filepath.Join(v.pluginDir, command)
-	var pids []int
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		argv0, _, _ := strings.Cut(string(b), "\x00")
-		if argv0 == want && !isZombie(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // --- the leases that cross a version change ---------------------------------
 
 // upgradeRoles: an exclusive account with conflict_option=none, a reuse role

@@ -347,8 +347,12 @@ func (v *vault) enable(path string, extra ...string) {
 }
 
 // pluginPIDs are the plugin processes of this server (its own plugin copy).
-func (v *vault) pluginPIDs() []int {
-	want := filepath.Join(v.pluginDir, pluginName)
+func (v *vault) pluginPIDs() []int { return v.pluginPIDsOf(pluginName) }
+
+// pluginPIDsOf are this server's processes of one plugin file: those whose
+// argv[0] is that file in the server's plugin directory.
+func (v *vault) pluginPIDsOf(command string) []int {
+	want := filepath.Join(v.pluginDir, command)
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -12,10 +11,6 @@ import (
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 )
-
-// maxAccountsLimit bounds one page of accounts/ (Password Safe's default
-// page is 1000 too).
-const maxAccountsLimit = 1000
 
 const accountsHelpSynopsis = "Discover Password Safe managed accounts (what to put in a role)."
 
@@ -45,46 +40,14 @@ used (as role writes do), with a warning.
 // accountPaths is the accounts path family.
 func accountPaths(engine *backend.Engine) []*framework.Path {
 	h := &accountsHandler{engine: engine}
-	str := func(desc, name string) *framework.FieldSchema {
-		return &framework.FieldSchema{Type: framework.TypeString, Description: desc, Query: true,
-			DisplayAttrs: &framework.DisplayAttributes{Name: name}}
-	}
-	num := func(desc, name string) *framework.FieldSchema {
-		return &framework.FieldSchema{Type: framework.TypeInt, Description: desc, Query: true,
-			DisplayAttrs: &framework.DisplayAttributes{Name: name}}
-	}
-	return []*framework.Path{{
-		Pattern: "accounts/?$",
-		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: OperationPrefix,
-			OperationSuffix: "accounts",
-			Navigation:      true,
-			ItemType:        "Managed account",
-		},
-		Fields: map[string]*framework.FieldSchema{
-			"system_name":    str("Only accounts of this managed system.", "System name"),
-			"account_name":   str("Only accounts of this name.", "Account name"),
-			"system_id":      num("Only accounts of this managed system ID.", "System ID"),
-			"type":           str("Only accounts of this type (e.g. system, domainlinked, database, cloud, application).", "Account type"),
-			"workgroup_name": str("Only accounts of systems in this workgroup.", "Workgroup name"),
-			"limit":          num(fmt.Sprintf("Page size (1 to %d); with limit or offset one page is returned, without them every account.", maxAccountsLimit), "Limit"),
-			"offset":         num("Accounts to skip (paging; returns one page).", "Offset"),
-		},
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ListOperation: &framework.PathOperation{
-				Callback:     h.list,
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
-				Summary:      "List the managed accounts the run-as user can see (filters as query parameters).",
-			},
-			logical.ReadOperation: &framework.PathOperation{
-				Callback:     h.list,
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "query"},
-				Summary:      "List the managed accounts the run-as user can see; the same as LIST, for the CLI's read with filters.",
-			},
-		},
-		HelpSynopsis:    accountsHelpSynopsis,
-		HelpDescription: strings.TrimSpace(accountsHelpDescription),
-	}}
+	str := func(desc, name string) *framework.FieldSchema { return queryField(framework.TypeString, desc, name) }
+	return []*framework.Path{discoveryPath("accounts", "Managed account", map[string]*framework.FieldSchema{
+		"system_name":    str("Only accounts of this managed system.", "System name"),
+		"account_name":   str("Only accounts of this name.", "Account name"),
+		"system_id":      queryField(framework.TypeInt, "Only accounts of this managed system ID.", "System ID"),
+		"type":           str("Only accounts of this type (e.g. system, domainlinked, database, cloud, application).", "Account type"),
+		"workgroup_name": str("Only accounts of systems in this workgroup.", "Workgroup name"),
+	}, h.list, "List the managed accounts the run-as user can see", accountsHelpSynopsis, accountsHelpDescription)}
 }
 
 type accountsHandler struct{ engine *backend.Engine }
@@ -119,17 +82,9 @@ func accountsQuery(d *framework.FieldData) (client.ManagedAccountsQuery, error) 
 			return q, err
 		}
 	}
-	if v, ok := d.GetOk("limit"); ok {
-		if q.Limit = v.(int); q.Limit < 0 || q.Limit > maxAccountsLimit {
-			return q, fmt.Errorf("limit must be between 1 and %d", maxAccountsLimit)
-		}
-	}
-	if v, ok := d.GetOk("offset"); ok {
-		if q.Offset = v.(int); q.Offset < 0 {
-			return q, fmt.Errorf("offset must not be negative")
-		}
-	}
-	return q, nil
+	var err error
+	q.Limit, q.Offset, err = pagingArgs(d)
+	return q, err
 }
 
 func accountData(a *client.ManagedAccount) map[string]interface{} {
@@ -167,39 +122,16 @@ func (h *accountsHandler) list(ctx context.Context, req *logical.Request, d *fra
 	if err != nil {
 		return nil, err
 	}
-	// Without limit or offset, every page; with them, the one page asked
-	// for, and the total Password Safe reports.
-	total := -1
-	var list []client.ManagedAccount
-	if q.Limit == 0 && q.Offset == 0 {
-		list, err = cl.AllManagedAccounts(ctx, q)
-	} else {
-		var p client.Page[client.ManagedAccount]
-		p, err = cl.ManagedAccountsPage(ctx, q)
-		list, total = p.Items, p.TotalCount
-	}
+	list, total, err := pageOf(ctx, q, q.Limit, q.Offset, cl.AllManagedAccounts, cl.ManagedAccountsPage)
 	if err != nil && !client.IsNotFound(err) { // 404: nothing matches
 		return nil, UpstreamError(fmt.Sprintf("list the managed accounts run-as user %q can see", runAs), err)
 	}
-	keys := make([]string, 0, len(list))
-	info := make(map[string]interface{}, len(list))
+	l := newKeyedList(len(list))
 	for i := range list {
+		// Names are unique in Password Safe; should two accounts share
+		// them anyway, both are listed, told apart by account ID.
 		a := &list[i]
-		k := a.SystemName + "/" + a.AccountName
-		if _, dup := info[k]; dup {
-			// Names are unique in Password Safe; should two accounts
-			// share them anyway, keep both, told apart by account ID.
-			k += "#" + strconv.Itoa(a.AccountID)
-		}
-		keys = append(keys, k)
-		info[k] = accountData(a)
+		l.add(a.SystemName+"/"+a.AccountName, strconv.Itoa(a.AccountID), accountData(a))
 	}
-	resp := logical.ListResponseWithInfo(keys, info)
-	if total >= 0 {
-		resp.Data["total_count"] = total
-	}
-	for _, w := range warnings {
-		resp.AddWarning(w)
-	}
-	return resp, nil
+	return l.response(total, warnings), nil
 }

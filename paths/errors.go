@@ -84,6 +84,9 @@ func UpstreamError(what string, err error) error {
 	if errors.Is(err, client.ErrInvalidInput) {
 		return logical.CodedError(http.StatusBadRequest, fmt.Sprintf("cannot %s: %v", what, err))
 	}
+	if errors.Is(err, client.ErrTooManyPages) {
+		return logical.CodedError(http.StatusBadGateway, fmt.Sprintf("cannot %s: %v", what, err))
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return logical.CodedError(http.StatusGatewayTimeout,
 			fmt.Sprintf("cannot %s: Password Safe did not answer in time (raise request_timeout on config if it is slow): %v", what, err))

@@ -3,6 +3,7 @@ package paths
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -23,10 +24,6 @@ import (
 //	secrets-safe/id/<secret GUID>          READ  one secret by ID (no folder in the path)
 //
 // Reads carry no lease (see secretssafe.go in package backend).
-
-// maxSecretsLimit bounds one page of secrets-safe/secrets/ (Password
-// Safe's default page is 1000 too).
-const maxSecretsLimit = 1000
 
 const secretsSafeHelpSynopsis = "Read Password Safe's Secrets Safe: folders, secrets (credential, text, file)."
 
@@ -62,12 +59,15 @@ func secretsSafePaths(engine *backend.Engine) []*framework.Path {
 	attrs := func(suffix, item string) *framework.DisplayAttributes {
 		return &framework.DisplayAttributes{OperationPrefix: OperationPrefix, OperationSuffix: suffix, ItemType: item}
 	}
-	num := func(desc, name string) *framework.FieldSchema {
-		return &framework.FieldSchema{Type: framework.TypeInt, Description: desc, Query: true,
-			DisplayAttrs: &framework.DisplayAttributes{Name: name}}
-	}
-	help := strings.TrimSpace(secretsSafeHelpDescription)
-	return []*framework.Path{
+	secrets := listPath("secrets-safe/secrets(/"+framework.MatchAllRegex("folder")+")?$",
+		attrs("secrets-safe-secrets", "Secrets Safe secret"), map[string]*framework.FieldSchema{
+			"folder": {Type: framework.TypeString, Description: "Folder path, names joined by /; empty: every secret the run-as user may read.",
+				DisplayAttrs: &framework.DisplayAttributes{Name: "Folder path"}},
+			"limit": queryField(framework.TypeInt, fmt.Sprintf(
+				"Most secrets to return (1 to %d; 0 or unset: Password Safe's default, 1000).", maxPageLimit), "Limit"),
+			"offset": queryField(framework.TypeInt, "Secrets to skip (paging).", "Offset"),
+		}, h.secrets, "List the secrets of a Secrets Safe folder", "keys are titles; no values", "limit and offset")
+	ps := []*framework.Path{
 		{
 			Pattern:      "secrets-safe/folders/?$",
 			DisplayAttrs: attrs("secrets-safe-folders", "Secrets Safe folder"),
@@ -78,68 +78,19 @@ func secretsSafePaths(engine *backend.Engine) []*framework.Path {
 					Summary:      "List the Secrets Safe folders the run-as user may read (keys are folder paths).",
 				},
 			},
-			HelpSynopsis:    secretsSafeHelpSynopsis,
-			HelpDescription: help,
 		},
-		{
-			Pattern:      "secrets-safe/secrets(/" + framework.MatchAllRegex("folder") + ")?$",
-			DisplayAttrs: attrs("secrets-safe-secrets", "Secrets Safe secret"),
-			Fields: map[string]*framework.FieldSchema{
-				"folder": {Type: framework.TypeString, Description: "Folder path, names joined by /; empty: every secret the run-as user may read.",
-					DisplayAttrs: &framework.DisplayAttributes{Name: "Folder path"}},
-				"limit":  num(fmt.Sprintf("Most secrets to return (1 to %d; 0 or unset: Password Safe's default, 1000).", maxSecretsLimit), "Limit"),
-				"offset": num("Secrets to skip (paging).", "Offset"),
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ListOperation: &framework.PathOperation{
-					Callback:     h.secrets,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
-					Summary:      "List the secrets of a Secrets Safe folder, without their values (keys are titles).",
-				},
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.secrets,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "query"},
-					Summary:      "List the secrets of a Secrets Safe folder; the same as LIST, for the CLI's read with limit and offset.",
-				},
-			},
-			HelpSynopsis:    secretsSafeHelpSynopsis,
-			HelpDescription: help,
-		},
-		{
-			Pattern:      "secrets-safe/secret/" + framework.MatchAllRegex("path"),
-			DisplayAttrs: attrs("secrets-safe-secret", "Secrets Safe secret"),
-			Fields: map[string]*framework.FieldSchema{
-				"path": {Type: framework.TypeString, Required: true, Description: "<folder path>/<title>: the title follows the last /.",
-					DisplayAttrs: &framework.DisplayAttributes{Name: "Folder path and title"}},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.secretByPath,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Summary:      "Read a Secrets Safe secret by folder path and title, with its value (no lease).",
-				},
-			},
-			HelpSynopsis:    secretsSafeHelpSynopsis,
-			HelpDescription: help,
-		},
-		{
-			Pattern:      "secrets-safe/id/" + framework.GenericNameRegex("id"),
-			DisplayAttrs: attrs("secrets-safe-secret-by-id", "Secrets Safe secret"),
-			Fields: map[string]*framework.FieldSchema{
-				"id": {Type: framework.TypeString, Required: true, Description: "The secret's GUID.",
-					DisplayAttrs: &framework.DisplayAttributes{Name: "Secret ID"}},
-			},
-			Operations: map[logical.Operation]framework.OperationHandler{
-				logical.ReadOperation: &framework.PathOperation{
-					Callback:     h.secretByID,
-					DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
-					Summary:      "Read a Secrets Safe secret by its GUID, with its value (no lease).",
-				},
-			},
-			HelpSynopsis:    secretsSafeHelpSynopsis,
-			HelpDescription: help,
-		},
+		secrets,
+		h.secretPath("secrets-safe/secret/"+framework.MatchAllRegex("path"), attrs("secrets-safe-secret", "Secrets Safe secret"),
+			"path", "<folder path>/<title>: the title follows the last /.", "Folder path and title",
+			"Read a Secrets Safe secret by folder path and title, with its value (no lease).", secretByPath),
+		h.secretPath("secrets-safe/id/"+framework.GenericNameRegex("id"), attrs("secrets-safe-secret-by-id", "Secrets Safe secret"),
+			"id", "The secret's GUID.", "Secret ID",
+			"Read a Secrets Safe secret by its GUID, with its value (no lease).", secretByID),
 	}
+	for _, p := range ps {
+		p.HelpSynopsis, p.HelpDescription = secretsSafeHelpSynopsis, strings.TrimSpace(secretsSafeHelpDescription)
+	}
+	return ps
 }
 
 type secretsSafeHandler struct{ engine *backend.Engine }
@@ -161,34 +112,36 @@ func (h *secretsSafeHandler) folders(ctx context.Context, req *logical.Request, 
 	if err != nil {
 		return apiError(req, err)
 	}
-	keys := make([]string, 0, len(list))
-	info := make(map[string]interface{}, len(list))
+	l := newKeyedList(len(list))
 	for _, f := range list {
 		k := f.Path
 		if k == "" {
 			k = f.ID // a folder whose parent the run-as user cannot see
 		}
-		if _, dup := info[k]; dup {
-			k += "#" + f.ID
-		}
-		keys = append(keys, k)
-		info[k] = map[string]interface{}{
+		l.add(k, f.ID, map[string]interface{}{
 			"id": f.ID, "name": f.Name, "description": f.Description, "parent_id": f.ParentID, "path": f.Path,
-		}
+		})
 	}
-	return logical.ListResponseWithInfo(keys, info), nil
+	return l.response(-1, nil), nil
 }
 
-// folderArg cleans a folder path from the Vault path: no leading or
-// trailing /, no empty (or blank) names.
-func folderArg(s string) (string, error) {
+// folderArg cleans a folder path from the Vault path (field names it in
+// messages): no leading or trailing /, and every folder name in it a name.
+// An empty or blank name, "." or ".." is refused. Vault's HTTP API cleans
+// such paths before policies apply, but a request that reaches the plugin
+// otherwise was judged by a policy on the path as written:
+// Team/DB/../../Finance must not pass for a folder under Team/DB.
+func folderArg(field, s string) (string, error) {
 	s = strings.Trim(s, "/")
 	if s == "" {
 		return "", nil
 	}
 	for _, name := range strings.Split(s, "/") {
-		if strings.TrimSpace(name) == "" {
-			return "", fmt.Errorf("folder path %q has an empty folder name", s)
+		switch {
+		case strings.TrimSpace(name) == "":
+			return "", fmt.Errorf("%s: folder path %q has an empty folder name", field, s)
+		case name == "." || name == "..":
+			return "", fmt.Errorf(`%s: folder path %q must not have "." or ".." as a folder name`, field, s)
 		}
 	}
 	return s, nil // lengths and characters: the client checks them
@@ -198,16 +151,13 @@ func (h *secretsSafeHandler) secrets(ctx context.Context, req *logical.Request, 
 	if resp := refuseRunAsOverride(req); resp != nil {
 		return resp, nil
 	}
-	folder, err := folderArg(d.Get("folder").(string))
+	folder, err := folderArg("folder", d.Get("folder").(string))
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
-	limit, offset := d.Get("limit").(int), d.Get("offset").(int)
-	if limit < 0 || limit > maxSecretsLimit {
-		return logical.ErrorResponse("limit must be between 1 and %d", maxSecretsLimit), nil
-	}
-	if offset < 0 {
-		return logical.ErrorResponse("offset must not be negative"), nil
+	limit, offset, err := pagingArgs(d)
+	if err != nil {
+		return logical.ErrorResponse(err.Error()), nil
 	}
 	cl, _, err := h.session(ctx, req)
 	if err != nil {
@@ -217,21 +167,11 @@ func (h *secretsSafeHandler) secrets(ctx context.Context, req *logical.Request, 
 	if err != nil {
 		return apiError(req, err)
 	}
-	keys := make([]string, 0, len(page.Secrets))
-	info := make(map[string]interface{}, len(page.Secrets))
+	l := newKeyedList(len(page.Secrets))
 	for _, s := range page.Secrets {
-		k := relativeKey(folder, s)
-		if _, dup := info[k]; dup {
-			k += "#" + s.ID
-		}
-		keys = append(keys, k)
-		info[k] = secretMetadata(s)
+		l.add(relativeKey(folder, s), s.ID, secretMetadata(s))
 	}
-	resp := logical.ListResponseWithInfo(keys, info)
-	if page.TotalCount >= 0 {
-		resp.Data["total_count"] = page.TotalCount
-	}
-	return resp, nil
+	return l.response(page.TotalCount, nil), nil
 }
 
 // relativeKey is the secret's title, prefixed by its folder path below
@@ -261,48 +201,77 @@ func secretMetadata(s client.Secret) map[string]interface{} {
 	}
 }
 
-func (h *secretsSafeHandler) secretByPath(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if resp := refuseRunAsOverride(req); resp != nil {
-		return resp, nil
-	}
+// secretRef names one secret: by its GUID, or by folder path and title.
+type secretRef struct{ id, folder, title string }
+
+// secretByPath reads <folder path>/<title> from the path field.
+func secretByPath(d *framework.FieldData) (secretRef, error) {
 	p := d.Get("path").(string)
 	i := strings.LastIndex(p, "/")
 	if i <= 0 || i == len(p)-1 {
-		return logical.ErrorResponse("give the secret as secrets-safe/secret/<folder path>/<title>, got %q", p), nil
+		return secretRef{}, fmt.Errorf("give the secret as secrets-safe/secret/<folder path>/<title>, got %q", p)
 	}
-	folder, err := folderArg(p[:i])
+	folder, err := folderArg("path", p[:i])
 	if err != nil {
-		return logical.ErrorResponse(err.Error()), nil
+		return secretRef{}, err
 	}
-	title := p[i+1:]
-	cl, runAs, err := h.session(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	s, err := h.engine.SecretByPath(ctx, cl, runAs, folder, title)
-	if err != nil {
-		return apiError(req, err)
-	}
-	return secretResponse(s), nil
+	return secretRef{folder: folder, title: p[i+1:]}, nil
 }
 
-func (h *secretsSafeHandler) secretByID(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	if resp := refuseRunAsOverride(req); resp != nil {
-		return resp, nil
-	}
+// secretByID reads the id field.
+func secretByID(d *framework.FieldData) (secretRef, error) {
 	id := d.Get("id").(string)
 	if !client.ValidGUID(id) {
-		return logical.ErrorResponse("id must be a secret's GUID (8-4-4-4-12 hexadecimal digits)"), nil
+		return secretRef{}, errors.New("id must be a secret's GUID (8-4-4-4-12 hexadecimal digits)")
 	}
-	cl, _, err := h.session(ctx, req)
-	if err != nil {
-		return nil, err
+	return secretRef{id: id}, nil
+}
+
+// secretPath is a path that reads one secret, named by its one field as
+// ref reads it.
+func (h *secretsSafeHandler) secretPath(pattern string, attrs *framework.DisplayAttributes, field, desc, name, summary string,
+	ref func(*framework.FieldData) (secretRef, error)) *framework.Path {
+	return &framework.Path{
+		Pattern:      pattern,
+		DisplayAttrs: attrs,
+		Fields: map[string]*framework.FieldSchema{
+			field: {Type: framework.TypeString, Required: true, Description: desc, DisplayAttrs: &framework.DisplayAttributes{Name: name}},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     h.secret(ref),
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "read"},
+				Summary:      summary,
+			},
+		},
 	}
-	s, err := h.engine.SecretByID(ctx, cl, id)
-	if err != nil {
-		return apiError(req, err)
+}
+
+// secret reads the secret ref names, with its value.
+func (h *secretsSafeHandler) secret(ref func(*framework.FieldData) (secretRef, error)) framework.OperationFunc {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		if resp := refuseRunAsOverride(req); resp != nil {
+			return resp, nil
+		}
+		r, err := ref(d)
+		if err != nil {
+			return logical.ErrorResponse(err.Error()), nil
+		}
+		cl, runAs, err := h.session(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		var s *backend.SecretRead
+		if r.id != "" {
+			s, err = h.engine.SecretByID(ctx, cl, r.id)
+		} else {
+			s, err = h.engine.SecretByPath(ctx, cl, runAs, r.folder, r.title)
+		}
+		if err != nil {
+			return apiError(req, err)
+		}
+		return secretResponse(s), nil
 	}
-	return secretResponse(s), nil
 }
 
 // secretResponse is a secret with its value, and no lease.

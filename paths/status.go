@@ -15,26 +15,43 @@ import (
 const statusHelpSynopsis = "The mount's state for operators: holdings, queues, sessions, upstream calls."
 
 const statusHelpDescription = `
-What this mount holds in Password Safe and how its calls to Password Safe
-fare, since the plugin process started. Vault does not scrape an external
-plugin's metrics, so this is where operators look. It never shows a secret.
+What this mount holds in Password Safe (from storage) and how its calls to
+Password Safe fare (counted in memory from the plugin's start or the
+mount's reload). Vault does not scrape an external plugin's metrics, so
+this is where operators look. It never shows a secret.
 
-  requests   the requests the mount holds (held), live leases on them,
-             pending claims (approved requests waiting for requests/<id>/creds),
-             orphans (waiting for approval, to be checked in then), pending
-             (requests with either), ended (checked in by an operator, leases
-             left), per role and per run-as user, the oldest holder and the
-             soonest expiry
+  now        the engine's clock when read
+  requests   held: requests the mount has a record of; by_role, by_run_as:
+             them per role and per run-as user; leases: holds that are
+             leases; pending_claims: callers waiting for approval or to claim
+             (requests/<id>/creds); orphans: holds a failed checkout left, to
+             be checked in once approved; pending: requests with either;
+             ended: requests ended other than by the mount's own check-in (an
+             operator's check-in, a renewal's new request, gone from Password
+             Safe) whose leases remain; oldest_since: the earliest start of a
+             hold on a request marked pending (holds elsewhere are not read);
+             next_expiry: the earliest recorded expiry, past ones included
   checkin_queue
-             check-ins Password Safe did not take yet: count, the oldest,
-             the next try, the most tries, the newest error
-  wal        checkouts that never finished (rolled back once rollback_after old)
-  sessions   cached upstream sessions per run-as user, how many signed in
-  upstream   per Password Safe endpoint: calls, failures (4xx, 5xx, no
-             answer), retries, latency (mean, p50, p90, p99, max in ms; the
-             percentiles are estimates from a histogram), the last error;
-             and the total
-  events     Vault events sent, dropped (queue full) and failed
+             check-ins Password Safe did not take yet: count, the longest
+             queued (oldest_request_id, oldest_queued_at), the soonest
+             next_try, the most tries of one (max_tries), and last_error, the
+             error of the entry whose next try is latest (the one tried last)
+  wal        unfinished: WAL entries, checkouts running or interrupted;
+             oldest: when the oldest began; rollback_after_seconds: the age
+             at which rollback finishes one
+  sessions   cached: upstream sessions in the cache; signed_in: of them,
+             those signed in; max: the cache's size (past it the least
+             recently used is signed out); by_run_as: cached per run-as user,
+             "(oauth)" for an OAuth config's one
+  upstream   since: when counting began; total, and per endpoint
+             (endpoints): calls (a retried call once), failed (no 2xx,
+             expected 404s included) of which http_4xx, http_5xx and
+             transport (no answer), retries, and of whole calls with their
+             retries mean_ms, p50_ms, p90_ms, p99_ms, max_ms (percentiles
+             estimated from a histogram); per endpoint last_error and
+             last_error_at
+  events     Vault events sent, dropped (queue full) and failed (Vault
+             refused them, or events are off)
 
 Reading it lists and reads every record, queued check-in and WAL entry of
 the mount, so its cost grows with what the mount holds: fine for an
@@ -68,11 +85,11 @@ func statusPaths(engine *backend.Engine) []*framework.Path {
 						Description: "OK",
 						Fields: map[string]*framework.FieldSchema{
 							"now":           {Type: framework.TypeString, Description: "The engine's clock (RFC 3339)."},
-							"requests":      obj("Requests held: held, leases, pending_claims, orphans, pending, ended, by_role, by_run_as, oldest_since, next_expiry."),
-							"checkin_queue": obj("Queued check-ins: count, oldest_request_id, oldest_queued_at, next_try, max_tries, last_error."),
-							"wal":           obj("Unfinished checkouts: unfinished, oldest, rollback_after_seconds."),
+							"requests":      obj("Requests recorded (held, by_role, by_run_as), holds (leases, pending_claims, orphans), requests with pending holds (pending), ended upstream (ended), the earliest hold on a pending request (oldest_since) and the earliest recorded expiry (next_expiry)."),
+							"checkin_queue": obj("Queued check-ins: count, the longest queued (oldest_request_id, oldest_queued_at), the soonest next_try, max_tries, last_error (of the entry tried last)."),
+							"wal":           obj("WAL entries of checkouts running or interrupted: unfinished, oldest, rollback_after_seconds."),
 							"sessions":      obj("Upstream sessions: cached, signed_in, max, by_run_as."),
-							"upstream":      obj("Calls to Password Safe since start: since, total, endpoints (per endpoint: calls, failed, http_4xx, http_5xx, transport, retries, mean_ms, p50_ms, p90_ms, p99_ms, max_ms, last_error, last_error_at)."),
+							"upstream":      obj("Calls to Password Safe since the plugin's start or the mount's reload (since): total, endpoints (per endpoint: calls, failed, http_4xx, http_5xx, transport, retries, mean_ms, p50_ms, p90_ms, p99_ms, max_ms of whole calls, last_error, last_error_at)."),
 							"events":        obj("Vault events: sent, dropped, failed."),
 						},
 					}},

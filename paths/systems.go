@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -59,42 +58,12 @@ func systemTypeName(id int) string {
 // systemPaths is the systems path family.
 func systemPaths(engine *backend.Engine) []*framework.Path {
 	h := &systemsHandler{engine: engine}
-	num := func(desc, name string) *framework.FieldSchema {
-		return &framework.FieldSchema{Type: framework.TypeInt, Description: desc, Query: true,
-			DisplayAttrs: &framework.DisplayAttributes{Name: name}}
-	}
-	return []*framework.Path{{
-		Pattern: "systems/?$",
-		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: OperationPrefix,
-			OperationSuffix: "systems",
-			Navigation:      true,
-			ItemType:        "Managed system",
-		},
-		Fields: map[string]*framework.FieldSchema{
-			"name": {Type: framework.TypeString, Description: "Only the managed system of this name.", Query: true,
-				DisplayAttrs: &framework.DisplayAttributes{Name: "System name"}},
-			"type": {Type: framework.TypeLowerCaseString, Description: "Only systems of this entity type.", Query: true,
-				AllowedValues: []interface{}{"asset", "database", "directory", "cloud"},
-				DisplayAttrs:  &framework.DisplayAttributes{Name: "Entity type"}},
-			"limit":  num(fmt.Sprintf("Page size (1 to %d); with limit or offset one page is returned, without them every system.", maxAccountsLimit), "Limit"),
-			"offset": num("Systems to skip (paging; returns one page).", "Offset"),
-		},
-		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ListOperation: &framework.PathOperation{
-				Callback:     h.list,
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "list"},
-				Summary:      "List Password Safe's managed systems (filters as query parameters).",
-			},
-			logical.ReadOperation: &framework.PathOperation{
-				Callback:     h.list,
-				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "query"},
-				Summary:      "List Password Safe's managed systems; the same as LIST, for the CLI's read with filters.",
-			},
-		},
-		HelpSynopsis:    systemsHelpSynopsis,
-		HelpDescription: strings.TrimSpace(systemsHelpDescription),
-	}}
+	return []*framework.Path{discoveryPath("systems", "Managed system", map[string]*framework.FieldSchema{
+		"name": queryField(framework.TypeString, "Only the managed system of this name.", "System name"),
+		"type": {Type: framework.TypeLowerCaseString, Description: "Only systems of this entity type.", Query: true,
+			AllowedValues: []interface{}{"asset", "database", "directory", "cloud"},
+			DisplayAttrs:  &framework.DisplayAttributes{Name: "Entity type"}},
+	}, h.list, "List Password Safe's managed systems", systemsHelpSynopsis, systemsHelpDescription)}
 }
 
 type systemsHandler struct{ engine *backend.Engine }
@@ -115,17 +84,9 @@ func systemsQuery(d *framework.FieldData) (client.ManagedSystemsQuery, error) {
 		}
 		q.Type = t
 	}
-	if v, ok := d.GetOk("limit"); ok {
-		if q.Limit = v.(int); q.Limit < 0 || q.Limit > maxAccountsLimit {
-			return q, fmt.Errorf("limit must be between 1 and %d", maxAccountsLimit)
-		}
-	}
-	if v, ok := d.GetOk("offset"); ok {
-		if q.Offset = v.(int); q.Offset < 0 {
-			return q, fmt.Errorf("offset must not be negative")
-		}
-	}
-	return q, nil
+	var err error
+	q.Limit, q.Offset, err = pagingArgs(d)
+	return q, err
 }
 
 func intOrNil(p *int) interface{} {
@@ -173,15 +134,7 @@ func (h *systemsHandler) list(ctx context.Context, req *logical.Request, d *fram
 	if err != nil {
 		return nil, err
 	}
-	total := -1
-	var list []client.ManagedSystem
-	if q.Limit == 0 && q.Offset == 0 {
-		list, err = cl.AllManagedSystems(ctx, q)
-	} else {
-		var p client.Page[client.ManagedSystem]
-		p, err = cl.ManagedSystems(ctx, q)
-		list, total = p.Items, p.TotalCount
-	}
+	list, total, err := pageOf(ctx, q, q.Limit, q.Offset, cl.AllManagedSystems, cl.ManagedSystems)
 	switch {
 	case client.IsNotFound(err): // nothing matches
 	case client.StatusCode(err) == http.StatusForbidden:
@@ -192,23 +145,9 @@ func (h *systemsHandler) list(ctx context.Context, req *logical.Request, d *fram
 	case err != nil:
 		return nil, UpstreamError(fmt.Sprintf("list managed systems as run-as user %q", runAs), err)
 	}
-	keys := make([]string, 0, len(list))
-	info := make(map[string]interface{}, len(list))
+	l := newKeyedList(len(list))
 	for i := range list {
-		s := &list[i]
-		k := s.SystemName
-		if _, dup := info[k]; dup || k == "" {
-			k += "#" + strconv.Itoa(s.ManagedSystemID)
-		}
-		keys = append(keys, k)
-		info[k] = systemData(s)
+		l.add(list[i].SystemName, strconv.Itoa(list[i].ManagedSystemID), systemData(&list[i]))
 	}
-	resp := logical.ListResponseWithInfo(keys, info)
-	if total >= 0 {
-		resp.Data["total_count"] = total
-	}
-	for _, w := range warnings {
-		resp.AddWarning(w)
-	}
-	return resp, nil
+	return l.response(total, warnings), nil
 }

@@ -91,15 +91,8 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 			notFound()
 			return
 		}
-		s.mu.Lock()
-		a := s.st.accounts[id]
-		var pw string
-		if a != nil {
-			s.st.sweep(s.st.now())
-			pw = a.password
-		}
-		s.mu.Unlock()
-		if a == nil {
+		pw, ok := s.accountPassword(id)
+		if !ok {
 			send(http.StatusNotFound, "pstest: no such account")
 			return
 		}
@@ -184,4 +177,16 @@ func decodeControl(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// accountPassword is the current password of account id.
+func (s *Server) accountPassword(id int) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.st.accounts[id]
+	if a == nil {
+		return "", false
+	}
+	s.st.sweep(s.st.now())
+	return a.password, true
 }

@@ -2,6 +2,7 @@ package pstest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -158,4 +159,67 @@ func TestFaultAfterHandler(t *testing.T) {
 	}
 	st, body = u.put("Requests/"+itoa(act[0].ID)+"/Checkin", nil)
 	wantStatus(t, "retried checkin", st, body, 404, "")
+}
+
+// A panic while serving a call (in a FaultFunc, or in a handler) answers
+// 500 with {"Message": ...} and leaves the server serving: the server's
+// lock, held where the panic happened, is released. Without that the next
+// call, and every Faults or Edit method, would wait for the lock forever.
+func TestPanicAnswers500AndServerGoesOn(t *testing.T) {
+	s := newDemo(t)
+	u := signIn(t, s, "alice")
+	u.hc.Timeout = 10 * time.Second // a server that hangs fails the test, not the run
+	wantPanic500 := func(what string, status int, body string, sub string) {
+		t.Helper()
+		var msg struct{ Message string }
+		if status != http.StatusInternalServerError || json.Unmarshal([]byte(body), &msg) != nil ||
+			!strings.Contains(msg.Message, sub) {
+			t.Fatalf("%s: %d %s, want 500 with a Message naming %q", what, status, body, sub)
+		}
+	}
+	withTimeout := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { defer close(done); f() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: still waiting after 10s (the server's lock was not released)", what)
+		}
+	}
+
+	// A test's FaultFunc that panics.
+	s.Faults().SetFunc(func(endpoint string, _ *http.Request) *Fault {
+		if endpoint == EndpointCreateRequest {
+			panic("fault func boom")
+		}
+		return nil
+	})
+	st, body := u.do(http.MethodPost, "Requests", map[string]any{"SystemID": 1, "AccountID": 11, "DurationMinutes": 5})
+	wantPanic500("POST Requests with a panicking FaultFunc", st, body, "fault func boom")
+	st, body = u.do(http.MethodGet, "Requests", nil)
+	wantStatus(t, "GET Requests after the panic", st, body, http.StatusOK, "")
+	withTimeout("Faults().SetFunc(nil)", func() { s.Faults().SetFunc(nil) })
+
+	// A handler that panics, the answer lost after it as well (AfterHandler):
+	// both go through the handler's lock.
+	saved := routeSecretsSafeFolders.h
+	t.Cleanup(func() { routeSecretsSafeFolders.h = saved })
+	routeSecretsSafeFolders.h = func(*state, *call) reply { panic("handler boom") }
+	st, body = u.do(http.MethodGet, "Secrets-Safe/Folders", nil)
+	wantPanic500("GET Secrets-Safe/Folders with a panicking handler", st, body, "handler boom")
+	s.Faults().Inject(Fault{Endpoint: EndpointSecretsSafeFolders, Status: 503, AfterHandler: true, Count: 1})
+	st, body = u.do(http.MethodGet, "Secrets-Safe/Folders", nil)
+	wantPanic500("GET Secrets-Safe/Folders, AfterHandler fault", st, body, "handler boom")
+	routeSecretsSafeFolders.h = saved
+
+	st, body = u.do(http.MethodGet, "Secrets-Safe/Folders", nil)
+	wantStatus(t, "GET Secrets-Safe/Folders after the panics", st, body, http.StatusOK, "")
+	withTimeout("Edit and Inspect", func() {
+		s.Edit().SetErrorBodies(ErrorBodiesText)
+		_ = s.Inspect().Requests()
+	})
+	if n := s.Inspect().Calls(EndpointSecretsSafeFolders); n != 3 {
+		t.Errorf("%d calls of GET Secrets-Safe/Folders counted, want 3", n)
+	}
 }

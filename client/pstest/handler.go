@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -328,6 +331,9 @@ type statusRecorder struct {
 	status int
 }
 
+// Unwrap lets http.ResponseController reach the connection (dropConnection).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code
@@ -345,7 +351,35 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 const maxBody = 1 << 20
 
 // ServeHTTP serves the API (under both base paths) and /_pstest/.
+//
+// A panic while serving (a simulator bug, or a test's FaultFunc) answers
+// 500 with {"Message": ...} naming it, and the server goes on serving:
+// every section under the server's lock releases it as the panic unwinds,
+// so later calls do not wait forever on a lock nobody holds any more. What
+// the panicking call changed in the simulated state before it panicked
+// stays changed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler { // dropConnection's, on purpose
+			panic(p)
+		}
+		msg := fmt.Sprintf("pstest: panic serving %s %s: %v", r.Method, r.URL.Path, p)
+		if l := s.logger(); l != nil {
+			l.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+		if rec.status == 0 { // else the answer has begun: nothing to add
+			jsonReply(http.StatusInternalServerError, map[string]string{"Message": msg}).write(rec)
+		}
+	}()
+	s.serve(rec, r)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	lowPath := strings.ToLower(r.URL.Path)
 	if strings.HasPrefix(lowPath, "/_pstest/") || lowPath == "/_pstest" {
@@ -380,16 +414,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.mu.Lock()
-	s.st.calls[rt.name]++
-	var f *Fault
-	if s.st.faultFunc != nil {
-		f = s.st.faultFunc(rt.name, r)
-	}
-	if f == nil {
-		f = s.st.pickFault(rt.name)
-	}
-	s.mu.Unlock()
+	f := s.countAndPickFault(rt.name, r)
 
 	rec := &statusRecorder{ResponseWriter: w}
 	defer func() { s.logCall(r.Method, rt.name, rec.status, start) }()
@@ -432,10 +457,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serveAPI(rec, r, rt, c)
 }
 
+// countAndPickFault counts the call and returns the fault that fires for
+// it, if any.
+func (s *Server) countAndPickFault(endpoint string, r *http.Request) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock() // also when the FaultFunc panics
+	s.st.calls[endpoint]++
+	if s.st.faultFunc != nil {
+		if f := s.st.faultFunc(endpoint, r); f != nil {
+			return f
+		}
+	}
+	return s.st.pickFault(endpoint)
+}
+
 // serveAPI runs one API call: the handler under the lock, then the answer
 // written without it.
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt *route, c call) {
+	s.handle(r, rt, &c).write(w)
+}
+
+// handle runs the handler under the lock, released also when it panics.
+func (s *Server) handle(r *http.Request, rt *route, c *call) reply {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	st := s.st
 	c.now = st.now()
 	st.sweep(c.now)
@@ -448,14 +493,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, rt *route, c c
 			rep = errReply(http.StatusUnauthorized, "Unauthorized: not signed in, or the session has expired")
 		} else {
 			c.user = u
-			rep = rt.h(st, &c)
+			rep = rt.h(st, c)
 		}
 	default:
-		rep = rt.h(st, &c)
+		rep = rt.h(st, c)
 	}
-	rep = st.styleError(rep)
-	s.mu.Unlock()
-	rep.write(w)
+	return st.styleError(rep)
 }
 
 // ErrorBodies selects how error answers are spelt. BeyondTrust's reference
@@ -507,10 +550,14 @@ func (st *state) styleError(rep reply) reply {
 	return rep
 }
 
-func (s *Server) logCall(method, endpoint string, status int, start time.Time) {
+func (s *Server) logger() *slog.Logger {
 	s.mu.Lock()
-	l := s.st.logger
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.st.logger
+}
+
+func (s *Server) logCall(method, endpoint string, status int, start time.Time) {
+	l := s.logger()
 	if l == nil {
 		return
 	}
@@ -519,15 +566,13 @@ func (s *Server) logCall(method, endpoint string, status int, start time.Time) {
 
 // dropConnection closes the connection without an answer.
 func dropConnection(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		conn, _, err := hj.Hijack()
-		if err == nil {
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0) // reset, like a crashed proxy
-			}
-			_ = conn.Close()
-			return
+	// The controller finds the connection below the statusRecorders.
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // reset, like a crashed proxy
 		}
+		_ = conn.Close()
+		return
 	}
 	// HTTP/2 or a wrapped writer: abort the stream instead.
 	panic(http.ErrAbortHandler)

@@ -375,8 +375,9 @@ func (s *Server) CACertPEM() []byte {
 func (s *Server) Client() *http.Client { return s.client }
 
 // SetLogger makes the server log one line per call (method, canonical
-// endpoint, status, duration) at Info. Nil stops logging. The log never
-// holds headers, bodies, query strings or credentials.
+// endpoint, status, duration) at Info, and a panic while serving (method,
+// path, the panic's value and stack) at Error. Nil stops logging. The log
+// never holds headers, bodies, query strings or credentials.
 func (s *Server) SetLogger(l *slog.Logger) {
 	s.mu.Lock()
 	s.st.logger = l
