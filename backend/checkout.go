@@ -91,14 +91,7 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 	if err := boundCaller(req); err != nil {
 		return nil, err
 	}
-	cfg, err := b.Config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil {
-		return nil, &InputError{Msg: ErrNotConfigured.Error()}
-	}
-	runAs, err := b.resolveRunAs(ctx, req, cfg, role)
+	cfg, runAs, cl, err := b.roleClient(ctx, req, role)
 	if err != nil {
 		return nil, err
 	}
@@ -106,13 +99,31 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 	if err != nil {
 		return nil, inputError("cannot compute the lease lifetime: %s", err)
 	}
-	cl, err := b.Client(ctx, req.Storage, runAs)
-	if err != nil {
-		return nil, upstream("connect to Password Safe", err)
-	}
 	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg)}
 	co.warnings = append(co.warnings, lt.Warnings...)
 	return co.run(ctx)
+}
+
+// roleClient is what acting for the caller of req through role needs: the
+// config, the run-as user the role resolves to for that caller, and its
+// Password Safe client.
+func (b *Engine) roleClient(ctx context.Context, req *logical.Request, role *Role) (*Config, string, *client.Client, error) {
+	cfg, err := b.Config(ctx, req.Storage)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if cfg == nil {
+		return nil, "", nil, &InputError{Msg: ErrNotConfigured.Error()}
+	}
+	runAs, err := b.resolveRunAs(ctx, req, cfg, role)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cl, err := b.Client(ctx, req.Storage, runAs)
+	if err != nil {
+		return nil, "", nil, upstream("connect to Password Safe", err)
+	}
+	return cfg, runAs, cl, nil
 }
 
 func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
@@ -169,6 +180,11 @@ func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 	}
 	if err != nil {
 		return co.fail(ctx, err)
+	}
+	if role.AliasID != 0 {
+		// The alias may map elsewhere than when the role was written: a
+		// rotation must find this lease by the account it really holds.
+		co.setRecord(ctx, co.id, func(r *record) { r.knowAccount(data) })
 	}
 	g, err := b.grant(Lease{
 		RequestID: co.id, Holder: co.w.ID, RunAs: co.runAs, Role: role.Name,

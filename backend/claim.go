@@ -88,6 +88,7 @@ func (b *Engine) Claim(ctx context.Context, req *logical.Request, id int) (*Gran
 		return nil, err
 	}
 	rec.extend(exp)
+	rec.knowAccount(data)
 	if err := putRecord(ctx, req.Storage, rec); err != nil {
 		return nil, err
 	}

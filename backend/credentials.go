@@ -48,6 +48,7 @@ func readCredentials(ctx context.Context, cl *client.Client, t target, id int) (
 			}
 			c.Username, c.Domain = ac.AccountName, ac.DomainName
 			c.SystemName, c.AccountName = ac.SystemName, ac.AccountName
+			c.SystemID, c.AccountID = ac.SystemID, ac.AccountID
 			switch ct {
 			case client.CredentialPassword:
 				v = ac.Password

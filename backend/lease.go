@@ -36,8 +36,11 @@ type Grant struct {
 type Credential struct {
 	RequestID                                 int
 	Username, Domain, SystemName, AccountName string
-	ExpiresAt                                 time.Time
-	Values                                    map[client.CredentialType]string // the types the role asks for
+	// SystemID and AccountID: the account an alias request is of, as
+	// Password Safe answers it with the credential (zero for a direct one).
+	SystemID, AccountID int
+	ExpiresAt           time.Time
+	Values              map[client.CredentialType]string // the types the role asks for
 }
 
 // Renew extends the lease by its TTL (or the requested increment, which

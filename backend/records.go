@@ -42,17 +42,22 @@ var LocalPrefixes = []string{"wal/", recordPrefix, holderPrefix, pendingPrefix, 
 // record is what the engine knows of one Password Safe request it holds.
 // Every change happens under the request's lock (lockRequest).
 type record struct {
-	RequestID   int       `json:"request_id"`
-	RunAs       string    `json:"run_as"`
-	Role        string    `json:"role"`
-	SystemID    int       `json:"system_id"`
-	AccountID   int       `json:"account_id"`
-	AliasID     int       `json:"alias_id,omitempty"`
-	SystemName  string    `json:"system_name,omitempty"`
-	AccountName string    `json:"account_name,omitempty"`
-	DomainName  string    `json:"domain_name,omitempty"`
-	Created     bool      `json:"created"`    // this engine created it (201), not reused (200)
-	ExpiresAt   time.Time `json:"expires_at"` // when the lease's request ends, as far as known
+	RequestID int    `json:"request_id"`
+	RunAs     string `json:"run_as"`
+	Role      string `json:"role"`
+	SystemID  int    `json:"system_id"`
+	AccountID int    `json:"account_id"`
+	AliasID   int    `json:"alias_id,omitempty"`
+	// AccountKnown: for a request made through an alias, AccountID is the
+	// one Password Safe named (with the credential, or in GET Requests),
+	// not the role's: the alias may have been re-pointed since the role
+	// was written. Until then a rotation counts it on any account.
+	AccountKnown bool      `json:"account_known,omitempty"`
+	SystemName   string    `json:"system_name,omitempty"`
+	AccountName  string    `json:"account_name,omitempty"`
+	DomainName   string    `json:"domain_name,omitempty"`
+	Created      bool      `json:"created"`    // this engine created it (201), not reused (200)
+	ExpiresAt    time.Time `json:"expires_at"` // when the lease's request ends, as far as known
 	// Latest bounds when the request could still be active: a request made
 	// now may wait for approval up to its duration, then run for its
 	// duration. Recovery forgets a request only past it.
@@ -97,6 +102,21 @@ func (r *record) until() time.Time {
 		return r.Latest
 	}
 	return r.ExpiresAt
+}
+
+// onAccount says whether the request may be of account id: a request made
+// through an alias is of the account the alias mapped to then, unknown
+// until Password Safe names it.
+func (r *record) onAccount(id int) bool {
+	return r.AccountID == id || (r.AliasID != 0 && !r.AccountKnown)
+}
+
+// knowAccount records the account Password Safe named for an alias
+// request's credential.
+func (r *record) knowAccount(c *Credential) {
+	if r.AliasID != 0 && c.AccountID != 0 {
+		r.SystemID, r.AccountID, r.AccountKnown = c.SystemID, c.AccountID, true
+	}
 }
 
 // extend moves the record's known end to t when t is later.
