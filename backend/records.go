@@ -69,6 +69,12 @@ type record struct {
 	// Rotates: rotation on check-in is known to be on (sent with the POST
 	// that created it, or ensured with PUT RotateOnCheckin when reused).
 	Rotates bool `json:"rotates,omitempty"`
+	// MadeFrom and MadeBy: when, by the engine's clock, it created the
+	// request (before the POST, and its answer). Its release date, read
+	// back, tells the offset of a server writing dates without a zone (see
+	// zone.go); zero when not seen (reused, or found by rollback).
+	MadeFrom time.Time `json:"made_from,omitempty"`
+	MadeBy   time.Time `json:"made_by,omitempty"`
 	// Count is how many holder keys there are, never more: a key is written
 	// before the count goes up and the count goes down before the key is
 	// deleted, so a crash between the two only leaves it low. A positive
@@ -118,6 +124,9 @@ func (r *record) knowAccount(c *Credential) {
 		r.SystemID, r.AccountID, r.AccountKnown = c.SystemID, c.AccountID, true
 	}
 }
+
+// made is when the engine made the request (see MadeFrom).
+func (r *record) made() made { return made{From: r.MadeFrom, By: r.MadeBy} }
 
 // extend moves the record's known end to t when t is later.
 func (r *record) extend(t time.Time) {

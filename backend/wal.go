@@ -33,15 +33,15 @@ const (
 // first: only 0 for dates with a zone, any quarter hour within ±14h for
 // zone-less ones. None: it was not made in that window.
 //
-// Rollback widens its window this way, rather than learn the server's
-// offset, because the checkout's tag in the Reason is what proves a request
-// is the mount's own; the window only keeps out requests made long after
-// (a person re-using the tag). Learning the offset would need a request
-// whose making the mount saw (a mount recovering a lone crashed checkout
-// has none), and goes stale twice a year with daylight saving time; the
-// HTTP Date header is in GMT and says nothing of the server's zone. A wrong
-// offset would leak the very request rollback exists to end. Dates with a
-// zone keep the exact window.
+// Rollback widens its window this way, rather than narrow it with the
+// offset the engine learns for expiries (zone.go), because the checkout's
+// tag in the Reason is what proves a request is the mount's own; the window
+// only keeps out requests made long after (a person re-using the tag). The
+// learned offset may be missing (a mount recovering a lone crashed checkout
+// after a restart has seen no request made) or stale (a daylight saving
+// change since the last request the mount saw made), and a wrong one would
+// leak the very request rollback exists to end. Dates with a zone keep the
+// exact window.
 func zoneOffsets(r client.Request, from, until time.Time) []time.Duration {
 	t := r.RequestReleaseDate
 	in := func(o time.Duration) bool {
