@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -42,6 +43,12 @@ type checkout struct {
 	rotates   bool // the record says rotation on check-in is ensured
 	warnings  []string
 	latest    time.Time // the record's until() when we joined
+	// gen is the config generation the checkout began in; postedAt is
+	// when its last POST Requests answered, and made when the request it
+	// joined was made, if this mount made it (see zone.go).
+	gen      uint64
+	postedAt time.Time
+	made     made
 	// postWindow bounds how long POST Requests and its retries can take.
 	postWindow time.Duration
 }
@@ -91,14 +98,8 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 	if err := boundCaller(req); err != nil {
 		return nil, err
 	}
-	cfg, err := b.Config(ctx, req.Storage)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil {
-		return nil, &InputError{Msg: ErrNotConfigured.Error()}
-	}
-	runAs, err := b.resolveRunAs(ctx, req, cfg, role)
+	gen := b.sessions.generation()
+	cfg, runAs, cl, err := b.roleClient(ctx, req, role)
 	if err != nil {
 		return nil, err
 	}
@@ -106,13 +107,31 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 	if err != nil {
 		return nil, inputError("cannot compute the lease lifetime: %s", err)
 	}
-	cl, err := b.Client(ctx, req.Storage, runAs)
-	if err != nil {
-		return nil, upstream("connect to Password Safe", err)
-	}
-	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg)}
+	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg), gen: gen}
 	co.warnings = append(co.warnings, lt.Warnings...)
 	return co.run(ctx)
+}
+
+// roleClient is what acting for the caller of req through role needs: the
+// config, the run-as user the role resolves to for that caller, and its
+// Password Safe client.
+func (b *Engine) roleClient(ctx context.Context, req *logical.Request, role *Role) (*Config, string, *client.Client, error) {
+	cfg, err := b.Config(ctx, req.Storage)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if cfg == nil {
+		return nil, "", nil, &InputError{Msg: ErrNotConfigured.Error()}
+	}
+	runAs, err := b.resolveRunAs(ctx, req, cfg, role)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cl, err := b.Client(ctx, req.Storage, runAs)
+	if err != nil {
+		return nil, "", nil, upstream("connect to Password Safe", err)
+	}
+	return cfg, runAs, cl, nil
 }
 
 func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
@@ -160,7 +179,7 @@ func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 		if err == nil {
 			// Approved while we waited: the request's clock started at
 			// approval, so ask Password Safe when it ends.
-			if co.expiresAt, err = requestExpiry(ctx, co.cl, co.id); err != nil {
+			if _, co.expiresAt, err = b.activeExpiry(ctx, co.s, co.gen, co.cl, co.id, co.own); err != nil {
 				return co.fail(ctx, err)
 			}
 			exp := co.expiresAt
@@ -169,6 +188,11 @@ func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 	}
 	if err != nil {
 		return co.fail(ctx, err)
+	}
+	if role.AliasID != 0 {
+		// The alias may map elsewhere than when the role was written: a
+		// rotation must find this lease by the account it really holds.
+		co.setRecord(ctx, co.id, func(r *record) { r.knowAccount(data) })
 	}
 	g, err := b.grant(Lease{
 		RequestID: co.id, Holder: co.w.ID, RunAs: co.runAs, Role: role.Name,
@@ -221,6 +245,8 @@ func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error
 	}
 	rotate := role.RotateOnCheckin
 	in.RotateOnCheckin = &rotate
+	// When it answered bounds when the request was made (see zone.go).
+	defer func() { co.postedAt = co.b.now() }()
 	if role.Target == TargetAlias {
 		return co.cl.CreateAliasRequest(ctx, role.AliasID, in)
 	}
@@ -230,6 +256,18 @@ func (co *checkout) post(ctx context.Context, conflict string) (int, bool, error
 		in.ApplicationID = &v
 	}
 	return co.cl.CreateRequest(ctx, in)
+}
+
+// own is what the checkout knows of its request r (see known). One its
+// POST made, answered 201 or handed back to a retry (200, its Reason
+// carries the checkout's tag), was made between StartedAt and the answer,
+// and ends no earlier than DurationMinutes after StartedAt (approval comes
+// later, if at all). One this mount made before has its record's window.
+func (co *checkout) own(r client.Request) (made, time.Time) {
+	if co.created || (co.w.Tag != "" && strings.Contains(r.Reason, co.w.Tag)) {
+		return made{From: co.w.StartedAt, By: co.postedAt}, co.w.StartedAt.Add(time.Duration(co.lt.DurationMinutes) * time.Minute)
+	}
+	return co.made, time.Time{}
 }
 
 // postFailed handles a POST Requests that did not give us an ID. A definite
@@ -259,6 +297,7 @@ func (co *checkout) postFailed(ctx context.Context, w *walRequest, err error) (*
 // checkout.
 func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) {
 	b := co.b
+	co.made = made{}
 	if !created {
 		co.w.RequestID = id
 		if err := replaceWAL(ctx, co.s, &co.w); err != nil {
@@ -288,6 +327,9 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 			rec = co.newRecord(id)
 			rec.Created = q.Created
 		}
+		if rec != nil {
+			co.made = rec.made()
+		}
 		defer func() {
 			// Only once the hold is stored: until then the queue owns it.
 			if q != nil && err == nil {
@@ -304,6 +346,7 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 	if created {
 		rec.Created = true
 		rec.Rotates = co.role.RotateOnCheckin
+		rec.MadeFrom, rec.MadeBy = co.w.StartedAt, co.postedAt
 		// Created now: it ends DurationMinutes after a moment no earlier than
 		// StartedAt, so this expiry is never later than the real one and costs
 		// no GET Requests.

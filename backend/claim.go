@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 
@@ -38,6 +39,7 @@ func (b *Engine) Claim(ctx context.Context, req *logical.Request, id int) (*Gran
 		return nil, err
 	}
 
+	gen := b.sessions.generation()
 	cl, err := b.Client(ctx, req.Storage, rec.RunAs)
 	if err != nil {
 		return nil, upstream("connect to Password Safe", err)
@@ -59,7 +61,7 @@ func (b *Engine) Claim(ctx context.Context, req *logical.Request, id int) (*Gran
 	case err != nil:
 		return nil, upstream("read the credential of Password Safe request "+strconv.Itoa(id), err)
 	}
-	exp, err := requestExpiry(ctx, cl, id)
+	_, exp, err := b.activeExpiry(ctx, req.Storage, gen, cl, id, func(client.Request) (made, time.Time) { return rec.made(), time.Time{} })
 	if err != nil {
 		return nil, upstream("look up Password Safe request "+strconv.Itoa(id), err)
 	}
@@ -88,6 +90,7 @@ func (b *Engine) Claim(ctx context.Context, req *logical.Request, id int) (*Gran
 		return nil, err
 	}
 	rec.extend(exp)
+	rec.knowAccount(data)
 	if err := putRecord(ctx, req.Storage, rec); err != nil {
 		return nil, err
 	}

@@ -48,6 +48,7 @@ func readCredentials(ctx context.Context, cl *client.Client, t target, id int) (
 			}
 			c.Username, c.Domain = ac.AccountName, ac.DomainName
 			c.SystemName, c.AccountName = ac.SystemName, ac.AccountName
+			c.SystemID, c.AccountID = ac.SystemID, ac.AccountID
 			switch ct {
 			case client.CredentialPassword:
 				v = ac.Password
@@ -138,30 +139,53 @@ func (co *checkout) pending(ctx context.Context, submitted bool) (*CheckoutResul
 	}}, nil
 }
 
-// requestExpiry is the real expiry of an active request (GET Requests).
-func requestExpiry(ctx context.Context, cl *client.Client, id int) (time.Time, error) {
-	r, err := activeRequest(ctx, cl, id)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return *r.ExpiresDate, nil
-}
+// known is what a caller knows of its request r: when this mount made it
+// (zero: not known), and the earliest it can end (zero: nothing).
+type known func(r client.Request) (made, time.Time)
 
-// activeRequest is an active request of the run-as user (GET Requests).
-func activeRequest(ctx context.Context, cl *client.Client, id int) (client.Request, error) {
+// activeExpiry looks active request id up (GET Requests) and gives its
+// real expiry by the engine's clock: a date without a zone is read with the
+// server's offset as learned (own's window teaches it), or, while the
+// offset is unknown, as the earliest it may stand for, and no earlier than
+// own's bound.
+func (b *Engine) activeExpiry(ctx context.Context, s logical.Storage, gen uint64, cl *client.Client, id int, own known) (client.Request, time.Time, error) {
 	reqs, err := cl.ListRequests(ctx, "active", "")
 	if err != nil {
-		return client.Request{}, err
+		return client.Request{}, time.Time{}, err
 	}
 	for _, r := range reqs {
-		if r.RequestID == id {
-			if r.ExpiresDate == nil {
-				return client.Request{}, fmt.Errorf("request %d: Password Safe gives no expiry date", id)
-			}
-			return r, nil
+		if r.RequestID != id {
+			continue
 		}
+		if r.ExpiresDate == nil {
+			return client.Request{}, time.Time{}, fmt.Errorf("request %d: Password Safe gives no expiry date", id)
+		}
+		var m made
+		var floor time.Time
+		if own != nil {
+			m, floor = own(r)
+		}
+		g := b.serverZone(ctx, s, gen, reqs, map[int]made{id: m})
+		// Listed as active, it has not ended by the server's clock, which
+		// may be rollbackSlack off the engine's.
+		now := b.now()
+		exp := g.earliest(r, *r.ExpiresDate, now.Add(-rollbackSlack))
+		switch {
+		case !r.Zoneless || g.known:
+		case floor.After(exp):
+			exp = floor
+		default:
+			b.Logger().Warn("Password Safe writes dates without a zone, and its offset from UTC is not known yet: "+
+				"a lease ends at the earliest the request's expiry may stand for", "request_id", id, "expires_at", exp)
+			if !exp.After(now) {
+				return client.Request{}, time.Time{}, fmt.Errorf("request %d may end at any moment: Password Safe writes its dates "+
+					"without a time zone, and this mount has not learned the server's offset from UTC yet (it does from a request "+
+					"it makes)", id)
+			}
+		}
+		return r, exp, nil
 	}
-	return client.Request{}, logical.CodedError(http.StatusBadGateway,
+	return client.Request{}, time.Time{}, logical.CodedError(http.StatusBadGateway,
 		fmt.Sprintf("Password Safe request %d is not among the run-as user's active requests", id))
 }
 

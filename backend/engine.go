@@ -84,6 +84,10 @@ type Engine struct {
 	locks        []*locksutil.LockEntry
 	accountLocks []*locksutil.LockEntry
 
+	// zone is the offset of Password Safe's dates without a zone, as
+	// learned for the current config (see zone.go).
+	zone zoneMemo
+
 	// secretsSafe are the Secrets Safe reads' knobs (zero: the defaults).
 	secretsSafe secretsSafeKnobs
 }

@@ -36,8 +36,11 @@ type Grant struct {
 type Credential struct {
 	RequestID                                 int
 	Username, Domain, SystemName, AccountName string
-	ExpiresAt                                 time.Time
-	Values                                    map[client.CredentialType]string // the types the role asks for
+	// SystemID and AccountID: the account an alias request is of, as
+	// Password Safe answers it with the credential (zero for a direct one).
+	SystemID, AccountID int
+	ExpiresAt           time.Time
+	Values              map[client.CredentialType]string // the types the role asks for
 }
 
 // Renew extends the lease by its TTL (or the requested increment, which
@@ -73,14 +76,24 @@ func (b *Engine) Renew(ctx context.Context, s logical.Storage, li *Lease, increm
 		return 0, ended("was ended early (checked in by an operator, or replaced by a new request)")
 	}
 	end := li.ExpiresAt
+	gen := b.sessions.generation()
 	if cl, err := b.Client(ctx, s, li.RunAs); err == nil {
 		if r, found, err := findRequest(ctx, cl, li.RequestID); err == nil {
 			if !found {
 				b.markEnded(ctx, s, li.RequestID)
 				return 0, ended("has ended in Password Safe (checked in there, or expired)")
 			}
-			if r.ExpiresDate != nil && r.ExpiresDate.Before(end) {
-				end = *r.ExpiresDate
+			// A date without a zone is read with the server's offset, as
+			// learned (this lease's own request teaches it, when this
+			// mount made it). While it is unknown the date is not used:
+			// the lease's own expiry, taken when it was handed out, never
+			// passes the request's, and taking the date at its earliest
+			// would refuse live leases.
+			g := b.observeOne(gen, r, rec.made())
+			if r.ExpiresDate != nil && (!r.Zoneless || g.known) {
+				if exp := g.earliest(r, *r.ExpiresDate, time.Time{}); exp.Before(end) {
+					end = exp
+				}
 			}
 		} else {
 			b.Logger().Warn("could not ask Password Safe whether a renewed lease's request is still active; renewing on the engine's record",

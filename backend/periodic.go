@@ -56,6 +56,7 @@ func (b *Engine) reconcilePending(ctx context.Context, s logical.Storage) error 
 		return err
 	}
 	byRunAs := map[string][]int{}
+	madeBy := map[int]made{} // when this mount made them (see zone.go)
 	for _, k := range keys {
 		id, err := strconv.Atoi(strings.TrimSuffix(k, "/"))
 		if err != nil {
@@ -73,6 +74,7 @@ func (b *Engine) reconcilePending(ctx context.Context, s logical.Storage) error 
 			continue
 		}
 		byRunAs[rec.RunAs] = append(byRunAs[rec.RunAs], id)
+		madeBy[id] = rec.made()
 	}
 	runAses := make([]string, 0, len(byRunAs))
 	for r := range byRunAs {
@@ -82,6 +84,7 @@ func (b *Engine) reconcilePending(ctx context.Context, s logical.Storage) error 
 	var errs []error
 	for _, runAs := range runAses {
 		ids := byRunAs[runAs]
+		gen := b.sessions.generation()
 		cl, err := b.Client(ctx, s, runAs)
 		if err != nil {
 			errs = append(errs, err)
@@ -96,9 +99,10 @@ func (b *Engine) reconcilePending(ctx context.Context, s logical.Storage) error 
 		for _, r := range list {
 			upstream[r.RequestID] = r
 		}
+		zone := b.serverZone(ctx, s, gen, list, madeBy)
 		for _, id := range ids {
 			r, found := upstream[id]
-			if err := b.reconcileOne(ctx, s, id, r, found); err != nil {
+			if err := b.reconcileOne(ctx, s, id, r, found, zone); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -106,7 +110,9 @@ func (b *Engine) reconcilePending(ctx context.Context, s logical.Storage) error 
 	return errors.Join(errs...)
 }
 
-func (b *Engine) reconcileOne(ctx context.Context, s logical.Storage, id int, r client.Request, found bool) error {
+// reconcileOne settles the pending holds of request id (r, when found in
+// GET Requests, whose dates without a zone are read with zone).
+func (b *Engine) reconcileOne(ctx context.Context, s logical.Storage, id int, r client.Request, found bool, zone zoneGuess) error {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	hs, err := holdersOf(ctx, s, id)
@@ -142,7 +148,12 @@ func (b *Engine) reconcileOne(ctx context.Context, s logical.Storage, id int, r 
 		default:
 			since := h.Since
 			if r.ApprovedDate != nil {
-				since = *r.ApprovedDate
+				// While the server's offset is unknown, a date without a
+				// zone is taken as the latest it may stand for (no later
+				// than now: it is approved), so the window never closes
+				// early on the claimant; it closes once the offset is
+				// learned, and the request ends at its expiry anyway.
+				since = zone.latest(r, *r.ApprovedDate, now)
 			}
 			if h.Orphan || now.Sub(since) >= b.pendingClaimWindow {
 				expired = append(expired, k)

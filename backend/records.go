@@ -42,17 +42,22 @@ var LocalPrefixes = []string{"wal/", recordPrefix, holderPrefix, pendingPrefix, 
 // record is what the engine knows of one Password Safe request it holds.
 // Every change happens under the request's lock (lockRequest).
 type record struct {
-	RequestID   int       `json:"request_id"`
-	RunAs       string    `json:"run_as"`
-	Role        string    `json:"role"`
-	SystemID    int       `json:"system_id"`
-	AccountID   int       `json:"account_id"`
-	AliasID     int       `json:"alias_id,omitempty"`
-	SystemName  string    `json:"system_name,omitempty"`
-	AccountName string    `json:"account_name,omitempty"`
-	DomainName  string    `json:"domain_name,omitempty"`
-	Created     bool      `json:"created"`    // this engine created it (201), not reused (200)
-	ExpiresAt   time.Time `json:"expires_at"` // when the lease's request ends, as far as known
+	RequestID int    `json:"request_id"`
+	RunAs     string `json:"run_as"`
+	Role      string `json:"role"`
+	SystemID  int    `json:"system_id"`
+	AccountID int    `json:"account_id"`
+	AliasID   int    `json:"alias_id,omitempty"`
+	// AccountKnown: for a request made through an alias, AccountID is the
+	// one Password Safe named (with the credential, or in GET Requests),
+	// not the role's: the alias may have been re-pointed since the role
+	// was written. Until then a rotation counts it on any account.
+	AccountKnown bool      `json:"account_known,omitempty"`
+	SystemName   string    `json:"system_name,omitempty"`
+	AccountName  string    `json:"account_name,omitempty"`
+	DomainName   string    `json:"domain_name,omitempty"`
+	Created      bool      `json:"created"`    // this engine created it (201), not reused (200)
+	ExpiresAt    time.Time `json:"expires_at"` // when the lease's request ends, as far as known
 	// Latest bounds when the request could still be active: a request made
 	// now may wait for approval up to its duration, then run for its
 	// duration. Recovery forgets a request only past it.
@@ -64,6 +69,12 @@ type record struct {
 	// Rotates: rotation on check-in is known to be on (sent with the POST
 	// that created it, or ensured with PUT RotateOnCheckin when reused).
 	Rotates bool `json:"rotates,omitempty"`
+	// MadeFrom and MadeBy: when, by the engine's clock, it created the
+	// request (before the POST, and its answer). Its release date, read
+	// back, tells the offset of a server writing dates without a zone (see
+	// zone.go); zero when not seen (reused, or found by rollback).
+	MadeFrom time.Time `json:"made_from,omitempty"`
+	MadeBy   time.Time `json:"made_by,omitempty"`
 	// Count is how many holder keys there are, never more: a key is written
 	// before the count goes up and the count goes down before the key is
 	// deleted, so a crash between the two only leaves it low. A positive
@@ -98,6 +109,24 @@ func (r *record) until() time.Time {
 	}
 	return r.ExpiresAt
 }
+
+// onAccount says whether the request may be of account id: a request made
+// through an alias is of the account the alias mapped to then, unknown
+// until Password Safe names it.
+func (r *record) onAccount(id int) bool {
+	return r.AccountID == id || (r.AliasID != 0 && !r.AccountKnown)
+}
+
+// knowAccount records the account Password Safe named for an alias
+// request's credential.
+func (r *record) knowAccount(c *Credential) {
+	if r.AliasID != 0 && c.AccountID != 0 {
+		r.SystemID, r.AccountID, r.AccountKnown = c.SystemID, c.AccountID, true
+	}
+}
+
+// made is when the engine made the request (see MadeFrom).
+func (r *record) made() made { return made{From: r.MadeFrom, By: r.MadeBy} }
 
 // extend moves the record's known end to t when t is later.
 func (r *record) extend(t time.Time) {

@@ -105,6 +105,7 @@ func (b *Engine) endIfUnheld(ctx context.Context, s logical.Storage, rec *record
 func (b *Engine) endRequest(ctx context.Context, s logical.Storage, rec *record, reason string) error {
 	now := b.now()
 	q := &queued{RequestID: rec.RequestID, RunAs: rec.RunAs, Role: rec.Role, Created: rec.Created, Reason: reason,
+		AccountID: rec.AccountID, AliasID: rec.AliasID, AccountKnown: rec.AccountKnown,
 		Until: rec.until(), QueuedAt: now, NextTry: now.Add(queueDelay(0))}
 	if err := putQueued(ctx, s, q); err != nil {
 		return err
@@ -177,16 +178,22 @@ func (b *Engine) checkin(ctx context.Context, s logical.Storage, runAs string, i
 
 // queued is a check-in Password Safe has not taken yet.
 type queued struct {
-	RequestID int       `json:"request_id"`
-	RunAs     string    `json:"run_as"`
-	Role      string    `json:"role,omitempty"`
-	Created   bool      `json:"created,omitempty"` // the record's Created
-	Reason    string    `json:"reason"`
-	Until     time.Time `json:"until"` // the latest the request could be active; zero when unknown
-	QueuedAt  time.Time `json:"queued_at"`
-	Tries     int       `json:"tries"`
-	NextTry   time.Time `json:"next_try"`
-	LastError string    `json:"last_error,omitempty"`
+	RequestID int    `json:"request_id"`
+	RunAs     string `json:"run_as"`
+	Role      string `json:"role,omitempty"`
+	Created   bool   `json:"created,omitempty"` // the record's Created
+	// AccountID, AliasID, AccountKnown: the request's account, as in its
+	// record, for a rotation of it (zero in entries written before they
+	// were kept: any account).
+	AccountID    int       `json:"account_id,omitempty"`
+	AliasID      int       `json:"alias_id,omitempty"`
+	AccountKnown bool      `json:"account_known,omitempty"`
+	Reason       string    `json:"reason"`
+	Until        time.Time `json:"until"` // the latest the request could be active; zero when unknown
+	QueuedAt     time.Time `json:"queued_at"`
+	Tries        int       `json:"tries"`
+	NextTry      time.Time `json:"next_try"`
+	LastError    string    `json:"last_error,omitempty"`
 }
 
 // Queue timing: a failed try waits queueBackoff, doubling per try up to
@@ -203,6 +210,12 @@ const (
 func queueDelay(tries int) time.Duration {
 	d := queueBackoff << min(tries, 10)
 	return min(d, queueBackoffCap)
+}
+
+// onAccount: like record.onAccount; an entry that does not say may be of
+// any account.
+func (q *queued) onAccount(id int) bool {
+	return q.AccountID == 0 || q.AccountID == id || (q.AliasID != 0 && !q.AccountKnown)
 }
 
 func putQueued(ctx context.Context, s logical.Storage, q *queued) error {
@@ -245,7 +258,7 @@ func (b *Engine) drainQueue(ctx context.Context, s logical.Storage) error {
 	sort.Ints(ids)
 	var errs []error
 	for _, id := range ids {
-		down, err := b.retryQueued(ctx, s, id)
+		down, err := b.retryQueued(ctx, s, id, false)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -256,8 +269,9 @@ func (b *Engine) drainQueue(ctx context.Context, s logical.Storage) error {
 	return errors.Join(errs...)
 }
 
-// retryQueued tries one queued check-in. down: Password Safe looks down.
-func (b *Engine) retryQueued(ctx context.Context, s logical.Storage, id int) (down bool, _ error) {
+// retryQueued tries one queued check-in when it is due (or, anyTime, at
+// once). down: Password Safe looks down.
+func (b *Engine) retryQueued(ctx context.Context, s logical.Storage, id int, anyTime bool) (down bool, _ error) {
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()
@@ -266,7 +280,7 @@ func (b *Engine) retryQueued(ctx context.Context, s logical.Storage, id int) (do
 		return false, err
 	}
 	now := b.now()
-	if now.Before(q.NextTry) {
+	if !anyTime && now.Before(q.NextTry) {
 		return false, nil
 	}
 	// Held again (a reuse checkout got the same request back): its holders'
@@ -297,7 +311,8 @@ func (b *Engine) retryQueued(ctx context.Context, s logical.Storage, id int) (do
 		b.emit(ctx, eventCheckin, "request_id", strconv.Itoa(id), "role", q.Role)
 		return false, s.Delete(ctx, queueKey(id))
 	case client.IsNotApproved(cerr):
-		rec := &record{RequestID: id, RunAs: q.RunAs, Role: q.Role, Created: q.Created, Latest: q.Until}
+		rec := &record{RequestID: id, RunAs: q.RunAs, Role: q.Role, Created: q.Created, Latest: q.Until,
+			AccountID: q.AccountID, AliasID: q.AliasID, AccountKnown: q.AccountKnown}
 		if err := b.keepOrphan(ctx, s, rec); err != nil {
 			return false, err
 		}

@@ -42,11 +42,10 @@ func handoverThreshold(lt Lifetime) time.Duration {
 // the role wants it, and a nearly expired request is replaced (hand-over).
 func (co *checkout) reused(ctx context.Context) error {
 	b := co.b
-	r, err := activeRequest(ctx, co.cl, co.id)
+	r, exp, err := b.activeExpiry(ctx, co.s, co.gen, co.cl, co.id, co.own)
 	if err != nil {
 		return err
 	}
-	exp := *r.ExpiresDate
 	co.expiresAt = exp
 	// A POST retried after an attempt whose answer was lost is handed back
 	// the request that attempt made (200): its Reason carries our tag.
@@ -184,7 +183,7 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	b.Logger().Info("replaced an expiring reused request (Agent hand-over)", "old_request_id", oldID, "request_id", id)
 	if !created {
 		// Password Safe reused something else after all: cap by its expiry.
-		exp, err := requestExpiry(ctx, co.cl, id)
+		_, exp, err := b.activeExpiry(ctx, co.s, co.gen, co.cl, id, co.own)
 		if err != nil {
 			return false, err
 		}

@@ -28,7 +28,8 @@ type RotateInput struct {
 	// API's default, true); false changes only what Password Safe stores.
 	UpdateSystem bool
 	// Force rotates even while this mount holds leases or pending claims
-	// on the account (their credential changes under them).
+	// on the account (their credential changes under them), or a queued
+	// check-in of it Password Safe has not taken.
 	Force bool
 }
 
@@ -43,6 +44,11 @@ type Holding struct {
 	// Unfinished: a checkout in progress (or left for WAL rollback), which
 	// may hand out the old credential; RequestID is 0 when not known yet.
 	Unfinished bool
+	// Queued: its last lease was revoked, but Password Safe has not taken
+	// the check-in yet (the check-in queue retries it): the request is
+	// still open upstream, and its check-in may rotate the credential
+	// again once it lands.
+	Queued bool
 }
 
 // RotateResult is what a rotation did.
@@ -90,6 +96,9 @@ func DescribeHoldings(hs []Holding) string {
 		if h.Unfinished {
 			what = append(what, "a checkout in progress")
 		}
+		if h.Queued {
+			what = append(what, "a queued check-in Password Safe has not taken yet")
+		}
 		id := "request " + strconv.Itoa(h.RequestID)
 		if h.RequestID == 0 {
 			id = "a request not yet made"
@@ -109,25 +118,17 @@ func plural(n int, s string) string {
 // Rotate changes the credential of in.Role's account in Password Safe, as
 // the run-as user the role resolves to for the caller of req. An alias role
 // rotates the account the alias maps to now (Password Safe has no
-// credential change by alias). Refused with a RotateConflictError while
-// this mount holds the account, unless in.Force. A failed call is an
-// *OpError; Definite(err) tells whether the credential may have changed.
+// credential change by alias). Check-ins of the account's requests still
+// queued go first; refused with a RotateConflictError while this mount
+// holds the account (or a queued check-in Password Safe still does not
+// take), unless in.Force. A failed call is an *OpError; Definite(err) tells
+// whether the credential may have changed (when it may have, the rotate
+// event is sent with outcome=unknown).
 func (b *Engine) Rotate(ctx context.Context, req *logical.Request, in RotateInput) (*RotateResult, error) {
 	role := in.Role
-	cfg, err := b.Config(ctx, req.Storage)
+	_, runAs, cl, err := b.roleClient(ctx, req, role)
 	if err != nil {
 		return nil, err
-	}
-	if cfg == nil {
-		return nil, &InputError{Msg: ErrNotConfigured.Error()}
-	}
-	runAs, err := b.resolveRunAs(ctx, req, cfg, role)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := b.Client(ctx, req.Storage, runAs)
-	if err != nil {
-		return nil, upstream("connect to Password Safe", err)
 	}
 	res := &RotateResult{
 		Role: role.Name, SystemID: role.SystemID, AccountID: role.AccountID,
@@ -153,7 +154,14 @@ func (b *Engine) Rotate(ctx context.Context, req *logical.Request, in RotateInpu
 	lock := b.lockAccount(runAs, res.AccountID)
 	lock.Lock()
 	defer lock.Unlock()
-	holdings, err := b.holdings(ctx, req.Storage, res.AccountID, role.AliasID)
+	// A queued check-in's request is still open upstream, and its check-in
+	// (rotating on check-in, if it was made so) would land after this
+	// change and replace the credential again: the password asked for here
+	// would not stick. So Password Safe gets those check-ins first.
+	if err := b.checkinQueuedOn(ctx, req.Storage, res.AccountID); err != nil {
+		return nil, err
+	}
+	holdings, err := b.holdings(ctx, req.Storage, res.AccountID)
 	if err != nil {
 		return nil, err
 	}
@@ -164,40 +172,103 @@ func (b *Engine) Rotate(ctx context.Context, req *logical.Request, in RotateInpu
 	err = cl.ChangeCredentials(ctx, res.AccountID, client.ChangeCredentialsInput{
 		Password: in.Password, Queue: in.Queue, UpdateSystem: &update,
 	})
-	if err != nil {
+	if err != nil && Definite(err) {
 		return nil, upstream(fmt.Sprintf("change the credential of %s/%s (account ID %d) as run-as user %q",
 			res.SystemName, res.AccountName, res.AccountID, runAs), err)
 	}
 	// Another run-as user's checkout of the account may have begun while
 	// the credential changed: it is affected too.
-	if after, err := b.holdings(ctx, req.Storage, res.AccountID, role.AliasID); err == nil && len(after) > len(holdings) {
+	if after, herr := b.holdings(ctx, req.Storage, res.AccountID); herr == nil && len(after) > len(holdings) {
 		holdings = after
 	}
-	res.Affected = holdings
+	outcome := "changed"
+	if err != nil {
+		// The credential may have changed: operators following the events
+		// must hear of it as of any other rotation.
+		outcome = "unknown"
+	} else {
+		res.Affected = holdings
+	}
 	ids := make([]string, 0, len(holdings))
 	for _, h := range holdings {
 		if h.RequestID != 0 {
 			ids = append(ids, strconv.Itoa(h.RequestID))
 		}
 	}
-	b.Logger().Info("credential changed in Password Safe", "role", role.Name, "system_id", res.SystemID,
-		"account_id", res.AccountID, "run_as", runAs, "entity_id", req.EntityID, "generated", res.Generated,
-		"queue", in.Queue, "update_system", in.UpdateSystem, "forced", in.Force && len(holdings) > 0,
-		"affected_requests", strings.Join(ids, ","))
+	forced := in.Force && len(holdings) > 0
+	kv := []interface{}{"role", role.Name, "system_id", res.SystemID, "account_id", res.AccountID, "run_as", runAs,
+		"entity_id", req.EntityID, "generated", res.Generated, "queue", in.Queue, "update_system", in.UpdateSystem,
+		"forced", forced, "affected_requests", strings.Join(ids, ",")}
+	if err != nil {
+		b.Logger().Warn("credential change sent to Password Safe with no answer: it may or may not have changed",
+			append(kv, "error", err)...)
+	} else {
+		b.Logger().Info("credential changed in Password Safe", kv...)
+	}
 	b.emit(ctx, eventRotate, "role", role.Name, "system_name", res.SystemName, "account_name", res.AccountName,
 		"system_id", strconv.Itoa(res.SystemID), "account_id", strconv.Itoa(res.AccountID), "run_as", runAs,
 		"generated", strconv.FormatBool(res.Generated), "queue", strconv.FormatBool(in.Queue),
-		"update_system", strconv.FormatBool(in.UpdateSystem), "forced", strconv.FormatBool(in.Force && len(holdings) > 0),
-		"affected_requests", strings.Join(ids, ","))
+		"update_system", strconv.FormatBool(in.UpdateSystem), "forced", strconv.FormatBool(forced),
+		"affected_requests", strings.Join(ids, ","), "outcome", outcome)
+	if err != nil {
+		return nil, upstream(fmt.Sprintf("change the credential of %s/%s (account ID %d) as run-as user %q",
+			res.SystemName, res.AccountName, res.AccountID, runAs), err)
+	}
 	return res, nil
 }
 
-// holdings lists this mount's records (and checkouts in progress) on the
-// account, or on the alias when aliasID is set: their leases and pending
-// claims hold the credential a rotation would change. It walks every
-// record, so its cost grows with the mount's live requests.
-func (b *Engine) holdings(ctx context.Context, s logical.Storage, accountID, aliasID int) ([]Holding, error) {
-	on := func(acct, alias int) bool { return acct == accountID || (aliasID != 0 && alias == aliasID) }
+// checkinQueuedOn tries, now, the queued check-ins of requests that may be
+// of the account (under the account's lock, which Rotate holds). Those
+// Password Safe does not take stay queued, and holdings reports them.
+func (b *Engine) checkinQueuedOn(ctx context.Context, s logical.Storage, accountID int) error {
+	qs, err := b.queuedOn(ctx, s, accountID)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		down, err := b.retryQueued(ctx, s, q.RequestID, true)
+		if err != nil {
+			return err
+		}
+		if down {
+			return nil // the rest would fare the same; they stay queued
+		}
+	}
+	return nil
+}
+
+// queuedOn lists the queued check-ins that may be of the account.
+func (b *Engine) queuedOn(ctx context.Context, s logical.Storage, accountID int) ([]*queued, error) {
+	keys, err := s.List(ctx, queuePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing queued check-ins: %w", err)
+	}
+	var out []*queued
+	for _, k := range keys {
+		id, err := strconv.Atoi(k)
+		if err != nil {
+			continue
+		}
+		q, err := getQueued(ctx, s, id)
+		if err != nil {
+			return nil, err
+		}
+		if q != nil && q.onAccount(accountID) {
+			out = append(out, q)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RequestID < out[j].RequestID })
+	return out, nil
+}
+
+// holdings lists what this mount holds that may be of the account: its
+// records' leases and pending claims, checkouts in progress, and queued
+// check-ins. A request made through an alias counts on any account until
+// Password Safe has named its account (see record.onAccount): the alias
+// may have been re-pointed since the role was written, and neither the
+// role nor the alias's mapping now says which account it holds. It walks
+// every record, so its cost grows with the mount's live requests.
+func (b *Engine) holdings(ctx context.Context, s logical.Storage, accountID int) ([]Holding, error) {
 	keys, err := s.List(ctx, recordPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("listing held requests: %w", err)
@@ -212,7 +283,7 @@ func (b *Engine) holdings(ctx context.Context, s logical.Storage, accountID, ali
 		if err != nil {
 			return nil, err
 		}
-		if rec == nil || !on(rec.AccountID, rec.AliasID) {
+		if rec == nil || !rec.onAccount(accountID) {
 			continue
 		}
 		hs, err := holdersOf(ctx, s, id)
@@ -247,7 +318,9 @@ func (b *Engine) holdings(ctx context.Context, s logical.Storage, accountID, ali
 			continue
 		}
 		w, err := decodeWAL(e.Data)
-		if err != nil || !on(w.AccountID, w.AliasID) {
+		// A checkout through an alias learns its account with the
+		// credential, after its WAL entry: it may be of any account.
+		if err != nil || (w.AccountID != accountID && w.AliasID == 0) {
 			continue
 		}
 		if h := byID[w.RequestID]; w.RequestID != 0 && h != nil {
@@ -255,6 +328,17 @@ func (b *Engine) holdings(ctx context.Context, s logical.Storage, accountID, ali
 			continue
 		}
 		out = append(out, Holding{RequestID: w.RequestID, Role: w.Role, RunAs: w.RunAs, Unfinished: true})
+	}
+	qs, err := b.queuedOn(ctx, s, accountID)
+	if err != nil {
+		return nil, err
+	}
+	for _, q := range qs {
+		if h := byID[q.RequestID]; h != nil {
+			h.Queued = true
+			continue
+		}
+		byID[q.RequestID] = &Holding{RequestID: q.RequestID, Role: q.Role, RunAs: q.RunAs, Queued: true}
 	}
 	for _, h := range byID {
 		out = append(out, *h)

@@ -174,7 +174,10 @@ func TestRotate(t *testing.T) {
 			if tc.check != nil {
 				tc.check(te.sub(t), resp)
 			}
-			// Rotation events: one per change Password Safe took.
+			// Rotation events: one per change Password Safe took (outcome
+			// changed), and one per change whose outcome is unknown (the
+			// credential may have changed: operators must hear of it).
+			unknown := tc.status != 0 && strings.Contains(body, "outcome is unknown")
 			te.e.FlushEvents()
 			te.events.Lock()
 			n := 0
@@ -187,6 +190,9 @@ func TestRotate(t *testing.T) {
 				if md["role"] != tc.role || md["account_id"] != fmt.Sprint(tc.account) {
 					t.Errorf("rotate event metadata %v", md)
 				}
+				if want := map[bool]string{true: "unknown", false: "changed"}[unknown]; md["outcome"] != want {
+					t.Errorf("rotate event outcome %v, want %s", md["outcome"], want)
+				}
 				for _, v := range md {
 					if s, ok := v.(string); ok && s == given {
 						t.Errorf("the rotate event carries the password")
@@ -194,7 +200,7 @@ func TestRotate(t *testing.T) {
 				}
 			}
 			te.events.Unlock()
-			if want := map[bool]int{true: 1, false: 0}[tc.status == 0]; n != want {
+			if want := map[bool]int{true: 1, false: 0}[tc.status == 0 || unknown]; n != want {
 				t.Fatalf("%d rotate events, want %d", n, want)
 			}
 		})
@@ -233,4 +239,115 @@ func TestRotateHoldsCheckoutsOfTheAccount(t *testing.T) {
 		t.Fatalf("a checkout during the rotation was handed a credential Password Safe no longer has")
 	}
 	te.mustRevoke(lease)
+}
+
+// A revoked lease whose check-in Password Safe has not taken yet is queued,
+// and its request is still active upstream: a rotation must not slip in
+// before it, or the check-in that lands later rotates the credential again
+// (rotate_on_checkin) and the password the operator set is lost. Rotate
+// tries the queued check-in first; if Password Safe still does not take it,
+// the rotation is refused (409) unless forced.
+func TestRotateWithQueuedCheckin(t *testing.T) {
+	const given = "Rotated-Given-Pw-43!"
+	queueOne := func(te *testEnv) int {
+		lease := te.mustCreds("pg", nil)
+		id := requestIDOf(lease)
+		te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Count: 1})
+		te.mustRevoke(lease)
+		if te.queued(id) == nil || te.status(id) != pstest.StatusActive {
+			te.t.Fatalf("request %d: queued %v, %s", id, te.queued(id), te.status(id))
+		}
+		return id
+	}
+	rotate := func(te *testEnv, data map[string]interface{}) (*logical.Response, error) {
+		return te.write("roles/pg/rotate", data)
+	}
+
+	t.Run("queued check-in goes first", func(t *testing.T) {
+		te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+		te.secret(given)
+		te.writeRole("pg", pgRole)
+		id := queueOne(te)
+		te.mustOK(rotate(te, map[string]interface{}{"password": given}))
+		status, q := te.status(id), te.queued(id)
+		te.drain()
+		if te.srv.Inspect().Password(pgAccount) != given {
+			t.Fatal("the password the rotation set was replaced afterwards (the queued check-in rotated it)")
+		}
+		if status != pstest.StatusCheckedIn || q != nil {
+			t.Fatalf("request %d: %s, queued %v; want checked in before the rotation", id, status, q)
+		}
+	})
+
+	t.Run("refused while Password Safe does not take it, forced through", func(t *testing.T) {
+		te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+		te.secret(given)
+		te.writeRole("pg", pgRole)
+		id := queueOne(te)
+		te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Count: 1})
+		before := te.srv.Inspect().Password(pgAccount)
+		resp, err := rotate(te, map[string]interface{}{"password": given})
+		te.mustFail(resp, err, http.StatusConflict, fmt.Sprintf("request %d", id), "queued check-in", "force=true")
+		if te.srv.Inspect().Password(pgAccount) != before || te.queued(id) == nil {
+			t.Fatal("a refused rotation changed something")
+		}
+		te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Count: 1})
+		resp = te.mustOK(rotate(te, map[string]interface{}{"password": given, "force": true}))
+		aff := resp.Data["affected"].([]map[string]interface{})
+		if len(aff) != 1 || aff[0]["request_id"] != id || aff[0]["checkin_queued"] != true {
+			t.Fatalf("affected %v", aff)
+		}
+		if w := strings.Join(resp.Warnings, " "); !strings.Contains(w, "queued check-in") {
+			t.Fatalf("warnings %q", w)
+		}
+		te.drain()
+		if te.queued(id) != nil || te.status(id) != pstest.StatusCheckedIn {
+			t.Fatalf("request %d: %s, queued %v", id, te.status(id), te.queued(id))
+		}
+		te.secret(te.srv.Inspect().Password(pgAccount))
+	})
+}
+
+// An alias re-pointed at another account (after the alias role was
+// written): the alias role's leases hold the account the alias mapped to
+// when they were made, and a rotation of that account, through any role,
+// must see them; a rotation of the account the role was written for must
+// not be blocked by them. A checkout through an alias whose account is not
+// known yet (its credential not read) may be on any account.
+func TestRotateSeesAliasLeasesAfterRemap(t *testing.T) {
+	const appAccount = 12
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+	te.writeRole("alias", map[string]interface{}{"alias_name": "prod-db-admin"}) // maps to postgres (11) now
+	te.writeRole("app", map[string]interface{}{"system_name": "db-prod-01", "account_name": "app_user"})
+	te.writeRole("pg", pgRole)
+	te.srv.Edit().SetAliasAccount(1, appAccount)
+	lease := te.mustCreds("alias", nil)
+	if rs, _ := te.srv.Inspect().Request(requestIDOf(lease)); rs.AccountID != appAccount {
+		t.Fatalf("the alias request is on account %d", rs.AccountID)
+	}
+	before := te.srv.Inspect().Password(appAccount)
+	resp, err := te.write("roles/app/rotate", nil)
+	te.mustFail(resp, err, http.StatusConflict, `role "alias"`, "1 lease")
+	resp, err = te.write("roles/alias/rotate", nil)
+	te.mustFail(resp, err, http.StatusConflict, `role "alias"`, "1 lease")
+	if te.srv.Inspect().Password(appAccount) != before {
+		t.Fatal("the credential of a live alias lease changed under it")
+	}
+	// The lease is not on postgres: rotating it is not refused.
+	te.mustOK(te.write("roles/pg/rotate", nil))
+	te.secret(te.srv.Inspect().Password(pgAccount))
+	te.mustRevoke(lease)
+
+	// A checkout through the alias left unfinished (the answer to its POST
+	// was lost): its account is unknown until rollback ends it.
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateAliasRequest, Drop: true, AfterHandler: true, Count: 1})
+	resp, err = te.creds("alias", nil)
+	te.mustFail(resp, err, 0)
+	resp, err = te.write("roles/app/rotate", nil)
+	te.mustFail(resp, err, http.StatusConflict, `role "alias"`, "a checkout in progress")
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	te.mustOK(te.write("roles/app/rotate", nil))
+	te.secret(te.srv.Inspect().Password(appAccount))
 }

@@ -35,7 +35,9 @@ import (
 // around Password Safe (an approver, a person using the same run-as user in
 // the web UI), and the faults (errors before and after Password Safe acted,
 // dropped connections, session expiry, long outages, an unreachable url, and
-// crashes of the plugin at any storage write or upstream call).
+// crashes of the plugin at any storage write or upstream call). Half the
+// seeds run against a server that writes zone-less local dates in some
+// other zone.
 //
 // After every step it checks, against the simulator's own state and its own
 // model of Vault's leases (never the engine's bookkeeping):
@@ -294,6 +296,14 @@ func (s *sim) setup() {
 	w := pstest.DemoWorld()
 	s.srv = pstest.NewServer(w)
 	s.srv.Edit().SetHistory(100000)
+	// Half the seeds play a server that writes its local time without a
+	// zone, at any quarter-hour offset within ±14h (WAL rollback must still
+	// find its requests). Drawn apart from s.rng: seeds replay as before.
+	if zr := rand.New(rand.NewPCG(uint64(s.seed), 0x20e)); zr.IntN(2) == 0 {
+		zone := time.Duration(zr.IntN(113)-56) * 15 * time.Minute
+		s.srv.Edit().SetZonelessDates(true, zone)
+		s.logf("dates without a zone, local time at UTC%+.2fh", zone.Hours())
+	}
 	s.srv.Faults().SetFunc(s.fault)
 	s.store = &logical.InmemStorage{}
 	s.sys = &logical.StaticSystemView{DefaultLeaseTTLVal: time.Hour, MaxLeaseTTLVal: 24 * time.Hour,

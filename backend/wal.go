@@ -20,6 +20,49 @@ const walKindRequest = "passwordsafe-request"
 // never arrived, for clock skew between Vault and Password Safe.
 const rollbackSlack = 2 * time.Minute
 
+// A date Password Safe writes without a zone may be the server's local
+// time. Every zone in use is a whole number of quarter hours from UTC
+// (+05:45, +12:45) and none is more than 14 hours away.
+const (
+	zoneStep      = 15 * time.Minute
+	maxZoneOffset = 14 * time.Hour
+)
+
+// zoneOffsets are the offsets from UTC a request's dates may carry that put
+// its release date within [from, until] (until zero: no upper bound), least
+// first: only 0 for dates with a zone, any quarter hour within ±14h for
+// zone-less ones. None: it was not made in that window.
+//
+// Rollback widens its window this way, rather than narrow it with the
+// offset the engine learns for expiries (zone.go), because the checkout's
+// tag in the Reason is what proves a request is the mount's own; the window
+// only keeps out requests made long after (a person re-using the tag). The
+// learned offset may be missing (a mount recovering a lone crashed checkout
+// after a restart has seen no request made) or stale (a daylight saving
+// change since the last request the mount saw made), and a wrong one would
+// leak the very request rollback exists to end. Dates with a zone keep the
+// exact window.
+func zoneOffsets(r client.Request, from, until time.Time) []time.Duration {
+	t := r.RequestReleaseDate
+	in := func(o time.Duration) bool {
+		at := t.Add(-o)
+		return !at.Before(from) && (until.IsZero() || !at.After(until))
+	}
+	if !r.Zoneless {
+		if in(0) {
+			return []time.Duration{0}
+		}
+		return nil
+	}
+	var out []time.Duration
+	for o := -maxZoneOffset; o <= maxZoneOffset; o += zoneStep {
+		if in(o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // walRequest is written before POST Requests. Its ID is the holder ID in
 // the request's record. Tag goes into the request's Reason, so recovery
 // recognises the request this checkout created, and nothing else. RequestID
@@ -125,19 +168,35 @@ func (b *Engine) Rollback(ctx context.Context, s logical.Storage, kind string, d
 	if err != nil {
 		return fmt.Errorf("listing requests of %q to roll back a checkout: %w", w.RunAs, err)
 	}
-	from, until := w.StartedAt.Add(-rollbackSlack), w.PostUntil.Add(rollbackSlack)
+	from, until := w.StartedAt.Add(-rollbackSlack), time.Time{}
+	if !w.PostUntil.IsZero() {
+		until = w.PostUntil.Add(rollbackSlack)
+	}
 	for _, r := range reqs {
-		if r.SystemID != w.SystemID || r.AccountID != w.AccountID || !strings.Contains(r.Reason, w.Tag) {
+		if !w.mayHaveMade(r) || !strings.Contains(r.Reason, w.Tag) {
 			continue
 		}
-		if r.RequestReleaseDate != nil && (r.RequestReleaseDate.Before(from) || (!w.PostUntil.IsZero() && r.RequestReleaseDate.After(until))) {
-			continue
+		offs := anyZone(r)
+		if r.RequestReleaseDate != nil {
+			if offs = zoneOffsets(r, from, until); len(offs) == 0 {
+				continue
+			}
 		}
-		if err := b.rollbackFound(ctx, s, w, r, reason); err != nil {
+		if err := b.rollbackFound(ctx, s, w, r, offs, reason); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// mayHaveMade says whether r is of the checkout's target. A checkout
+// through an alias made a request of whichever account the alias mapped to
+// then, which may not be the role's (the alias was re-pointed since).
+func (w *walRequest) mayHaveMade(r client.Request) bool {
+	if w.AliasID != 0 && r.AliasID == w.AliasID {
+		return true
+	}
+	return r.SystemID == w.SystemID && r.AccountID == w.AccountID
 }
 
 // rollbackHold drops the checkout's hold on a request it joined (POST
@@ -171,17 +230,26 @@ func (b *Engine) rollbackHold(ctx context.Context, s logical.Storage, w *walRequ
 			return fmt.Errorf("looking up request %d to roll back a checkout: %w", id, err)
 		}
 		if found && strings.Contains(r.Reason, w.Tag) {
-			return b.rollbackFound(ctx, s, w, r, reason)
+			return b.rollbackFound(ctx, s, w, r, anyZone(r), reason)
 		}
 	}
 	return b.release(ctx, s, id, w.ID, reason, releaseOpts{createdOnly: true})
 }
 
+// anyZone is every offset r's dates may carry (see zoneOffsets).
+func anyZone(r client.Request) []time.Duration {
+	if !r.Zoneless {
+		return []time.Duration{0}
+	}
+	return []time.Duration{-maxZoneOffset, maxZoneOffset}
+}
+
 // rollbackFound ends the checkout's hold on request r, which carries its
 // tag: this checkout created it. If the record shows others hold it (reuse
 // checkouts joined it), they end it; if nothing recorded it, it is checked
-// in, or, while it waits for approval, kept as an orphan.
-func (b *Engine) rollbackFound(ctx context.Context, s logical.Storage, w *walRequest, r client.Request, reason string) error {
+// in, or, while it waits for approval, kept as an orphan. offs are the zone
+// offsets r's dates may carry, least first.
+func (b *Engine) rollbackFound(ctx context.Context, s logical.Storage, w *walRequest, r client.Request, offs []time.Duration, reason string) error {
 	lock := b.lockRequest(r.RequestID)
 	lock.Lock()
 	rec, err := getRecord(ctx, s, r.RequestID)
@@ -220,15 +288,17 @@ func (b *Engine) rollbackFound(ctx context.Context, s logical.Storage, w *walReq
 	}
 	rec = &record{
 		RequestID: r.RequestID, RunAs: w.RunAs, Role: w.Role,
-		SystemID: r.SystemID, AccountID: r.AccountID, AliasID: r.AliasID, Created: true,
+		SystemID: r.SystemID, AccountID: r.AccountID, AliasID: r.AliasID, AccountKnown: true, Created: true,
 		SystemName: r.SystemName, AccountName: r.AccountName, DomainName: r.DomainName,
 	}
 	if r.ExpiresDate != nil {
-		rec.ExpiresAt, rec.Latest = *r.ExpiresDate, *r.ExpiresDate
+		// The earliest and latest it may end, whichever zone its dates are
+		// in: the queue and the sweep keep it until the latest.
+		rec.ExpiresAt, rec.Latest = r.ExpiresDate.Add(-offs[len(offs)-1]), r.ExpiresDate.Add(-offs[0])
 		if isPendingStatus(r.Status) && r.RequestReleaseDate != nil {
 			// Approval may come up to the end of the window, then it runs
 			// for its duration.
-			rec.Latest = r.ExpiresDate.Add(r.ExpiresDate.Sub(*r.RequestReleaseDate))
+			rec.Latest = rec.Latest.Add(r.ExpiresDate.Sub(*r.RequestReleaseDate))
 		}
 	}
 	if isPendingStatus(r.Status) {

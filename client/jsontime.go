@@ -12,32 +12,45 @@ import (
 // with or without a zone, with or without fractional seconds, and older
 // servers in the .NET "/Date(ms)/" form. The *time.Time fields of Request,
 // ManagedAccount and Alias are decoded by flexTime; a date without a zone is
-// taken as UTC. null and "" leave the field nil.
+// taken as UTC, and Request.Zoneless says one was: such a server may write
+// its local time, so a caller that compares the date with its own clock
+// must allow for any zone offset. null and "" leave the field nil.
 
-var timeLayouts = [...]string{
-	time.RFC3339Nano,                      // 2024-05-01T10:00:00.123Z, +02:00
-	"2006-01-02T15:04:05.999999999Z0700",  // +0200
-	"2006-01-02T15:04:05.999999999",       // no zone
-	"2006-01-02 15:04:05.999999999Z07:00", // space instead of T
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04",
-	"2006-01-02",
+var timeLayouts = [...]struct {
+	layout string
+	zoned  bool
+}{
+	{time.RFC3339Nano, true},                      // 2024-05-01T10:00:00.123Z, +02:00
+	{"2006-01-02T15:04:05.999999999Z0700", true},  // +0200
+	{"2006-01-02T15:04:05.999999999", false},      // no zone
+	{"2006-01-02 15:04:05.999999999Z07:00", true}, // space instead of T
+	{"2006-01-02 15:04:05.999999999", false},
+	{"2006-01-02T15:04", false},
+	{"2006-01-02", false},
 }
 
 var errBadTime = errors.New("unrecognised date format")
 
 // ParseTime parses a date the way Password Safe writes it (see above).
 func ParseTime(s string) (time.Time, error) {
+	t, _, err := parseTime(s)
+	return t, err
+}
+
+// parseTime is ParseTime, and whether the date named its zone ("/Date(ms)/"
+// counts from the epoch, so it does).
+func parseTime(s string) (t time.Time, zoned bool, err error) {
 	s = strings.TrimSpace(s)
 	if strings.HasPrefix(s, "/Date(") && strings.HasSuffix(s, ")/") {
-		return parseDotNetDate(s[len("/Date(") : len(s)-len(")/")])
+		t, err = parseDotNetDate(s[len("/Date(") : len(s)-len(")/")])
+		return t, true, err
 	}
 	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, nil
+		if t, err := time.Parse(l.layout, s); err == nil {
+			return t, l.zoned, nil
 		}
 	}
-	return time.Time{}, errBadTime
+	return time.Time{}, false, errBadTime
 }
 
 // parseDotNetDate reads "1714557600000" or "1714557600000+0200" (ms since
@@ -67,7 +80,10 @@ func parseDotNetDate(s string) (time.Time, error) {
 }
 
 // flexTime decodes one optional date.
-type flexTime struct{ t *time.Time }
+type flexTime struct {
+	t        *time.Time
+	zoneless bool
+}
 
 func (f *flexTime) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
@@ -82,11 +98,11 @@ func (f *flexTime) UnmarshalJSON(b []byte) error {
 		f.t = nil
 		return nil
 	}
-	t, err := ParseTime(s)
+	t, zoned, err := parseTime(s)
 	if err != nil {
 		return err
 	}
-	f.t = &t
+	f.t, f.zoneless = &t, !zoned
 	return nil
 }
 
@@ -103,6 +119,7 @@ func (r *Request) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	r.RequestReleaseDate, r.ApprovedDate, r.ExpiresDate = aux.RequestReleaseDate.t, aux.ApprovedDate.t, aux.ExpiresDate.t
+	r.Zoneless = aux.RequestReleaseDate.zoneless || aux.ApprovedDate.zoneless || aux.ExpiresDate.zoneless
 	return nil
 }
 

@@ -57,6 +57,19 @@ func TestDecodeDates(t *testing.T) {
 	if reqs[1].RequestReleaseDate != nil || reqs[1].ApprovedDate != nil || reqs[1].ExpiresDate == nil {
 		t.Errorf("null/empty dates: %+v", reqs[1])
 	}
+	// One date without a zone makes the request's dates suspect (the server
+	// may write its local time); zoned and epoch dates do not.
+	if !reqs[0].Zoneless || reqs[1].Zoneless {
+		t.Errorf("zoneless: %v %v", reqs[0].Zoneless, reqs[1].Zoneless)
+	}
+	var zoned []client.Request
+	if err := json.Unmarshal([]byte(`[{"RequestReleaseDate":"2024-05-01T10:30:15+02:00","ExpiresDate":"/Date(1714559415000)/"},
+		{"ExpiresDate":"2024-05-01 10:30:15"}, {"ApprovedDate":"2024-05-01"}]`), &zoned); err != nil {
+		t.Fatal(err)
+	}
+	if zoned[0].Zoneless || !zoned[1].Zoneless || !zoned[2].Zoneless {
+		t.Errorf("zoneless: %v %v %v", zoned[0].Zoneless, zoned[1].Zoneless, zoned[2].Zoneless)
+	}
 	if err := json.Unmarshal([]byte(`[{"ExpiresDate":"soon"}]`), &reqs); err == nil {
 		t.Error("a bad date decoded")
 	}

@@ -72,6 +72,9 @@ type Request struct {
 	Status             string     `json:"Status"`
 	AccessType         string     `json:"AccessType"`
 	Reason             string     `json:"Reason"`
+	// Zoneless: a date came without a zone and was read as UTC; the server
+	// may have meant its local time (see ParseTime).
+	Zoneless bool `json:"-"`
 }
 
 // AliasCredential is the body of GET Aliases/{id}/Credentials/{rid}.

@@ -31,9 +31,14 @@ changed (Password Safe has no credential change by alias).
                  true); false changes only what Password Safe stores, for a
                  password already changed on the system by other means.
   force          rotate even while this mount holds leases or pending claims
-                 on the account (default: false). Without it such a rotation
-                 is refused with HTTP 409 naming them; with it the answer
-                 lists them: their credential changes under them.
+                 on the account, or a check-in of it Password Safe has not
+                 taken yet (default: false). Without it such a rotation is
+                 refused with HTTP 409 naming them; with it the answer lists
+                 them: their credential changes under them.
+
+Queued check-ins of the account (revoked leases whose check-in Password Safe
+did not take) are tried first: landing later, one would rotate the
+credential again and replace the one set now.
 
 An answer of unknown outcome (no answer, a timeout, a 5xx) says so: the
 credential may or may not have changed. Check out the role to see which
@@ -84,8 +89,9 @@ func rotatePaths(engine *backend.Engine) []*framework.Path {
 			"force": {
 				Type:    framework.TypeBool,
 				Default: false,
-				Description: "Rotate even while this mount holds leases or pending claims on the account; their " +
-					"credential changes under them (the answer names them).",
+				Description: "Rotate even while this mount holds leases or pending claims on the account, or a " +
+					"queued check-in of it Password Safe has not taken; their credential changes under them (the " +
+					"answer names them).",
 				DisplayAttrs: &framework.DisplayAttributes{Name: "Force"},
 			},
 		},
@@ -162,6 +168,7 @@ func (h *rotateHandler) rotate(ctx context.Context, req *logical.Request, d *fra
 		affected = append(affected, map[string]interface{}{
 			"request_id": a.RequestID, "role": a.Role, "run_as": a.RunAs,
 			"leases": a.Leases, "pending_claims": a.Pending, "checkout_in_progress": a.Unfinished,
+			"checkin_queued": a.Queued,
 		})
 	}
 	data["affected"] = affected
@@ -178,19 +185,41 @@ func (h *rotateHandler) rotate(ctx context.Context, req *logical.Request, d *fra
 		resp.AddWarning(fmt.Sprintf("force=true: the credential changed under this mount's holdings, whose holders now "+
 			"have a password that no longer works: %s. Revoke those leases (%s) and check out again",
 			backend.DescribeHoldings(res.Affected), revokeHint(req, res.Affected)))
+		if queuedHoldings(res.Affected) {
+			resp.AddWarning("a queued check-in lands when Password Safe takes it; a request made with rotation on " +
+				"check-in then changes the credential again, replacing the one set now")
+		}
 	}
 	return resp, nil
 }
 
-// revokeHint is the vault command that revokes the holdings' leases, by role.
-func revokeHint(req *logical.Request, hs []backend.Holding) string {
-	mount := "<mount>/"
-	if req != nil && req.MountPoint != "" {
-		mount = req.MountPoint
+func queuedHoldings(hs []backend.Holding) bool {
+	for _, h := range hs {
+		if h.Queued {
+			return true
+		}
 	}
+	return false
+}
+
+// mountOf is the mount's path for vault commands in messages.
+func mountOf(req *logical.Request) string {
+	if req != nil && req.MountPoint != "" {
+		return req.MountPoint
+	}
+	return "<mount>/"
+}
+
+// revokeHint is the vault command that revokes the holdings' leases, by
+// role (a queued check-in needs no command: the engine retries it).
+func revokeHint(req *logical.Request, hs []backend.Holding) string {
+	mount := mountOf(req)
 	seen := map[string]bool{}
 	var cmds []string
 	for _, h := range hs {
+		if h.Leases+h.Pending == 0 && !h.Unfinished {
+			continue
+		}
 		if !seen[h.Role] {
 			seen[h.Role] = true
 			cmds = append(cmds, "vault lease revoke -prefix "+mount+"creds/"+h.Role)
@@ -204,9 +233,16 @@ func revokeHint(req *logical.Request, hs []backend.Holding) string {
 func rotateError(req *logical.Request, role *backend.Role, in backend.RotateInput, err error) (*logical.Response, error) {
 	var conflict *backend.RotateConflictError
 	if errors.As(err, &conflict) {
+		first := "Revoke them first (" + revokeHint(req, conflict.Holdings) + ")"
+		if queuedHoldings(conflict.Holdings) {
+			first = "Password Safe did not take the queued check-in when asked just now; the engine retries it " +
+				"every minute (see " + mountOf(req) + "status), so rotate again once it has"
+			if hint := revokeHint(req, conflict.Holdings); hint != "" {
+				first += "; revoke the leases first (" + hint + ")"
+			}
+		}
 		return nil, logical.CodedError(http.StatusConflict, fmt.Sprintf(
-			"cannot rotate: %v. Revoke them first (%s), or write force=true to rotate anyway",
-			conflict, revokeHint(req, conflict.Holdings)))
+			"cannot rotate: %v. %s, or write force=true to rotate anyway", conflict, first))
 	}
 	var op *backend.OpError
 	if !errors.As(err, &op) {

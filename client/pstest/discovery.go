@@ -158,7 +158,7 @@ func (s *sysRec) workgroup() string {
 	return s.Workgroup
 }
 
-func (a *acctRec) toJSON(u *userRec) managedAccountJSON {
+func (a *acctRec) toJSON(st *state, u *userRec) managedAccountJSON {
 	m := managedAccountJSON{
 		PlatformID:             a.sys.platformID(),
 		SystemId:               a.sys.ID,
@@ -169,7 +169,7 @@ func (a *acctRec) toJSON(u *userRec) managedAccountJSON {
 		ApplicationDisplayName: a.ApplicationName,
 		DefaultReleaseDuration: a.DefaultReleaseMinutes,
 		MaximumReleaseDuration: a.MaxReleaseMinutes,
-		LastChangeDate:         isoTime(a.lastChange),
+		LastChangeDate:         st.isoTime(a.lastChange),
 		IsISAAccess:            u.isa[a.sys.ID],
 		PreferredNodeID:        "",
 		AccountDescription:     a.Description,
@@ -276,7 +276,7 @@ func (st *state) managedAccounts(c *call) reply {
 			if !a.visible(c.user) {
 				continue
 			}
-			out = append(out, a.toJSON(c.user))
+			out = append(out, a.toJSON(st, c.user))
 		}
 	}
 	if single {
@@ -420,14 +420,14 @@ type mappedAccountJSON struct {
 	Status           int
 }
 
-func (al *aliasRec) toJSON() aliasJSON {
+func (al *aliasRec) toJSON(st *state) aliasJSON {
 	a := al.acct
 	return aliasJSON{
 		AliasId: al.ID, AliasName: al.Name, AliasState: al.State,
 		SystemId: a.sys.ID, SystemName: a.sys.Name,
 		AccountId: a.ID, AccountName: a.Name, DomainName: a.sys.DomainName,
 		DefaultReleaseDuration: a.DefaultReleaseMinutes, MaximumReleaseDuration: a.MaxReleaseMinutes,
-		LastChangeDate: isoTime(a.lastChange),
+		LastChangeDate: st.isoTime(a.lastChange),
 		MappedAccounts: []mappedAccountJSON{{AliasID: al.ID, ManagedSystemID: a.sys.ID, ManagedAccountID: a.ID, Status: al.State}},
 	}
 }
@@ -440,7 +440,7 @@ func (st *state) listAliases(c *call) reply {
 	out := []aliasJSON{}
 	for _, al := range st.alOrder {
 		if al.acct.visible(c.user) {
-			out = append(out, al.toJSON())
+			out = append(out, al.toJSON(st))
 		}
 	}
 	return jsonReply(http.StatusOK, out)
@@ -451,7 +451,7 @@ func (st *state) aliasByName(c *call, name string) reply {
 	if al == nil || !al.acct.visible(c.user) {
 		return errReply(http.StatusNotFound, "Alias not found")
 	}
-	return jsonReply(http.StatusOK, al.toJSON())
+	return jsonReply(http.StatusOK, al.toJSON(st))
 }
 
 // getAlias is GET Aliases/{id} and the deprecated GET Aliases/{name}.
@@ -463,7 +463,7 @@ func (st *state) getAlias(c *call) reply {
 	if al == nil || !al.acct.visible(c.user) {
 		return errReply(http.StatusNotFound, "Alias not found")
 	}
-	return jsonReply(http.StatusOK, al.toJSON())
+	return jsonReply(http.StatusOK, al.toJSON(st))
 }
 
 // isaRequest is POST ISARequests?type=: for a user with the ISA role on the

@@ -70,9 +70,12 @@
 //   - Dates: the reference gives date-formatted strings without a zone rule
 //     (silent). Public clients show local times without a zone and with
 //     fractions ("2019-05-30T07:30:48.16"). The simulator writes RFC 3339
-//     UTC ("…Z"); the client's ParseTime reads that, a zone offset, no
-//     zone (taken as UTC), 1–9 fraction digits, a space for the T, and
-//     "/Date(ms)/".
+//     UTC ("…Z"); Editor.SetZonelessDates makes it write a server's local
+//     time at a given offset from UTC without a zone, in that form, so
+//     tests see what a client that takes it as UTC gets wrong. The client's
+//     ParseTime reads RFC 3339, a zone offset, no zone (taken as UTC, and
+//     flagged in Request.Zoneless), 1–9 fraction digits, a space for the
+//     T, and "/Date(ms)/".
 //   - 403 and 409 bodies: "Response body contains a message or status code
 //     indicating the reason" (GET Requests; GET RequestSets' 403). The
 //     simulator answers "4034 - Request is not yet approved" by default;

@@ -115,6 +115,20 @@ func (e Editor) SetAliasState(aliasID, state int) {
 	al.State = state
 }
 
+// SetAliasAccount maps an alias to another managed account, as an
+// administrator re-pointing it does: its requests from then on are of that
+// account (requests made before stay on the old one).
+func (e Editor) SetAliasAccount(aliasID, accountID int) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	al := e.s.st.aliases[aliasID]
+	if al == nil {
+		panic(fmt.Sprintf("pstest: no alias %d", aliasID))
+	}
+	a := e.account(accountID)
+	al.acct, al.SystemID, al.AccountID = a, a.sys.ID, a.ID
+}
+
 // SetLicenseInvalid makes SignAppin answer 403 (true) or work again.
 func (e Editor) SetLicenseInvalid(invalid bool) {
 	e.s.mu.Lock()
@@ -192,4 +206,19 @@ func (e Editor) SetErrorBodies(b ErrorBodies) {
 	e.s.mu.Lock()
 	defer e.s.mu.Unlock()
 	e.s.st.errorBodies = b
+}
+
+// SetZonelessDates makes the server write its dates (GET Requests,
+// ManagedAccounts, Aliases) the way some Password Safe servers do: its
+// local time, offset from UTC by offset, without a zone and with
+// hundredths of a second ("2019-05-30T07:30:48.16"). A client that reads
+// such a date as UTC is off by offset. on=false goes back to RFC 3339 in
+// UTC (the default).
+func (e Editor) SetZonelessDates(on bool, offset time.Duration) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	e.s.st.zoneless, e.s.st.zoneOffset = on, offset
+	if !on {
+		e.s.st.zoneOffset = 0
+	}
 }

@@ -464,20 +464,30 @@ type requestJSON struct {
 	Reason             string
 }
 
-// isoTime formats t as ISO-8601 / RFC 3339 in UTC.
-func isoTime(t time.Time) *string {
+// zonelessLayout is how servers that write local time spell a date
+// ("2019-05-30T07:30:48.16": no zone, hundredths of a second).
+const zonelessLayout = "2006-01-02T15:04:05.99"
+
+// isoTime formats t as ISO-8601: RFC 3339 in UTC, or, after
+// Editor.SetZonelessDates, the server's local time without a zone.
+func (st *state) isoTime(t time.Time) *string {
 	if t.IsZero() {
 		return nil
 	}
-	s := t.UTC().Format(time.RFC3339Nano)
+	var s string
+	if st.zoneless {
+		s = t.UTC().Add(st.zoneOffset).Format(zonelessLayout)
+	} else {
+		s = t.UTC().Format(time.RFC3339Nano)
+	}
 	return &s
 }
 
-func isoTimePtr(t *time.Time) *string {
+func (st *state) isoTimePtr(t *time.Time) *string {
 	if t == nil {
 		return nil
 	}
-	return isoTime(*t)
+	return st.isoTime(*t)
 }
 
 // statusWord is how GET Requests spells an internal status (see
@@ -489,7 +499,7 @@ func (st *state) statusWord(status string) string {
 	return status
 }
 
-func (r *request) toJSON() requestJSON {
+func (r *request) toJSON(st *state) requestJSON {
 	return requestJSON{
 		RequestID:          r.st.ID,
 		SystemID:           r.st.SystemID,
@@ -499,9 +509,9 @@ func (r *request) toJSON() requestJSON {
 		DomainName:         r.acct.sys.DomainName,
 		AliasID:            r.st.AliasID,
 		ApplicationID:      r.st.ApplicationID,
-		RequestReleaseDate: isoTime(r.st.CreatedAt),
-		ApprovedDate:       isoTimePtr(r.st.ApprovedAt),
-		ExpiresDate:        isoTime(r.st.ExpiresAt),
+		RequestReleaseDate: st.isoTime(r.st.CreatedAt),
+		ApprovedDate:       st.isoTimePtr(r.st.ApprovedAt),
+		ExpiresDate:        st.isoTime(r.st.ExpiresAt),
 		Status:             r.st.Status,
 		AccessType:         r.st.AccessType,
 		Reason:             r.st.Reason,
@@ -550,7 +560,7 @@ func (st *state) listRequests(c *call) reply {
 	sort.Slice(found, func(i, j int) bool { return found[i].st.ID < found[j].st.ID })
 	for _, r := range found {
 		if status == "all" || r.st.Status == status {
-			j := r.toJSON()
+			j := r.toJSON(st)
 			j.Status = st.statusWord(j.Status)
 			out = append(out, j)
 		}

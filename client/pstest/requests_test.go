@@ -562,3 +562,36 @@ func TestConcurrentClients(t *testing.T) {
 		t.Errorf("Calls(POST Requests) = %d, want %d", n, clients*rounds)
 	}
 }
+
+// SetZonelessDates: dates in local time at the offset, without a zone, in
+// the form public clients show; SetAliasAccount: an alias's requests go to
+// the account it maps to now.
+func TestZonelessDatesAndAliasRemap(t *testing.T) {
+	s := newDemo(t)
+	const off = -(9*time.Hour + 30*time.Minute)
+	s.Edit().SetZonelessDates(true, off)
+	s.Edit().SetAliasAccount(1, 12)
+	alice := signIn(t, s, "alice")
+	st, body := alice.do(http.MethodPost, "Aliases/1/Requests", map[string]any{"DurationMinutes": 10, "AccessType": "View"})
+	if st != http.StatusCreated {
+		t.Fatalf("POST: %d %s", st, body)
+	}
+	st, body = alice.do(http.MethodGet, "Requests", nil)
+	var list []struct {
+		AccountID, AliasID int
+		RequestReleaseDate string
+	}
+	if err := json.Unmarshal([]byte(body), &list); st != http.StatusOK || err != nil || len(list) != 1 {
+		t.Fatalf("GET: %d %s %v", st, body, err)
+	}
+	want := s.Inspect().Requests()[0].CreatedAt.UTC().Add(off).Format("2006-01-02T15:04:05.99")
+	if r := list[0]; r.AccountID != 12 || r.AliasID != 1 || r.RequestReleaseDate != want ||
+		!regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,2})?$`).MatchString(r.RequestReleaseDate) {
+		t.Fatalf("listed %+v, want account 12 and release date %s", r, want)
+	}
+	s.Edit().SetZonelessDates(false, 0)
+	_, body = alice.do(http.MethodGet, "Requests", nil)
+	if !strings.Contains(body, "Z\"") {
+		t.Fatalf("UTC again: %s", body)
+	}
+}

@@ -164,6 +164,8 @@ type state struct {
 	// (Editor.SetStatusWords, Editor.SetErrorBodies).
 	statusWords map[string]string // internal status -> GET Requests Status word
 	errorBodies ErrorBodies
+	zoneless    bool          // dates in local time without a zone (Editor.SetZonelessDates)
+	zoneOffset  time.Duration // that local time's offset from UTC
 
 	idle           time.Duration
 	licenseInvalid bool
