@@ -19,7 +19,9 @@ import (
 )
 
 // The floor plugin (e2e/floorplugin): the cheapest external plugin the same
-// Vault SDK makes, one path answering a fixed credential under a lease. The
+// Vault SDK makes. Its creds path answers a fixed credential under a lease
+// (the floor); its book path also makes the Vault round trips of the
+// engine's bookkeeping, to tell their cost from the engine's code. The
 // benchmarks mount it at floorMount beside the engine, so an engine figure
 // and the floor's come from the same Vault in the same run.
 const (
