@@ -46,7 +46,7 @@ lint: ## gofmt, go vet, staticcheck (the root module and e2e/compat), bash -n of
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-bench: build vault ## benchmarks; rewrites BENCHMARKS.md
+bench: build vault ## benchmarks against the floor plugin (e2e/floorplugin); rewrites BENCHMARKS.md (BENCH_QUICK=1: a smoke run of a few minutes)
 	bash scripts/bench.sh
 
 soak: build vault ## longer fault and load tests

@@ -79,8 +79,9 @@ type Engine struct {
 	// metrics counts every upstream call of every client of this engine
 	// (status); a few atomic additions per call.
 	metrics *client.Metrics
-	// locks guard each request's record and holders; accountLocks keep a
-	// renew checkout from racing other checkouts of the same account.
+	// locks guard each request's record and holders (lockRequest);
+	// accountLocks keep a renew checkout from racing other checkouts of the
+	// same account.
 	locks        []*locksutil.LockEntry
 	accountLocks []*locksutil.LockEntry
 
@@ -106,7 +107,7 @@ func New(host Host, walRollbackMinAge time.Duration) *Engine {
 		sweepEvery:         time.Hour,
 		walRollbackMinAge:  walRollbackMinAge,
 		cache:              newCache(),
-		locks:              locksutil.CreateLocks(),
+		locks:              requestLocks(),
 		accountLocks:       locksutil.CreateLocks(),
 		metrics:            client.NewMetrics(),
 	}

@@ -30,11 +30,14 @@ type Lifetime struct {
 // the request, so max TTL and TTL are cut to DurationMinutes when clamped.
 func ComputeLifetime(sys logical.SystemView, callTTL, roleTTL, roleMaxTTL time.Duration, accountMaxMinutes int) (Lifetime, error) {
 	var lt Lifetime
-	ttl, warnings, err := framework.CalculateTTL(sys, callTTL, roleTTL, 0, roleMaxTTL, 0, time.Time{})
+	// The mount's max TTL is asked once: in an external plugin every
+	// SystemView call is a gRPC round trip to Vault, and CalculateTTL asks
+	// for it too.
+	maxTTL := sys.MaxLeaseTTL()
+	ttl, warnings, err := framework.CalculateTTL(onceMax{sys, maxTTL}, callTTL, roleTTL, 0, roleMaxTTL, 0, time.Time{})
 	if err != nil {
 		return lt, err
 	}
-	maxTTL := sys.MaxLeaseTTL()
 	if roleMaxTTL > 0 && roleMaxTTL < maxTTL {
 		maxTTL = roleMaxTTL
 	}
@@ -51,6 +54,14 @@ func ComputeLifetime(sys logical.SystemView, callTTL, roleTTL, roleMaxTTL time.D
 	lt.TTL, lt.MaxTTL, lt.DurationMinutes, lt.Warnings = ttl, maxTTL, minutes, warnings
 	return lt, nil
 }
+
+// onceMax is a SystemView whose MaxLeaseTTL is a value already read.
+type onceMax struct {
+	logical.SystemView
+	max time.Duration
+}
+
+func (v onceMax) MaxLeaseTTL() time.Duration { return v.max }
 
 // DurationMinutes is ceil(maxTTL / 1m) clamped to 1..525600 and, when
 // accountMaxMinutes > 0, to the account's maximum release duration.

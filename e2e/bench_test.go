@@ -22,18 +22,29 @@ import (
 )
 
 // Benchmarks through a real Vault (scripts/bench.sh runs them; plain
-// `go test -tags e2e` does not, being benchmarks):
+// `go test -tags e2e` does not, being benchmarks). Every Vault here also
+// mounts the floor plugin (e2e/floorplugin, at floor/): the cheapest
+// external plugin, the baseline of each figure.
 //
 //   - BenchmarkVaultOverhead: `vault read passwordsafe/creds/<role>` over
-//     HTTP keep-alive against a KV v2 read on the same server plus the
-//     same checkout made directly with the client, paired op by op.
+//     HTTP keep-alive against a floor read plus the same two upstream calls
+//     made directly with the client, paired op by op (a KV v2 read rides
+//     along as an extra column).
+//   - BenchmarkUpstreamLatency (bench_latency_test.go): checkout latency
+//     with the simulator adding 20 ms and 100 ms to every call, against
+//     calls × latency + the floor read.
 //   - BenchmarkVaultThroughput: checkout+revoke through Vault at
-//     concurrency 1, 8, 64 on distinct accounts.
+//     concurrency 1, 8, 64 on distinct accounts, against the floor's
+//     read+revoke at the same concurrency.
 //   - BenchmarkRevocationStorm: 10,000 live leases revoked at once with
-//     `vault lease revoke -prefix`; time until all are checked in upstream,
-//     plugin RSS at 10,000 leases, upstream calls per checkout.
+//     `vault lease revoke -prefix` under 20 ms and 100 ms of upstream
+//     latency, against 10,000 × latency / max_concurrent_requests; the
+//     floor's storm (Vault's own revocation cost); plugin RSS at 10,000
+//     leases; upstream calls per checkout.
 //
-// Each prints a line starting with its name in capitals for bench.sh.
+// Each prints lines starting with its name in capitals for bench.sh.
+// BENCH_PPROF=dir takes CPU profiles of the plugin and of Vault over the
+// timed phases (see profile).
 
 // startBenchVault is startDevVault at log level info: trace logging of
 // every plugin call would be part of what is measured.
@@ -63,19 +74,29 @@ func startBenchVault(tb testing.TB, name string) *vault {
 }
 
 // benchSetup starts a simulator of w (real clock) and a Vault with the
-// plugin mounted and configured against it.
+// plugin mounted and configured against it (max_concurrent_requests
+// benchMaxConc), and the floor plugin mounted at floorMount.
 func benchSetup(tb testing.TB, name string, w *pstest.World) (*pstest.Server, *vault, *vaultHTTP) {
 	tb.Helper()
 	sim := pstest.NewServer(w)
 	sim.UseRealClock()
 	tb.Cleanup(sim.Close)
 	v := startBenchVault(tb, name)
-	v.registerPlugin()
+	sum, env := usePprofBuild(tb, v)
+	args := []string{"plugin", "register", "-sha256=" + sum, "-version=" + pluginVersion}
+	if env != "" {
+		args = append(args, env)
+	}
+	v.must(append(args, "secret", pluginName)...)
 	v.enable(mount)
 	v.must("write", mount+"/config", "url="+sim.APIURL, "api_key="+pstest.DemoAPIKey, "run_as="+pstest.DemoUserSvcVault,
-		"max_concurrent_requests=64", "allow_plain_http=true")
-	return sim, v, newVaultHTTP(v, 64)
+		fmt.Sprintf("max_concurrent_requests=%d", benchMaxConc), "allow_plain_http=true")
+	enableFloor(tb, v)
+	return sim, v, newVaultHTTP(v, 256)
 }
+
+// benchMaxConc is the engine's max_concurrent_requests in the benchmarks.
+const benchMaxConc = 64
 
 // vaultHTTP is Vault's HTTP API over keep-alive connections.
 type vaultHTTP struct {
@@ -162,11 +183,21 @@ func BenchmarkVaultOverhead(b *testing.B) {
 	in := client.RequestInput{AccessType: client.AccessView, SystemID: 1, AccountID: 12, DurationMinutes: 1440,
 		Reason: "vault: " + mount + "/creds/pg", RotateOnCheckin: &rotate}
 
-	var pendingLease string
+	var pendingLease, pendingFloor, pendingBook string
 	var pendingReq int
 	viaVault := func() error {
 		id, err := h.creds("pg")
 		pendingLease = id
+		return err
+	}
+	viaFloor := func() error {
+		id, err := h.floorCreds("pg")
+		pendingFloor = id
+		return err
+	}
+	viaBook := func() error {
+		id, err := h.floorBook("pg")
+		pendingBook = id
 		return err
 	}
 	viaKV := func() error { return h.call(http.MethodGet, "kv/data/bench", nil, nil) }
@@ -179,14 +210,16 @@ func BenchmarkVaultOverhead(b *testing.B) {
 		_, err = cl.Credential(ctx, id, client.CredentialPassword)
 		return err
 	}
-	// Outside the timings: revoke the lease (sync: Vault calls the plugin,
+	// Outside the timings: revoke the leases (sync: Vault calls the plugin,
 	// which checks in) and check the client's request in.
 	cleanup := func() {
-		if pendingLease != "" {
-			if err := h.revoke(pendingLease); err != nil {
-				b.Fatal(err)
+		for _, l := range []*string{&pendingLease, &pendingFloor, &pendingBook} {
+			if *l != "" {
+				if err := h.revoke(*l); err != nil {
+					b.Fatal(err)
+				}
+				*l = ""
 			}
-			pendingLease = ""
 		}
 		if pendingReq != 0 {
 			if err := cl.Checkin(ctx, pendingReq, "bench"); err != nil {
@@ -195,53 +228,49 @@ func BenchmarkVaultOverhead(b *testing.B) {
 			pendingReq = 0
 		}
 	}
-	timeIt := func(f func() error, r *load.Recorder) {
-		if err := r.Time(f); err != nil {
-			b.Fatal(err)
+	vd, fd, bd, kd, cd := &load.Recorder{}, &load.Recorder{}, &load.Recorder{}, &load.Recorder{}, &load.Recorder{}
+	ops := []struct {
+		f func() error
+		r **load.Recorder
+	}{{viaVault, &vd}, {viaFloor, &fd}, {viaClient, &cd}, {viaBook, &bd}, {viaKV, &kd}}
+	round := func(i int) {
+		// Rotate the order so no path always runs first.
+		for k := range ops {
+			op := ops[(i+k)%len(ops)]
+			if err := (*op.r).Time(op.f); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
-	for i := 0; i < 20; i++ { // warm: plugin start, sessions, connections
-		warm := &load.Recorder{}
-		timeIt(viaVault, warm)
-		timeIt(viaKV, warm)
-		timeIt(viaClient, warm)
+	for i := 0; i < 20; i++ { // warm: plugin starts, sessions, connections
+		round(i)
 		cleanup()
 	}
 	// The measurement is a sub-benchmark, so the Vault above is started once
 	// whatever b.N the benchmark settles on.
 	b.Run("paired", func(b *testing.B) {
-		vd, kd, cd := &load.Recorder{}, &load.Recorder{}, &load.Recorder{}
+		vd, fd, bd, kd, cd = &load.Recorder{}, &load.Recorder{}, &load.Recorder{}, &load.Recorder{}, &load.Recorder{}
+		wait := profile(b, v, "overhead", 10*time.Second)
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			// Rotate the order so no path always runs first.
-			switch i % 3 {
-			case 0:
-				timeIt(viaVault, vd)
-				timeIt(viaKV, kd)
-				timeIt(viaClient, cd)
-			case 1:
-				timeIt(viaKV, kd)
-				timeIt(viaClient, cd)
-				timeIt(viaVault, vd)
-			default:
-				timeIt(viaClient, cd)
-				timeIt(viaVault, vd)
-				timeIt(viaKV, kd)
-			}
+			round(i)
 			b.StopTimer()
 			cleanup()
 			b.StartTimer()
 		}
 		b.StopTimer()
-		vl, kl, cl := vd.Latencies(), kd.Latencies(), cd.Latencies()
+		wait()
+		vl, fl, bl, kl, cl := vd.Latencies(), fd.Latencies(), bd.Latencies(), kd.Latencies(), cd.Latencies()
 		vl.Report(b, "vault-creds-", 0.5)
+		fl.Report(b, "floor-", 0.5)
+		bl.Report(b, "floor-book-", 0.5)
 		kl.Report(b, "kv-", 0.5)
 		cl.Report(b, "client-", 0.5)
-		mv, mk, mc := vl.Pct(0.5), kl.Pct(0.5), cl.Pct(0.5)
-		ratio := float64(mv) / float64(mk+mc)
+		mv, mf, mb, mk, mc := vl.Pct(0.5), fl.Pct(0.5), bl.Pct(0.5), kl.Pct(0.5), cl.Pct(0.5)
+		ratio := float64(mv) / float64(mf+mc)
 		b.ReportMetric(ratio, "ratio")
-		fmt.Printf("OVERHEAD n=%d vault_creds_p50_us=%.1f kv_p50_us=%.1f client_p50_us=%.1f ratio=%.3f\n", b.N,
-			load.Micros(mv), load.Micros(mk), load.Micros(mc), ratio)
+		fmt.Printf("OVERHEAD n=%d vault_creds_p50_us=%.1f floor_p50_us=%.1f book_p50_us=%.1f kv_p50_us=%.1f client_p50_us=%.1f ratio=%.3f ratio_book=%.3f ratio_kv=%.3f\n", b.N,
+			load.Micros(mv), load.Micros(mf), load.Micros(mb), load.Micros(mk), load.Micros(mc), ratio, float64(mv)/float64(mb+mc), float64(mv)/float64(mk+mc))
 	})
 	if n := len(sim.Inspect().ActiveRequests()); n != 0 {
 		b.Fatalf("%d requests left active", n)
@@ -284,17 +313,36 @@ func writeBenchRoles(tb testing.TB, h *vaultHTTP, n, conc int) {
 }
 
 // go test -tags e2e -run '^$' -bench VaultThroughput -benchtime 200x ./e2e/
+//
+// Sub-benchmarks floor/c=N and vault/c=N alternate at each concurrency, so
+// the two figures of a ratio come from the same minute of the same Vault.
 func BenchmarkVaultThroughput(b *testing.B) {
 	const maxC = 64
-	sim, _, h := benchSetup(b, "bench-throughput", benchWorld(maxC))
+	sim, v, h := benchSetup(b, "bench-throughput", benchWorld(maxC))
 	writeBenchRoles(b, h, maxC, 8)
 	for _, c := range []int{1, 8, 64} {
+		roles := make([]string, c)
+		for g := range roles {
+			roles[g] = fmt.Sprintf("bench-%05d", g)
+		}
+		b.Run(fmt.Sprintf("floor/c=%d", c), func(b *testing.B) {
+			r := load.Bench(b, c, func(g, _ int) error {
+				id, err := h.floorCreds(roles[g])
+				if err != nil {
+					return err
+				}
+				return h.revoke(id)
+			})
+			r.Report(b, "checkouts/s", 0.5, 0.99)
+			fmt.Printf("VTHROUGHPUT kind=floor c=%d n=%d checkouts_per_s=%.1f p50_us=%d p99_us=%d\n", c, r.N, r.Rate(),
+				r.Latency.Pct(0.5).Microseconds(), r.Latency.Pct(0.99).Microseconds())
+		})
 		b.Run(fmt.Sprintf("vault/c=%d", c), func(b *testing.B) {
-			roles := make([]string, c)
-			for g := range roles {
-				roles[g] = fmt.Sprintf("bench-%05d", g)
-			}
 			// Worker g checks out on role g (its own account).
+			wait := func() {}
+			if c == maxC {
+				wait = profile(b, v, "throughput64", 2*time.Second)
+			}
 			r := load.Bench(b, c, func(g, _ int) error {
 				id, err := h.creds(roles[g])
 				if err != nil {
@@ -302,8 +350,9 @@ func BenchmarkVaultThroughput(b *testing.B) {
 				}
 				return h.revoke(id)
 			})
+			wait()
 			r.Report(b, "checkouts/s", 0.5, 0.99)
-			fmt.Printf("VTHROUGHPUT c=%d n=%d checkouts_per_s=%.1f p50_us=%d p99_us=%d\n", c, r.N, r.Rate(),
+			fmt.Printf("VTHROUGHPUT kind=vault c=%d n=%d checkouts_per_s=%.1f p50_us=%d p99_us=%d\n", c, r.N, r.Rate(),
 				r.Latency.Pct(0.5).Microseconds(), r.Latency.Pct(0.99).Microseconds())
 		})
 	}
@@ -338,10 +387,77 @@ func pluginRSS(v *vault) (kb, procs int) {
 	return kb, procs
 }
 
-// STORM_LEASES=10000 go test -tags e2e -run '^$' -bench RevocationStorm -benchtime 1x -timeout 30m ./e2e/
+// stormLatencies are the upstream latencies of the storm rounds:
+// STORM_LATENCIES_MS (comma-separated milliseconds), default 20,100.
+func stormLatencies(tb testing.TB) []time.Duration {
+	spec := envOr("STORM_LATENCIES_MS", "20,100")
+	var out []time.Duration
+	for _, f := range strings.Split(spec, ",") {
+		ms, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || ms < 0 {
+			tb.Fatalf("STORM_LATENCIES_MS=%q: %q is not a number of milliseconds", spec, f)
+		}
+		out = append(out, time.Duration(ms)*time.Millisecond)
+	}
+	return out
+}
+
+// vaultErrors counts the [ERROR] lines of v's log after offset, and
+// returns the log's size (the next offset).
+func vaultErrors(v *vault, offset int64) (int, int64) {
+	b, err := os.ReadFile(v.logPath)
+	if err != nil || int64(len(b)) < offset {
+		return -1, 0
+	}
+	return strings.Count(string(b[offset:]), "[ERROR]"), int64(len(b))
+}
+
+// leasesUnder counts the keys Vault lists under prefix in
+// sys/leases/lookup: leases, or role names that still have leases.
+func leasesUnder(h *vaultHTTP, prefix string) (int, error) {
+	var a vaultAnswer
+	err := h.call("LIST", "sys/leases/lookup/"+prefix, nil, &a)
+	if err != nil && strings.Contains(err.Error(), "HTTP 404") {
+		return 0, nil
+	}
+	if err != nil {
+		return -1, err
+	}
+	keys, _ := a.Data["keys"].([]any)
+	return len(keys), nil
+}
+
+// engineStatus is what the storm checks in the engine's status: failed
+// upstream calls since start, queued check-ins, requests still held.
+func engineStatus(h *vaultHTTP) (failed, queued, held int, err error) {
+	var a vaultAnswer
+	if err := h.call(http.MethodGet, mount+"/status", nil, &a); err != nil {
+		return 0, 0, 0, err
+	}
+	num := func(m any, keys ...string) int {
+		for _, k := range keys {
+			mm, _ := m.(map[string]any)
+			m = mm[k]
+		}
+		f, _ := m.(float64)
+		return int(f)
+	}
+	return num(a.Data, "upstream", "total", "failed"), num(a.Data, "checkin_queue", "count"), num(a.Data, "requests", "held"), nil
+}
+
+// STORM_LEASES=10000 go test -tags e2e -run '^$' -bench RevocationStorm -benchtime 1x -timeout 40m ./e2e/
+//
+// First the floor's storm: n floor leases revoked with `vault lease revoke
+// -prefix`, timed until Vault lists none: what Vault itself needs to revoke
+// n leases of an external plugin that does nothing. Then, for each latency
+// of STORM_LATENCIES_MS, n engine leases built under that latency (enough
+// concurrency that the engine's max_concurrent_requests is the limit), the
+// same revoke, timed until the simulator shows no active request, against
+// its minimum n × latency / max_concurrent_requests.
 func BenchmarkRevocationStorm(b *testing.B) {
 	n := load.Size("STORM_LEASES", 10000)
-	const conc = 16
+	lats := stormLatencies(b)
+	const rolesConc, buildConc = 16, 2 * benchMaxConc
 	sim, v, h := benchSetup(b, "bench-storm", benchWorld(n))
 	// One lease life first, so the plugin process is up and signed in.
 	writeBenchRoles(b, h, 1, 1)
@@ -355,62 +471,108 @@ func BenchmarkRevocationStorm(b *testing.B) {
 	rss0, _ := pluginRSS(v)
 
 	t0 := time.Now()
-	writeBenchRoles(b, h, n, conc)
+	writeBenchRoles(b, h, n, rolesConc)
 	rolesTime := time.Since(t0)
 	rssRoles, _ := pluginRSS(v)
 
-	sim.Inspect().ResetCalls()
-	checkouts := load.RunUntilError(n, conc, func(_, i int) error {
-		_, err := h.creds(fmt.Sprintf("bench-%05d", i))
+	// The floor's storm.
+	fl := load.RunUntilError(n, rolesConc, func(_, i int) error {
+		_, err := h.floorCreds("f")
 		return err
 	})
-	if err := checkouts.Err(); err != nil {
+	if err := fl.Err(); err != nil {
 		b.Fatal(err)
 	}
-	checkoutTime := checkouts.Elapsed
-	calls := sim.Inspect().CallCounts()
-	if got := len(sim.Inspect().ActiveRequests()); got != n {
-		b.Fatalf("%d requests active after %d checkouts", got, n)
-	}
-	rssLeases, procs := pluginRSS(v)
-
-	b.ResetTimer()
 	t0 = time.Now()
-	if _, err := v.cli("lease", "revoke", "-prefix", mount+"/creds/"); err != nil {
+	if _, err := v.cli("lease", "revoke", "-prefix", floorMount+"/creds/"); err != nil {
 		b.Fatal(err)
 	}
-	cliTime := time.Since(t0)
-	deadline := time.Now().Add(20 * time.Minute)
-	for len(sim.Inspect().ActiveRequests()) != 0 {
-		if time.Now().After(deadline) {
-			b.Fatalf("%d requests still active 20 minutes after the revoke", len(sim.Inspect().ActiveRequests()))
+	for {
+		left, err := leasesUnder(h, floorMount+"/creds/f/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if time.Since(t0) > 10*time.Minute {
+			b.Fatalf("%d floor leases left 10 minutes after the revoke", left)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	storm := time.Since(t0)
+	floorStorm := time.Since(t0)
+	fmt.Printf("FLOORSTORM leases=%d checkouts_per_s=%.1f storm_s=%.2f revokes_per_s=%.1f\n", n, fl.Rate(), floorStorm.Seconds(), float64(n)/floorStorm.Seconds())
+
+	var rssLeases, procs, signIns int
+	var perCheckout float64
+	var calls map[string]int
+	logOff := int64(0)
+	_, logOff = vaultErrors(v, 0)
+	b.ResetTimer()
+	for round, lat := range lats {
+		sim.Faults().Inject(pstest.Fault{Latency: lat})
+		sim.Inspect().ResetCalls()
+		checkouts := load.RunUntilError(n, buildConc, func(_, i int) error {
+			_, err := h.creds(fmt.Sprintf("bench-%05d", i))
+			return err
+		})
+		if err := checkouts.Err(); err != nil {
+			b.Fatal(err)
+		}
+		roundCalls := sim.Inspect().CallCounts()
+		if got := len(sim.Inspect().ActiveRequests()); got != n {
+			b.Fatalf("%d requests active after %d checkouts", got, n)
+		}
+		if round == 0 {
+			rssLeases, procs = pluginRSS(v)
+			calls = roundCalls
+			signIns = calls[pstest.EndpointSignAppin]
+			perCheckout = float64(calls[pstest.EndpointCreateRequest]+calls[pstest.EndpointCredentials]) / float64(n)
+		}
+		sim.Inspect().ResetCalls()
+		minimum := time.Duration(float64(n) * float64(lat) / benchMaxConc)
+		wait := profile(b, v, fmt.Sprintf("storm-%dms", lat.Milliseconds()), max(minimum, time.Second))
+		t0 = time.Now()
+		if _, err := v.cli("lease", "revoke", "-prefix", mount+"/creds/"); err != nil {
+			b.Fatal(err)
+		}
+		cliTime := time.Since(t0)
+		deadline := time.Now().Add(20 * time.Minute)
+		for len(sim.Inspect().ActiveRequests()) != 0 {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d requests still active 20 minutes after the revoke", len(sim.Inspect().ActiveRequests()))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		storm := time.Since(t0)
+		wait()
+		checkins := sim.Inspect().Calls(pstest.EndpointCheckin)
+		sim.Faults().Clear()
+		left := -1
+		eventually(b, 2*time.Minute, "Vault to forget the revoked leases", func() (bool, string) {
+			var err error
+			left, err = leasesUnder(h, mount+"/creds/")
+			return left == 0, fmt.Sprintf("%d leases left (%v)", left, err)
+		})
+		failed, queued, held, err := engineStatus(h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var verrs int
+		verrs, logOff = vaultErrors(v, logOff)
+		ratio := storm.Seconds() / minimum.Seconds()
+		b.ReportMetric(storm.Seconds(), fmt.Sprintf("storm-%dms-s", lat.Milliseconds()))
+		b.ReportMetric(ratio, fmt.Sprintf("storm-%dms-ratio", lat.Milliseconds()))
+		fmt.Printf("STORM latency_ms=%d leases=%d build_s=%.1f checkouts_per_s=%.1f revoke_cli_s=%.2f storm_s=%.2f min_s=%.2f ratio=%.3f "+
+			"checkins_per_s=%.1f checkin_calls=%d active_after=%d leases_after=%d upstream_failed=%d queued=%d held=%d vault_errors=%d\n",
+			lat.Milliseconds(), n, checkouts.Elapsed.Seconds(), checkouts.Rate(), cliTime.Seconds(), storm.Seconds(), minimum.Seconds(), ratio,
+			float64(n)/storm.Seconds(), checkins, len(sim.Inspect().ActiveRequests()), left, failed, queued, held, verrs)
+	}
 	b.StopTimer()
 	rssAfter, _ := pluginRSS(v)
-	left := -1
-	eventually(b, 2*time.Minute, "Vault to forget the revoked leases", func() (bool, string) {
-		var a vaultAnswer
-		err := h.call("LIST", "sys/leases/lookup/"+mount+"/creds/", nil, &a)
-		if err != nil && strings.Contains(err.Error(), "HTTP 404") {
-			left = 0
-			return true, ""
-		}
-		keys, _ := a.Data["keys"].([]any)
-		left = len(keys)
-		return left == 0, fmt.Sprintf("%d role prefixes with leases (%v)", left, err)
-	})
-	signIns := calls[pstest.EndpointSignAppin]
-	perCheckout := float64(calls[pstest.EndpointCreateRequest]+calls[pstest.EndpointCredentials]) / float64(n)
-	b.ReportMetric(storm.Seconds(), "storm-s")
-	b.ReportMetric(float64(n)/storm.Seconds(), "checkins/s")
 	b.ReportMetric(float64(rssLeases), "plugin-rss-kB")
-	fmt.Printf("STORM leases=%d roles_s=%.1f checkouts_s=%.1f checkouts_per_s=%.1f revoke_cli_s=%.2f storm_s=%.2f checkins_per_s=%.1f active_after=%d "+
-		"plugin_procs=%d rss_kb_idle=%d rss_kb_roles=%d rss_kb_leases=%d rss_kb_after=%d rss_bytes_per_lease=%.0f "+
+	fmt.Printf("STORMMEM leases=%d roles_s=%.1f plugin_procs=%d rss_kb_idle=%d rss_kb_roles=%d rss_kb_leases=%d rss_kb_after=%d rss_bytes_per_lease=%.0f "+
 		"signins_during_checkouts=%d calls_per_checkout=%.3f calls=%v\n",
-		n, rolesTime.Seconds(), checkoutTime.Seconds(), float64(n)/checkoutTime.Seconds(), cliTime.Seconds(), storm.Seconds(),
-		float64(n)/storm.Seconds(), len(sim.Inspect().ActiveRequests()), procs, rss0, rssRoles, rssLeases, rssAfter,
+		n, rolesTime.Seconds(), procs, rss0, rssRoles, rssLeases, rssAfter,
 		float64(rssLeases-rssRoles)*1024/float64(n), signIns, perCheckout, calls)
 }
