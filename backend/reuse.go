@@ -272,6 +272,11 @@ func (co *checkout) conflict(ctx context.Context) *ConflictError {
 			lock.Lock()
 			if rec, err := getRecord(ctx, co.s, r.RequestID); err == nil && rec != nil && rec.Role != "" {
 				e.HeldByRole = rec.Role
+			} else if q, err := getQueued(ctx, co.s, r.RequestID); err == nil && q != nil {
+				// Revoked while Password Safe did not take the check-in: the
+				// request is the mount's, not someone else's, and the queue
+				// ends it.
+				e.QueuedByRole = q.Role
 			}
 			lock.Unlock()
 			break
