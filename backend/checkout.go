@@ -41,8 +41,12 @@ type checkout struct {
 	expiresAt time.Time
 	others    int  // how many others held the request when we joined
 	rotates   bool // the record says rotation on check-in is ensured
-	warnings  []string
-	latest    time.Time // the record's until() when we joined
+	// seen: the Reason of the request the checkout joined (POST answered
+	// 200) was read; ours: it carries the checkout's tag (a retried POST
+	// was handed back what its own lost attempt made).
+	seen, ours bool
+	warnings   []string
+	latest     time.Time // the record's until() when we joined
 	// gen is the config generation the checkout began in; postedAt is
 	// when its last POST Requests answered, and made when the request it
 	// joined was made, if this mount made it (see zone.go).
@@ -388,15 +392,28 @@ func (co *checkout) release(ctx context.Context) {
 		return
 	}
 	// A request this checkout only joined stays its maker's; one it created
-	// is ended, even when the hold was never stored.
-	o := releaseOpts{createdOnly: true}
-	if co.created {
+	// (or was handed back, carrying its tag) is ended, even when the hold,
+	// or the record's Created, was never stored.
+	mine := co.created || co.ours
+	o := releaseOpts{createdOnly: !mine}
+	if mine {
 		o.fallback = co.newRecord(co.id)
 		o.fallback.Created = true
 		o.fallback.Latest = co.w.StartedAt.Add(2 * time.Duration(co.lt.DurationMinutes) * time.Minute)
 	}
 	if err := b.release(ctx, co.s, co.id, co.w.ID, "vault: checkout failed before the credential was handed out", o); err != nil {
 		b.Logger().Warn("could not release the request of a failed checkout; WAL rollback will", "request_id", co.id, "error", err)
+		return
+	}
+	if !co.created && !co.seen {
+		// A retried POST may have been handed back (200) the request its
+		// own lost attempt made, and only the request's Reason (the tag)
+		// tells: the look-up that reads it failed or never ran. Forgetting
+		// it would leave such a request open until it expires, so the WAL
+		// entry (which names the request) stays: rollback reads the Reason
+		// and ends the request only if it carries the tag.
+		b.Logger().Warn("a failed checkout joined a request it could not look up; WAL rollback checks it in if this checkout made it",
+			"request_id", co.id, "role", co.role.Name)
 		return
 	}
 	if err := deleteWAL(ctx, co.s, &co.w); err != nil {

@@ -92,6 +92,84 @@ func TestAmbiguousRetryIsUnknown(t *testing.T) {
 	}
 }
 
+// A retried POST is handed back (200) the request its own lost attempt
+// made, and the GET Requests that would show the request's Reason (its tag)
+// fails: the checkout cannot tell its own request from one it joined. It
+// must not forget it (nothing would end it until it expires): the WAL
+// entry stays, and rollback ends the request once its tag proves it the
+// checkout's own. A request the checkout only joined is left to its holder.
+func TestReusedOwnRequestLookupFails(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 1}))
+	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "conflict_option": "reuse"})
+	// The first attempt creates the request and its answer is lost; the
+	// retry gets it back (200). Then every attempt of GET Requests fails.
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointListRequests, Status: http.StatusInternalServerError, Count: 2})
+	resp, err := te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusBadGateway)
+	if n := te.srv.Inspect().Calls(pstest.EndpointCreateRequest); n != 2 {
+		t.Fatalf("POST Requests made %d calls, want the lost attempt and its retry", n)
+	}
+	active := te.srv.Inspect().ActiveRequests()
+	if len(active) != 1 {
+		t.Fatalf("active requests: %+v", active)
+	}
+	id := active[0].ID
+	if te.walCount() != 1 {
+		t.Fatalf("request %d, the checkout's own, is active with %d WAL entries: nothing would end it", id, te.walCount())
+	}
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(id) != pstest.StatusCheckedIn || te.walCount() != 0 || te.record(id) != nil {
+		t.Fatalf("after rollback: request %d %s, WAL %d, record %+v", id, te.status(id), te.walCount(), te.record(id))
+	}
+
+	// The same failure on a request another lease holds: rollback lets go
+	// of the failed checkout's part and leaves the request to that lease.
+	live := te.mustCreds("pg", nil)
+	held := requestIDOf(live)
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointListRequests, Status: http.StatusInternalServerError, Count: 2})
+	resp, err = te.creds("pg", nil)
+	te.mustFail(resp, err, http.StatusBadGateway)
+	if err := te.rollback(true); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(held) != pstest.StatusActive || te.walCount() != 0 {
+		t.Fatalf("after rollback: request %d %s, WAL %d", held, te.status(held), te.walCount())
+	}
+	if rec := te.record(held); rec == nil || rec.Count != 1 {
+		t.Fatalf("record of the held request: %+v", rec)
+	}
+	te.mustRevoke(live)
+	if te.status(held) != pstest.StatusCheckedIn {
+		t.Fatalf("revoking the last lease left request %d %s", held, te.status(held))
+	}
+}
+
+// The same hand-back through requests (no wait): the request its own
+// lost attempt made is recorded as the caller's pending claim. Nobody
+// claims it; when the claim window closes the periodic task must end it,
+// not forget it as a request someone else made.
+func TestReusedOwnRequestUnclaimedEnded(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 1}))
+	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "conflict_option": "reuse"})
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCreateRequest, Drop: true, AfterHandler: true, Count: 1})
+	te.mustOK(te.do(te.req(logical.UpdateOperation, "requests", map[string]interface{}{"role": "pg"})))
+	active := te.srv.Inspect().ActiveRequests()
+	if len(active) != 1 || te.srv.Inspect().Calls(pstest.EndpointCreateRequest) != 2 {
+		t.Fatalf("active %+v after %d POSTs, want one request handed back to the retry", active, te.srv.Inspect().Calls(pstest.EndpointCreateRequest))
+	}
+	id := active[0].ID
+	te.srv.Advance(te.e.PendingClaimWindow() + time.Minute)
+	if err := te.rollback(false); err != nil {
+		t.Fatal(err)
+	}
+	if te.status(id) != pstest.StatusCheckedIn || te.record(id) != nil {
+		t.Fatalf("unclaimed request %d, the mount's own, is %s (record %+v)", id, te.status(id), te.record(id))
+	}
+}
+
 // The client's side of failure 2: any attempt of unknown outcome makes the
 // call's outcome unknown, whatever the last attempt said.
 func TestClientOutcomeAfterLostAttempt(t *testing.T) {

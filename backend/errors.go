@@ -64,6 +64,10 @@ type ConflictError struct {
 	OpenRequestID int
 	OpenStatus    string
 	HeldByRole    string
+	// QueuedByRole: no lease holds it, but this mount made or held it for
+	// that role and its check-in is queued (Password Safe did not take it
+	// when the last lease was revoked).
+	QueuedByRole string
 }
 
 func (e *ConflictError) Error() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -184,6 +185,13 @@ func TestRevoke5xxQueued(t *testing.T) {
 	q := te.queued(id)
 	if te.status(id) != pstest.StatusActive || q == nil || !strings.Contains(q.LastError, "503") {
 		t.Fatalf("not queued: %+v", q)
+	}
+	// The account stays busy until the queue checks the request in; the
+	// 409 says so, and not that someone outside the mount made it.
+	r, err := te.creds("pg", nil)
+	msg := te.mustFail(r, err, http.StatusConflict, "open request is "+strconv.Itoa(id), "check-in, which is queued")
+	if strings.Contains(msg, "not made through this mount") {
+		t.Fatalf("the 409 disowns the mount's own request: %q", msg)
 	}
 	te.drain() // still failing: stays Queued, with a later next try
 	if q2 := te.queued(id); q2 == nil || q2.Tries != 1 || !q2.NextTry.After(q.NextTry) {

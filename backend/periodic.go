@@ -168,8 +168,13 @@ func (b *Engine) reconcileOne(ctx context.Context, s logical.Storage, id int, r 
 	for _, k := range expired {
 		// An orphan is the engine's own unfinished checkout: end it. An
 		// unclaimed hold on a request someone else made leaves it to them.
+		// A hold whose tag the request's Reason carries is on what the
+		// holder's own checkout made (a retried POST handed back the
+		// request of its lost attempt), whatever the record says: end it.
+		tag := tagOf(k)
+		own := orphan[k] || (found && tag != "" && strings.Contains(r.Reason, tag))
 		if err := b.release(ctx, s, id, k, "vault: approved request was never claimed",
-			releaseOpts{createdOnly: !orphan[k], onlyPending: true}); err != nil {
+			releaseOpts{createdOnly: !own, onlyPending: true}); err != nil {
 			return err
 		}
 	}

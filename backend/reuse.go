@@ -50,6 +50,7 @@ func (co *checkout) reused(ctx context.Context) error {
 	// A POST retried after an attempt whose answer was lost is handed back
 	// the request that attempt made (200): its Reason carries our tag.
 	ours := !co.created && strings.Contains(r.Reason, co.w.Tag)
+	co.seen, co.ours = true, ours
 	if exp.After(co.latest) || ours {
 		co.setRecord(ctx, co.id, func(rec *record) {
 			rec.extend(exp)
@@ -170,7 +171,8 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 		co.id = 0 // nothing else to release: newW stays for rollback
 		return false, err
 	}
-	co.id, co.created = id, created
+	// What was seen of the old request's Reason says nothing of the new one.
+	co.id, co.created, co.seen, co.ours = id, created, false, false
 	if err := co.hold(ctx, id, created); err != nil {
 		return false, err
 	}
@@ -183,11 +185,12 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	b.Logger().Info("replaced an expiring reused request (Agent hand-over)", "old_request_id", oldID, "request_id", id)
 	if !created {
 		// Password Safe reused something else after all: cap by its expiry.
-		_, exp, err := b.activeExpiry(ctx, co.s, co.gen, co.cl, id, co.own)
+		r, exp, err := b.activeExpiry(ctx, co.s, co.gen, co.cl, id, co.own)
 		if err != nil {
 			return false, err
 		}
 		co.expiresAt = exp
+		co.seen, co.ours = true, strings.Contains(r.Reason, co.w.Tag)
 	}
 	return true, nil
 }
@@ -269,6 +272,11 @@ func (co *checkout) conflict(ctx context.Context) *ConflictError {
 			lock.Lock()
 			if rec, err := getRecord(ctx, co.s, r.RequestID); err == nil && rec != nil && rec.Role != "" {
 				e.HeldByRole = rec.Role
+			} else if q, err := getQueued(ctx, co.s, r.RequestID); err == nil && q != nil {
+				// Revoked while Password Safe did not take the check-in: the
+				// request is the mount's, not someone else's, and the queue
+				// ends it.
+				e.QueuedByRole = q.Role
 			}
 			lock.Unlock()
 			break

@@ -16,7 +16,7 @@ func (s *sim) settle() {
 	s.stats.settles.Add(1)
 	s.faultMu.Lock()
 	rate := s.faultRate
-	s.outage, s.faultRate = 0, 0
+	s.outage, s.faultRate, s.lookupFails = 0, 0, 0
 	s.faultMu.Unlock()
 	if s.badURL || s.noConfig {
 		if s.writeConfig(s.srv.URL) {

@@ -45,6 +45,7 @@ func (s *sim) liveLeases() []*simLease {
 func (s *sim) step(i int) {
 	s.faultMu.Lock()
 	s.faulted = false
+	s.lookupFails = 0 // a burst of failed look-ups stays within its operation
 	if s.outage > 0 {
 		s.outage--
 		if s.outage == 0 {

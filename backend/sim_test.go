@@ -185,6 +185,15 @@ type sim struct {
 	faultRate float64
 	outage    int  // operations left in an outage
 	faulted   bool // a fault fired since the last reset
+	// lookupFails: after a POST Requests whose answer was lost, the next
+	// GET Requests calls of the operation fail, every retry of them, so a
+	// reuse POST retried and handed back its own request (200) meets a
+	// failed look-up; independent faults at the fault rate almost never
+	// line up like that. lookupRng adds such lost answers at the fault
+	// rate. It is drawn apart from rng and faultRng, so every seed still
+	// makes the same operations and draws the same other faults.
+	lookupRng   *rand.Rand
+	lookupFails int
 
 	approver, foreign *client.Client
 
@@ -210,11 +219,12 @@ type sim struct {
 func runSimSeed(t *testing.T, seed int64, steps int, st *simStats) (failure string) {
 	s := &sim{
 		t: t, seed: seed, stats: st,
-		rng:      rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
-		faultRng: rand.New(rand.NewPCG(uint64(seed), 0xfa17)),
-		foreignR: map[int]bool{},
-		secrets:  map[string]bool{},
-		failedOn: map[string]bool{},
+		rng:       rand.New(rand.NewPCG(uint64(seed), 0x5eed)),
+		faultRng:  rand.New(rand.NewPCG(uint64(seed), 0xfa17)),
+		lookupRng: rand.New(rand.NewPCG(uint64(seed), 0x100c)),
+		foreignR:  map[int]bool{},
+		secrets:   map[string]bool{},
+		failedOn:  map[string]bool{},
 	}
 	st.seeds.Add(1)
 	defer func() {
@@ -388,6 +398,35 @@ func (s *sim) fault(endpoint string, r *http.Request) *pstest.Fault {
 	}
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
+	f := s.drawFault()
+	switch endpoint {
+	case pstest.EndpointListRequests:
+		if s.lookupFails > 0 {
+			s.lookupFails--
+			if f == nil {
+				s.faulted = true
+				s.stats.faults.Add(1)
+			}
+			// A 503 whatever was drawn: a 401 would be repeated after a
+			// sign-in, and the look-up must fail every attempt.
+			f = &pstest.Fault{Status: http.StatusServiceUnavailable}
+		}
+	case pstest.EndpointCreateRequest, pstest.EndpointCreateAliasRequest:
+		if f == nil && s.faultRate > 0 && s.lookupRng.Float64() < s.faultRate {
+			// The compound fault on its own, as often as any other.
+			s.faulted = true
+			s.stats.faults.Add(1)
+			f = &pstest.Fault{Drop: true, AfterHandler: true}
+		}
+		if f != nil && f.AfterHandler {
+			s.lookupFails = s.maxRetries + 1
+		}
+	}
+	return f
+}
+
+// drawFault is the fault of one call from faultRng (see fault).
+func (s *sim) drawFault() *pstest.Fault {
 	if s.outage > 0 {
 		s.faulted = true
 		s.stats.faults.Add(1)

@@ -93,7 +93,7 @@ func putWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
 		if err != nil {
 			return err
 		}
-		w.ID, w.Tag = id, "[vault:"+id[:16]+"]"
+		w.ID, w.Tag = id, tagOf(id)
 	}
 	walID, err := framework.PutWAL(ctx, s, walKindRequest, w)
 	if err != nil {
@@ -101,6 +101,15 @@ func putWAL(ctx context.Context, s logical.Storage, w *walRequest) error {
 	}
 	w.walID = walID
 	return nil
+}
+
+// tagOf is the recovery tag of the checkout whose WAL entry (and holder)
+// ID is id.
+func tagOf(id string) string {
+	if len(id) < 16 {
+		return ""
+	}
+	return "[vault:" + id[:16] + "]"
 }
 
 // replaceWAL writes w anew (now with its request ID) and deletes its old

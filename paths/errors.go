@@ -59,10 +59,15 @@ func conflictMessage(e *backend.ConflictError, mount string) string {
 	if e.OpenRequestID != 0 {
 		msg += fmt.Sprintf("The open request is %d (%s). ", e.OpenRequestID, e.OpenStatus)
 	}
-	if e.HeldByRole != "" {
+	switch {
+	case e.HeldByRole != "":
 		msg += fmt.Sprintf("A lease of role %q holds it: revoke it (vault lease revoke -prefix %screds/%s) or wait until it expires. ",
 			e.HeldByRole, mount, e.HeldByRole)
-	} else {
+	case e.QueuedByRole != "":
+		msg += fmt.Sprintf("This mount made it (role %q); its lease was revoked but Password Safe did not take the check-in, "+
+			"which is queued: the engine retries it on its periodic run (%sstatus shows the queue), and the account is free once it is checked in. ",
+			e.QueuedByRole, mount)
+	default:
 		msg += "It was not made through this mount's creds path (another Vault, a person, or another user of an exclusive account): wait until it ends. "
 	}
 	return msg + "To share an open request set conflict_option=reuse on the role; to replace it, conflict_option=renew"
