@@ -1,0 +1,265 @@
+package backend_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/backend"
+
+	hclog "github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/internal/load"
+)
+
+// Agent fleets at the backend level: many callers (each its own token, as
+// Vault Agents are) holding one conflict_option=reuse request. What a
+// checkout, a renew and a revoke cost in storage must not depend on how
+// many others hold the request: a fleet of 10,000 agents would otherwise
+// make every one of their reads and revokes slower and bigger (a record
+// holding every holder was rewritten whole on each, 380 KB at 2,000).
+// scripts/bench.sh runs this with FLEET_HOLDERS=10000 and reads the
+// FLEET-STORAGE lines; plain `go test` stops at 1,000 holders, which keeps
+// it a fast regression test of the same property.
+
+// opCounts is the storage (and upstream) work of one kind of operation.
+type opCounts struct {
+	gets, puts, deletes, lists, bytesWritten, bytesRead, upstream int64
+}
+
+func (c opCounts) ops() int64 { return c.gets + c.puts + c.deletes + c.lists }
+
+func (c opCounts) minus(o opCounts) opCounts {
+	return opCounts{c.gets - o.gets, c.puts - o.puts, c.deletes - o.deletes, c.lists - o.lists,
+		c.bytesWritten - o.bytesWritten, c.bytesRead - o.bytesRead, c.upstream - o.upstream}
+}
+
+func (c opCounts) plus(o opCounts) opCounts {
+	return opCounts{c.gets + o.gets, c.puts + o.puts, c.deletes + o.deletes, c.lists + o.lists,
+		c.bytesWritten + o.bytesWritten, c.bytesRead + o.bytesRead, c.upstream + o.upstream}
+}
+
+// fleetStorage counts every storage operation and the bytes of keys and
+// values that cross it in both directions: a read of a growing entry costs
+// as much as a write of it, so bytes read matter as much as bytes written.
+type fleetStorage struct {
+	logical.Storage
+	gets, puts, deletes, lists, written, read atomic.Int64
+}
+
+func (c *fleetStorage) Get(ctx context.Context, k string) (*logical.StorageEntry, error) {
+	c.gets.Add(1)
+	e, err := c.Storage.Get(ctx, k)
+	if e != nil {
+		c.read.Add(int64(len(e.Key) + len(e.Value)))
+	}
+	return e, err
+}
+
+func (c *fleetStorage) List(ctx context.Context, p string) ([]string, error) {
+	c.lists.Add(1)
+	keys, err := c.Storage.List(ctx, p)
+	for _, k := range keys {
+		c.read.Add(int64(len(k)))
+	}
+	return keys, err
+}
+
+func (c *fleetStorage) Put(ctx context.Context, e *logical.StorageEntry) error {
+	c.puts.Add(1)
+	c.written.Add(int64(len(e.Key) + len(e.Value)))
+	return c.Storage.Put(ctx, e)
+}
+
+func (c *fleetStorage) Delete(ctx context.Context, k string) error {
+	c.deletes.Add(1)
+	c.written.Add(int64(len(k)))
+	return c.Storage.Delete(ctx, k)
+}
+
+// fleetEnv is a backend whose storage and upstream calls are counted.
+type fleetEnv struct {
+	*testEnv
+	cs *fleetStorage
+}
+
+func (fe *fleetEnv) counts() opCounts {
+	var calls int64
+	for ep, n := range fe.srv.Inspect().CallCounts() {
+		if ep != pstest.EndpointSignAppin {
+			calls += int64(n)
+		}
+	}
+	cs := fe.cs
+	return opCounts{cs.gets.Load(), cs.puts.Load(), cs.deletes.Load(), cs.lists.Load(), cs.written.Load(), cs.read.Load(), calls}
+}
+
+// agentRead is a creds read by fleet member i: a token of its own (no
+// entity), as an Agent with its own auth has.
+func (fe *fleetEnv) agentRead(i int) (*logical.Response, error) {
+	r := fe.req(logical.ReadOperation, "creds/fleet", nil)
+	r.ClientTokenAccessor = fmt.Sprintf("fleet-agent-%05d", i)
+	resp, err := fe.do(r)
+	if err == nil && (resp == nil || resp.Secret == nil) {
+		err = fmt.Errorf("creds/fleet: no lease in %#v", resp)
+	}
+	fe.remember(resp)
+	return resp, err
+}
+
+func newFleetEnv(t testing.TB) *fleetEnv {
+	cs := &fleetStorage{Storage: &logical.InmemStorage{}}
+	te := newTestBackend(t, withStorage(cs), withConfig(map[string]interface{}{"max_concurrent_requests": 16}))
+	// Thousands of checkouts: the log would be most of the work (and the
+	// end-of-test scan for secrets would read all of it).
+	if err := te.b.Backend.Setup(context.Background(), &logical.BackendConfig{
+		Logger: hclog.New(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Info}), System: te.sys,
+		StorageView: te.s, EventsSender: te.events,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	te.writeRole("fleet", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres",
+		"conflict_option": "reuse", "ttl": "1h", "max_ttl": "24h"})
+	return &fleetEnv{testEnv: te, cs: cs}
+}
+
+// fleetSizes is 1, 10, 100, ... up to max.
+func fleetSizes(max int) []int {
+	var out []int
+	for n := 1; n <= max; n *= 10 {
+		out = append(out, n)
+	}
+	if out[len(out)-1] != max {
+		out = append(out, max)
+	}
+	return out
+}
+
+// TestFleetStorageFlat: a reuse request held by 1, 10, 100, 1,000 (and with
+// FLEET_HOLDERS=10000, 10,000) other agents; at each size one more agent
+// reads, renews and revokes, several times over, counting storage Get, Put,
+// Delete and List and the bytes moved per operation. The counts must be the
+// same at every size and the bytes within 10 % (only the record's holder
+// count grows a digit). It counts, never times: the shared machine cannot
+// change the figures.
+func TestFleetStorageFlat(t *testing.T) {
+	max := load.Size("FLEET_HOLDERS", 1000)
+	const reps = 5
+	fe := newFleetEnv(t)
+	ctx := context.Background()
+	var held []*logical.Response
+	first := 0
+	type row struct {
+		holders int
+		op      map[string]opCounts
+	}
+	var rows []row
+	for _, n := range fleetSizes(max) {
+		// Grow the fleet to n holders, 8 agents at a time as a fleet would.
+		more := make([]*logical.Response, n-len(held))
+		base := len(held)
+		if err := load.Run(len(more), 8, func(_, i int) error {
+			resp, err := fe.agentRead(base + i)
+			more[i] = resp
+			return err
+		}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, more...)
+		if first == 0 {
+			first = requestIDOf(held[0])
+		}
+		if rec := fe.record(first); rec == nil || rec.Count != n {
+			t.Fatalf("request %d: record %+v, want %d holders", first, rec, n)
+		}
+		per := map[string]opCounts{}
+		for k := 0; k < reps; k++ {
+			// Agent n+k joins, renews and leaves; a renew of an old
+			// holder's lease too (its record, its holder key).
+			c0 := fe.counts()
+			resp, err := fe.agentRead(max + 1 + k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c1 := fe.counts()
+			if _, err := fe.renew(resp, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			c2 := fe.counts()
+			if err := fe.revoke(resp); err != nil {
+				t.Fatal(err)
+			}
+			c3 := fe.counts()
+			if got := requestIDOf(resp); got != first {
+				t.Fatalf("agent read request %d, not the shared %d", got, first)
+			}
+			per["checkout"] = per["checkout"].plus(c1.minus(c0))
+			per["renew"] = per["renew"].plus(c2.minus(c1))
+			per["revoke"] = per["revoke"].plus(c3.minus(c2))
+		}
+		rows = append(rows, row{n, per})
+		for _, op := range []string{"checkout", "renew", "revoke"} {
+			c := per[op]
+			f := func(v int64) float64 { return float64(v) / reps }
+			t.Logf("FLEET-STORAGE holders=%d op=%s gets=%.1f puts=%.1f deletes=%.1f lists=%.1f ops=%.1f bytes_written=%.0f bytes_read=%.0f upstream_calls=%.1f",
+				n, op, f(c.gets), f(c.puts), f(c.deletes), f(c.lists), f(c.ops()), f(c.bytesWritten), f(c.bytesRead), f(c.upstream))
+		}
+	}
+	// Flat: the largest fleet against the smallest, per operation.
+	lo, hi := rows[0], rows[len(rows)-1]
+	worst := 0.0
+	for _, op := range []string{"checkout", "renew", "revoke"} {
+		a, b := lo.op[op], hi.op[op]
+		opsRatio := float64(b.ops()) / float64(a.ops())
+		bytesRatio := float64(b.bytesWritten+b.bytesRead) / float64(a.bytesWritten+a.bytesRead)
+		worst = maxf(worst, opsRatio, bytesRatio)
+		t.Logf("FLEET-STORAGE-RATIO op=%s holders=%d vs=%d ops_ratio=%.3f bytes_ratio=%.3f", op, hi.holders, lo.holders, opsRatio, bytesRatio)
+		if b.gets != a.gets || b.puts != a.puts || b.deletes != a.deletes || b.lists != a.lists {
+			t.Errorf("%s: storage operations grow with holders: %+v at %d holders, %+v at %d", op, a, lo.holders, b, hi.holders)
+		}
+		if bytesRatio > 1.10 {
+			t.Errorf("%s: storage bytes grow with holders: %d at %d holders, %d at %d (ratio %.3f, want <= 1.10)",
+				op, a.bytesWritten+a.bytesRead, lo.holders, b.bytesWritten+b.bytesRead, hi.holders, bytesRatio)
+		}
+		if b.upstream != a.upstream {
+			t.Errorf("%s: upstream calls grow with holders: %d at %d holders, %d at %d", op, a.upstream, lo.holders, b.upstream, hi.holders)
+		}
+	}
+	t.Logf("FLEET-STORAGE-SUMMARY holders_max=%d holders_min=%d ratio=%.3f", hi.holders, lo.holders, worst)
+
+	// The fleet leaves: every lease is revoked, the last one checks the
+	// shared request in and no storage is left behind.
+	if err := load.Run(len(held), 8, func(_, i int) error { return fe.revoke(held[i]) }).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if st := fe.status(first); st != pstest.StatusCheckedIn {
+		t.Fatalf("shared request %d is %s after its last lease", first, st)
+	}
+	var left []string
+	for _, p := range []string{RecordPrefix, HolderPrefix, PendingPrefix, QueuePrefix, "wal/"} {
+		keys, err := logical.CollectKeysWithPrefix(ctx, fe.s, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, keys...)
+	}
+	sort.Strings(left)
+	if len(left) != 0 {
+		t.Fatalf("storage left after the fleet left: %v", left[:min(10, len(left))])
+	}
+}
+
+func maxf(v float64, vs ...float64) float64 {
+	for _, x := range vs {
+		if x > v {
+			v = x
+		}
+	}
+	return v
+}
