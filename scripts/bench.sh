@@ -116,6 +116,81 @@ run vault-throughput "$GO" test -tags e2e -count=1 -run '^$' -bench '^BenchmarkV
 step "4. revocation storm: $STORM_N leases, vault lease revoke -prefix"
 run storm env STORM_LEASES="$STORM_N" "$GO" test -tags e2e -count=1 -timeout 40m -run '^$' -bench '^BenchmarkRevocationStorm$' -benchtime 1x ./e2e/
 
+# --- 7. agent fleets --------------------------------------------------------------
+# One self-contained block: it runs both measurements and writes the rows
+# and the section it adds to BENCHMARKS.md to $OUT/fleet-summary.md and
+# $OUT/fleet-section.md, which the writer below only includes.
+if [ -n "$QUICK" ]; then
+	FLEET_N=100 FLEET_S=65 FLEET_HOLDERS_MAX=10000
+else
+	FLEET_N=1000 FLEET_S=100 FLEET_HOLDERS_MAX=10000
+fi
+step "7a. agent fleets: storage per checkout, renew and revoke with 1..$FLEET_HOLDERS_MAX holders of one reuse request"
+run fleet-storage env FLEET_HOLDERS="$FLEET_HOLDERS_MAX" "$GO" test -count=1 -v -run '^TestFleetStorageFlat$' ./backend/
+step "7b. agent fleets: $FLEET_N clients on one reuse role through a real Vault for ${FLEET_S}s"
+run fleet env FLEET_CLIENTS="$FLEET_N" FLEET_SECONDS="$FLEET_S" "$GO" test -tags e2e -count=1 -timeout 20m -run '^$' -bench '^BenchmarkAgentFleet$' -benchtime 1x ./e2e/
+fleet_md() {
+	local st="$OUT/fleet-storage.txt" fl="$OUT/fleet.txt"
+	fv() { field "$fl" FLEET "$1" | tail -1; }
+	# fs HOLDERS OP KEY: one figure of a FLEET-STORAGE line.
+	fs() {
+		awk -v h="holders=$1" -v o="op=$2" -v k="$3" '/FLEET-STORAGE / && index($0, " " h " ") && index($0, " " o " ") {
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$st" | tail -1
+	}
+	fsb() { awk -v w="$(fs "$1" "$2" bytes_written)" -v r="$(fs "$1" "$2" bytes_read)" 'BEGIN { printf "%.0f", w + r }'; }
+	local ratio hmin hmax n perread perop sign users left moved fresh gapc gapmax gapp50
+	ratio=$(field "$st" FLEET-STORAGE-SUMMARY ratio | tail -1)
+	hmax=$(field "$st" FLEET-STORAGE-SUMMARY holders_max | tail -1)
+	hmin=$(field "$st" FLEET-STORAGE-SUMMARY holders_min | tail -1)
+	n=$(fv clients) perread=$(fv upstream_per_read) perop=$(fv upstream_per_client_op)
+	sign=$(fv signins) users=$(fv run_as_users) left=$(fv active_after) moved=$(fv clients_handed_over)
+	fresh=$(fv fresh_passwords) gapc=$(fv gap_clients) gapmax=$(fv gap_max_ms) gapp50=$(fv gap_p50_ms)
+	{
+		echo "| 7 | agent fleet: storage work per checkout, renew and revoke of a \`reuse\` request, $hmax holders / $hmin | **$(fmt "$ratio" 3)** ($(fs "$hmax" checkout ops)/$(fs "$hmax" renew ops)/$(fs "$hmax" revoke ops) operations, as at $hmin) | ≤ 1.10 — $(verdict "$ratio" "<=" 1.10) |"
+		echo "| 7 | agent fleet: upstream calls per client read ($n clients, one \`reuse\` role, real Vault) | **$(fmt "$perread" 2)** ($(fmt "$perop" 2) per read or renew) | report |"
+		echo "| 7 | agent fleet: sign-ins ($n clients, $users run-as user) | **$sign** | 1 per run-as user — $(verdict "$sign" "==" "$users") |"
+		echo "| 7 | agent fleet: hand-over at max_ttl | $moved of $n clients on a new request, $fresh with a new password; $gapc with a gap (median $(fmt "$gapp50" 0) ms, max $(fmt "$gapmax" 0) ms); active after: **$left** | 0 left — $(verdict "$left" "==" 0) |"
+	} >"$OUT/fleet-summary.md"
+	{
+		echo "## 7. Agent fleets"
+		echo
+		echo "Vault Agents rendering one template from one \`conflict_option=reuse\` role share one"
+		echo "Password Safe request; each Agent's lease is a holder of it."
+		echo
+		echo "Storage per operation against the number of holders of the shared request (backend,"
+		echo "\`TestFleetStorageFlat\`: storage calls counted, bytes of keys and values read and written,"
+		echo "the mean of 5 operations at each size):"
+		echo
+		echo "| holders | checkout Get/Put/Delete/List | bytes | renew Get/Put/Delete/List | bytes | revoke Get/Put/Delete/List | bytes |"
+		echo "|---|---|---|---|---|---|---|"
+		local h op row
+		for h in $(awk '/FLEET-STORAGE holders=/ { for (i = 1; i <= NF; i++) if ($i ~ /^holders=/) { split($i, kv, "="); print kv[2] } }' "$st" | sort -gu); do
+			row="| $h "
+			for op in checkout renew revoke; do
+				row+="| $(fs "$h" "$op" gets)/$(fs "$h" "$op" puts)/$(fs "$h" "$op" deletes)/$(fs "$h" "$op" lists) | $(fsb "$h" "$op") "
+			done
+			echo "$row|"
+		done
+		echo
+		echo "At $hmax holders against $hmin: **$(fmt "$ratio" 3)** (the worst ratio of operations or bytes over the three;"
+		echo "only the record's holder count grows a digit). Upstream calls per operation do not change with the"
+		echo "fleet either: $(fs "$hmax" checkout upstream_calls) per checkout, $(fs "$hmax" renew upstream_calls) per renew, $(fs "$hmax" revoke upstream_calls) per revoke that is not the last."
+		echo
+		echo "Through a real Vault (\`BenchmarkAgentFleet\`): $n clients, each with its own token, over"
+		echo "$(fv conns) keep-alive connections, starting within 10 s; role ttl=$(fmt "$(fv ttl_s)" 0)s max_ttl=$(fmt "$(fv max_ttl_s)" 0)s (the shared"
+		echo "request lives max_ttl rounded up to a whole minute). Each client renews at two thirds of the TTL"
+		echo "and, once a renewal falls short, reads again at 85–95 % of what is left, as Agent does; after"
+		echo "$(fmt "$(fv seconds)" 0) s the tokens are revoked."
+		echo
+		echo "| reads | renews | read errors | upstream calls | per read | per read or renew | sign-ins | requests | clients handed over | new password | stale reads | clients with a gap | gap median / max | active after |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+		echo "| $(fv reads) | $(fv renews) | $(fv read_errors) | $(fv upstream_calls) | **$(fmt "$perread" 2)** | $(fmt "$perop" 2) | **$sign** | $(fv requests) | $moved | $fresh | $(fv stale_reads) | $gapc | $(fmt "$gapp50" 0) / $(fmt "$gapmax" 0) ms | **$left** |"
+		echo
+		echo "Calls by endpoint: \`$(fv calls)\`."
+	} >"$OUT/fleet-section.md"
+}
+fleet_md
+
 step "writing BENCHMARKS.md"
 
 # Figures.
@@ -187,6 +262,9 @@ ratio below is the engine's worst case.
 | 5 | sign-ins for $ECO_N checkouts by $E_USERS run-as users | **$E_SIGN** ($(fmt "$E_SIGN1K" 2) per 1,000) | 1 per run-as user — $(verdict "$E_SIGN" "==" "$E_USERS") |
 | 6 | plugin RSS at $STORM_N live leases (real Vault) | **$(fmt "$(awk -v k="$RSS_LEASES" 'BEGIN { print k / 1024 }')" 1) MiB** (idle $(fmt "$(awk -v k="$RSS_IDLE" 'BEGIN { print k / 1024 }')" 1) MiB) | — |
 | 6 | engine storage per live lease at $ST_N leases | **$(fmt "$ST_BYTES" 0) bytes** | — |
+EOF
+	cat "$OUT/fleet-summary.md" # 7. agent fleets
+	cat <<EOF
 
 ## 1. Engine overhead
 
@@ -279,6 +357,10 @@ only on a 401.
 
 Vault's own lease entry (in \`sys/expire/\`) comes on top; the dev server keeps
 it in memory, out of reach of this measurement.
+
+EOF
+	cat "$OUT/fleet-section.md" # 7. agent fleets
+	cat <<EOF
 
 ## Where the targets are missed, and why
 
