@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -42,6 +43,12 @@ type checkout struct {
 	rotates   bool // the record says rotation on check-in is ensured
 	warnings  []string
 	latest    time.Time // the record's until() when we joined
+	// known is the expiry on record of a request this mount made that
+	// others hold when we joined it (zero otherwise); see reused.
+	known time.Time
+	// mayWait: a shared request about to end may be waited out (see
+	// waitForSuccessor); off on the last attempt.
+	mayWait bool
 	// postWindow bounds how long POST Requests and its retries can take.
 	postWindow time.Duration
 }
@@ -110,9 +117,19 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 	if err != nil {
 		return nil, upstream("connect to Password Safe", err)
 	}
-	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg)}
-	co.warnings = append(co.warnings, lt.Warnings...)
-	return co.run(ctx)
+	for attempt := 1; ; attempt++ {
+		co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg),
+			mayWait: attempt < maxSuccessorAttempts}
+		co.warnings = append(co.warnings, lt.Warnings...)
+		res, err := co.run(ctx)
+		var soon *successorSoon
+		if !errors.As(err, &soon) {
+			return res, err
+		}
+		if err := b.sleep(ctx, max(soon.at.Sub(b.now()), 0)+successorSlack); err != nil {
+			return nil, upstream("wait for the shared request to end", err)
+		}
+	}
 }
 
 func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
@@ -149,6 +166,12 @@ func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 	if !created {
 		if err := co.reused(ctx); err != nil {
 			return co.fail(ctx, err)
+		}
+		if co.endsSoon(ctx) {
+			// Let go of it (this checkout's hold and WAL entry): the
+			// caller waits for its end and checks out the successor.
+			co.release(ctx)
+			return nil, &successorSoon{at: co.expiresAt}
 		}
 	}
 	data, err := co.credentials(ctx)
@@ -301,6 +324,9 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 		rec = co.newRecord(id)
 	}
 	co.others = rec.Count
+	if !created && rec.Count > 0 && rec.Created && !rec.Ended {
+		co.known = rec.ExpiresAt
+	}
 	if created {
 		rec.Created = true
 		rec.Rotates = co.role.RotateOnCheckin

@@ -64,6 +64,12 @@ type Engine struct {
 	// walRollbackMinAge is the mount's: a checkout's approval wait stays
 	// well below it.
 	walRollbackMinAge time.Duration
+	// successorWait: a reuse checkout that is handed a shared request
+	// ending within this long waits for it to end and checks out its
+	// successor (see waitForSuccessor); 0 turns the wait off (tests that
+	// drive a fake clock). sleep is how it waits (tests: the fake clock).
+	successorWait time.Duration
+	sleep         func(ctx context.Context, d time.Duration) error
 
 	// clientOptions, when set, adjusts every upstream client's config before
 	// it is built (tests: an HTTP client that can fail like a crashed
@@ -101,6 +107,8 @@ func New(host Host, walRollbackMinAge time.Duration) *Engine {
 		pendingClaimWindow: time.Hour,
 		sweepEvery:         time.Hour,
 		walRollbackMinAge:  walRollbackMinAge,
+		successorWait:      defaultSuccessorWait,
+		sleep:              sleepCtx,
 		cache:              newCache(),
 		locks:              locksutil.CreateLocks(),
 		accountLocks:       locksutil.CreateLocks(),

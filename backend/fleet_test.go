@@ -263,3 +263,77 @@ func maxf(v float64, vs ...float64) float64 {
 	}
 	return v
 }
+
+// TestFleetSuccessor: a fleet's shared request nears its end. An agent that
+// reads in its last seconds used to get a lease of a second or two, or an
+// error once less than a second was left; it now waits for the request to
+// end and gets its successor, a full-length lease on a new request with a
+// new password, and the agents after it join the successor without waiting.
+// The old leases then revoke without a check-in (the request expired), and
+// once the fleet leaves nothing is active. A read far from the end costs
+// POST Requests and GET Credentials only: the expiry is on record.
+func TestFleetSuccessor(t *testing.T) {
+	fe := newFleetEnv(t)
+	fe.writeRole("fleet", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres",
+		"conflict_option": "reuse", "ttl": "20s", "max_ttl": "40s"})
+	fe.e.SetSuccessorWait(10 * time.Second)
+	var slept time.Duration
+	fe.e.SetSleep(func(_ context.Context, d time.Duration) error {
+		slept += d
+		fe.srv.Advance(d)
+		return nil
+	})
+	const agents = 20
+	var old []*logical.Response
+	for i := 0; i < agents; i++ {
+		resp, err := fe.agentRead(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old = append(old, resp)
+	}
+	first := requestIDOf(old[0])
+	fe.srv.Inspect().ResetCalls()
+	if _, err := fe.agentRead(agents); err != nil {
+		t.Fatal(err)
+	}
+	calls := fe.srv.Inspect().CallCounts()
+	if calls[pstest.EndpointListRequests] != 0 || calls[pstest.EndpointCreateRequest] != 1 || calls[pstest.EndpointCredentials] != 1 {
+		t.Errorf("a fleet read far from the request's end made %v, want POST Requests and GET Credentials only", calls)
+	}
+	oldPassword := old[0].Data["password"]
+
+	// The request lives a minute (max_ttl rounded up): 5 s before its end.
+	fe.srv.Advance(55 * time.Second)
+	resp, err := fe.agentRead(agents + 1)
+	if err != nil {
+		t.Fatalf("a read in the shared request's last seconds: %v", err)
+	}
+	second := requestIDOf(resp)
+	if second == first || fe.status(first) != pstest.StatusExpired {
+		t.Fatalf("read request %d (the old one is %d, %s), want its successor", second, first, fe.status(first))
+	}
+	if slept < 5*time.Second || slept > 6*time.Second {
+		t.Errorf("waited %s for a request that ended in 5 s", slept)
+	}
+	if resp.Data["password"] == oldPassword || resp.Data["password"] != fe.srv.Inspect().Password(11) {
+		t.Errorf("the successor's password is not the account's new one")
+	}
+	if resp.Secret.TTL != 20*time.Second || resp.Secret.MaxTTL != 40*time.Second {
+		t.Errorf("lease on the successor: ttl %s max %s, want the role's 20s/40s", resp.Secret.TTL, resp.Secret.MaxTTL)
+	}
+	slept = 0
+	next, err := fe.agentRead(agents + 2)
+	if err != nil || requestIDOf(next) != second || slept != 0 {
+		t.Fatalf("the next agent: request %d (want %d), waited %s, %v", requestIDOf(next), second, slept, err)
+	}
+
+	for _, r := range old {
+		fe.mustRevoke(r)
+	}
+	fe.mustRevoke(resp)
+	fe.mustRevoke(next)
+	if n := len(fe.srv.Inspect().ActiveRequests()); n != 0 {
+		t.Fatalf("%d requests active after the fleet left", n)
+	}
+}

@@ -138,8 +138,21 @@ path "sys/leases/renew" { capabilities = ["update"] }
 
 	// Figures.
 	var reads, renews, readErrs, renewErrs, stale, handovers, fresh, gapClients, movedClients int
-	var gaps []time.Duration
+	var gaps, credGaps []time.Duration
 	requests := map[int]bool{}
+	// When Password Safe ended each request (its password rotated then).
+	ended := map[int]time.Time{}
+	endOf := func(id int) (time.Time, bool) {
+		if t, ok := ended[id]; ok {
+			return t, true
+		}
+		r, ok := sim.Inspect().Request(id)
+		if !ok || r.EndedAt == nil {
+			return time.Time{}, false
+		}
+		ended[id] = *r.EndedAt
+		return *r.EndedAt, true
+	}
 	var firstErrs []string
 	for _, a := range agents {
 		reads += a.reads
@@ -163,6 +176,9 @@ path "sys/leases/renew" { capabilities = ["update"] }
 				hadGap = true
 			}
 			if s.request != prev.request {
+				if end, ok := endOf(prev.request); ok {
+					credGaps = append(credGaps, max(s.from.Sub(end), 0))
+				}
 				handovers++
 				moved = true
 				if s.password != prev.password {
@@ -186,9 +202,17 @@ path "sys/leases/renew" { capabilities = ["update"] }
 		upstream += c
 	}
 	slices.Sort(gaps)
-	gapMax, gapP50 := time.Duration(0), time.Duration(0)
-	if len(gaps) > 0 {
-		gapMax, gapP50 = gaps[len(gaps)-1], gaps[len(gaps)/2]
+	slices.Sort(credGaps)
+	p50, top := func(ds []time.Duration) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[len(ds)/2]
+	}, func(ds []time.Duration) time.Duration {
+		if len(ds) == 0 {
+			return 0
+		}
+		return ds[len(ds)-1]
 	}
 	perRead := float64(upstream) / float64(max(reads, 1))
 	perOp := float64(upstream) / float64(max(reads+renews, 1))
@@ -198,12 +222,12 @@ path "sys/leases/renew" { capabilities = ["update"] }
 	fmt.Printf("FLEET clients=%d seconds=%.0f ttl_s=%.0f max_ttl_s=%.0f conns=%d reads=%d renews=%d read_errors=%d renew_errors=%d "+
 		"upstream_calls=%d upstream_per_read=%.3f upstream_per_client_op=%.3f post_requests=%d get_credentials=%d get_requests=%d checkins=%d "+
 		"signins=%d run_as_users=1 requests=%d clients_handed_over=%d handovers=%d fresh_passwords=%d stale_reads=%d "+
-		"gap_clients=%d gaps=%d gap_p50_ms=%.0f gap_max_ms=%.0f active_after=%d calls=%s\n",
+		"gap_clients=%d gaps=%d gap_p50_ms=%.0f gap_max_ms=%.0f cred_gap_p50_ms=%.0f cred_gap_max_ms=%.0f active_after=%d calls=%s\n",
 		n, elapsed.Seconds(), ttl.Seconds(), maxTTL.Seconds(), conns, reads, renews, readErrs, renewErrs,
 		upstream, perRead, perOp, calls[pstest.EndpointCreateRequest], calls[pstest.EndpointCredentials],
 		calls[pstest.EndpointListRequests], calls[pstest.EndpointCheckin],
 		signIns, len(requests), movedClients, handovers, fresh, stale,
-		gapClients, len(gaps), ms(gapP50), ms(gapMax), active, callsString(calls))
+		gapClients, len(gaps), ms(p50(gaps)), ms(top(gaps)), ms(p50(credGaps)), ms(top(credGaps)), active, callsString(calls))
 	if len(firstErrs) > 0 {
 		fmt.Printf("FLEET first errors: %s\n", strings.Join(firstErrs, " | "))
 	}
