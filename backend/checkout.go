@@ -302,12 +302,19 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 				"Password Safe request %d was just replaced by a new one (another lease's hand-over); read the credential again", id))
 		}
 		// Held again: a check-in queued for it must not end it now; the
-		// queue entry remembers whether this mount created it.
+		// queue entry remembers whether this mount created it. Only a
+		// request with no record can have one: while a record exists (an
+		// Agent fleet's every read) any queue entry is a crash's leftover,
+		// and retryQueued drops it once it finds the request held; so
+		// fleet reads skip this storage read under the request's lock,
+		// which every read of the fleet takes in turn.
 		var q *queued
-		if q, err = getQueued(ctx, co.s, id); err != nil {
-			return err
+		if rec == nil {
+			if q, err = getQueued(ctx, co.s, id); err != nil {
+				return err
+			}
 		}
-		if q != nil && rec == nil {
+		if q != nil {
 			rec = co.newRecord(id)
 			rec.Created = q.Created
 		}
