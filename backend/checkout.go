@@ -47,7 +47,7 @@ type checkout struct {
 	// others hold when we joined it (zero otherwise); see reused.
 	known time.Time
 	// mayWait: a shared request about to end may be waited out (see
-	// waitForSuccessor); off on the last attempt.
+	// successorSoon in reuse.go); off on the last attempt.
 	mayWait bool
 	// postWindow bounds how long POST Requests and its retries can take.
 	postWindow time.Duration
@@ -126,6 +126,8 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 		if !errors.As(err, &soon) {
 			return res, err
 		}
+		b.Logger().Debug("a shared request ends in a few seconds; waiting to check out its successor",
+			"role", role.Name, "ends", soon.at, "attempt", attempt)
 		if err := b.sleep(ctx, max(soon.at.Sub(b.now()), 0)+successorSlack); err != nil {
 			return nil, upstream("wait for the shared request to end", err)
 		}
@@ -302,12 +304,13 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 				"Password Safe request %d was just replaced by a new one (another lease's hand-over); read the credential again", id))
 		}
 		// Held again: a check-in queued for it must not end it now; the
-		// queue entry remembers whether this mount created it. Only a
-		// request with no record can have one: while a record exists (an
-		// Agent fleet's every read) any queue entry is a crash's leftover,
-		// and retryQueued drops it once it finds the request held; so
-		// fleet reads skip this storage read under the request's lock,
-		// which every read of the fleet takes in turn.
+		// queue entry remembers whether this mount created it. A check-in
+		// is queued only once the record is unheld, and the record goes
+		// with it under this lock, so an entry beside a record is a
+		// crash's leftover, which retryQueued drops once it finds the
+		// request held. So the entry is looked up only when there is no
+		// record: an Agent fleet's reads (every one takes this lock in
+		// turn) skip a storage read here.
 		var q *queued
 		if rec == nil {
 			if q, err = getQueued(ctx, co.s, id); err != nil {

@@ -66,8 +66,8 @@ type Engine struct {
 	walRollbackMinAge time.Duration
 	// successorWait: a reuse checkout that is handed a shared request
 	// ending within this long waits for it to end and checks out its
-	// successor (see waitForSuccessor); 0 turns the wait off (tests that
-	// drive a fake clock). sleep is how it waits (tests: the fake clock).
+	// successor (see successorSoon in reuse.go); 0 turns the wait off
+	// (tests that drive a fake clock). sleep is how it waits.
 	successorWait time.Duration
 	sleep         func(ctx context.Context, d time.Duration) error
 
