@@ -33,11 +33,14 @@ import (
 //
 // It prints one FLEET line (scripts/bench.sh reads it) with what the fleet
 // cost Password Safe: upstream calls per client read and per renew,
-// sign-ins, the requests the fleet made; and how the hand-over went: how
-// many clients moved to a new request with a new password, whether any was
-// left without a live lease in between (gap) or was handed a password that
-// was not the account's current one (stale), and the requests still active
-// once the fleet has gone.
+// sign-ins, the requests the fleet made; how the hand-over went: how many
+// clients moved to a new request with a new password, how long after the
+// old request ended upstream (its password rotated) each had the new one
+// (cred_gap), how long after its last lease's promised end (gap: Vault TTLs
+// are whole seconds, so a lease ends up to a second before its request),
+// whether any was handed a password that was not the account's current one
+// (stale); the CPU Vault and the plugin spent per read or renew; and the
+// requests still active once the fleet has gone.
 //
 // The shared request lives max_ttl rounded up to whole minutes (Password
 // Safe's unit), so with ttl=20s max_ttl=40s a hand-over comes about a
