@@ -61,6 +61,10 @@ func BenchmarkAgentFleet(b *testing.B) {
 	// on the shared request ends with it).
 	ramp := time.Duration(load.Size("FLEET_RAMP_SECONDS", 10)) * time.Second
 	const conns = 32 // keep-alive connections shared by the fleet, as behind a proxy
+	// FLEET_LATENCY_MS gives every Password Safe call a delay, as a real
+	// server has (tens of milliseconds); 0, the default, is the in-memory
+	// simulator's own speed.
+	latency := time.Duration(load.Size("FLEET_LATENCY_MS", 0)) * time.Millisecond
 
 	w := pstest.DemoWorld()
 	const accountID = 11 // db-prod-01/postgres in the demo world
@@ -103,6 +107,9 @@ path "sys/leases/renew" { capabilities = ["update"] }
 	// user): sign-ins count over the whole run, other calls from here.
 	signInsSetup := sim.Inspect().Calls(pstest.EndpointSignAppin)
 	sim.Inspect().ResetCalls()
+	if latency > 0 {
+		sim.Faults().Inject(pstest.Fault{Latency: latency})
+	}
 
 	// CPU of Vault and of the plugin over the run: on a shared machine the
 	// hand-over's herd of reads is bound by it, not by Password Safe.
@@ -124,6 +131,7 @@ path "sys/leases/renew" { capabilities = ["update"] }
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	sim.Faults().Clear()
 	vaultCPU, pluginCPUs := cpuSeconds(v.proc.pid())-vaultCPU0, pluginCPU(v)-pluginCPU0
 	calls := sim.Inspect().CallCounts()
 	b.StopTimer()
@@ -228,12 +236,12 @@ path "sys/leases/renew" { capabilities = ["update"] }
 	b.ReportMetric(perRead, "upstream/read")
 	b.ReportMetric(float64(signIns), "signins")
 	b.ReportMetric(float64(active), "active-after")
-	fmt.Printf("FLEET clients=%d seconds=%.0f ttl_s=%.0f max_ttl_s=%.0f conns=%d reads=%d renews=%d read_errors=%d renew_errors=%d "+
+	fmt.Printf("FLEET clients=%d seconds=%.0f ttl_s=%.0f max_ttl_s=%.0f upstream_latency_ms=%d conns=%d reads=%d renews=%d read_errors=%d renew_errors=%d "+
 		"upstream_calls=%d upstream_per_read=%.3f upstream_per_client_op=%.3f post_requests=%d get_credentials=%d get_requests=%d checkins=%d "+
 		"signins=%d run_as_users=1 requests=%d clients_handed_over=%d handovers=%d fresh_passwords=%d stale_reads=%d "+
 		"gap_clients=%d gaps=%d gap_p50_ms=%.0f gap_max_ms=%.0f cred_gap_p50_ms=%.0f cred_gap_max_ms=%.0f "+
 		"vault_cpu_ms_per_op=%.2f plugin_cpu_ms_per_op=%.2f active_after=%d calls=%s\n",
-		n, elapsed.Seconds(), ttl.Seconds(), maxTTL.Seconds(), conns, reads, renews, readErrs, renewErrs,
+		n, elapsed.Seconds(), ttl.Seconds(), maxTTL.Seconds(), latency.Milliseconds(), conns, reads, renews, readErrs, renewErrs,
 		upstream, perRead, perOp, calls[pstest.EndpointCreateRequest], calls[pstest.EndpointCredentials],
 		calls[pstest.EndpointListRequests], calls[pstest.EndpointCheckin],
 		signIns, len(requests), movedClients, handovers, fresh, stale,
