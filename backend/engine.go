@@ -70,6 +70,8 @@ type Engine struct {
 	// (tests that drive a fake clock). sleep is how it waits.
 	successorWait time.Duration
 	sleep         func(ctx context.Context, d time.Duration) error
+	// renewChecks shares the GET Requests of concurrent renews (renewcheck.go).
+	renewChecks renewChecks
 
 	// clientOptions, when set, adjusts every upstream client's config before
 	// it is built (tests: an HTTP client that can fail like a crashed

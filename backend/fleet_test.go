@@ -337,3 +337,50 @@ func TestFleetSuccessor(t *testing.T) {
 		t.Fatalf("%d requests active after the fleet left", n)
 	}
 }
+
+// TestFleetRenewsShareChecks: an Agent fleet's renews arrive together and
+// each asks Password Safe whether the shared request is still open. With
+// Password Safe taking 50 ms a call, 100 renews at once share a few GET
+// Requests (one under way, the next for every renew that arrived during
+// it) and all succeed; a renew after a person checked the request in
+// Password Safe still sees the check-in (a shared call never predates the
+// renew it answers) and fails.
+func TestFleetRenewsShareChecks(t *testing.T) {
+	fe := newFleetEnv(t)
+	const agents = 100
+	held := make([]*logical.Response, agents)
+	if err := load.Run(agents, 8, func(_, i int) error {
+		resp, err := fe.agentRead(i)
+		held[i] = resp
+		return err
+	}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fe.srv.Inspect().ResetCalls()
+	fe.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointListRequests, Latency: 50 * time.Millisecond})
+	if err := load.Run(agents, agents, func(_, i int) error {
+		r, err := fe.renew(held[i], time.Hour)
+		if err == nil && (r == nil || r.IsError()) {
+			err = fmt.Errorf("renew: %v", r)
+		}
+		return err
+	}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	calls := fe.srv.Inspect().Calls(pstest.EndpointListRequests)
+	t.Logf("%d concurrent renews made %d GET Requests", agents, calls)
+	if calls < 1 || calls > agents/4 {
+		t.Errorf("%d concurrent renews made %d GET Requests, want a few", agents, calls)
+	}
+	fe.srv.Faults().Clear()
+
+	id := requestIDOf(held[0])
+	if err := fe.userClient(pstest.DemoUserSvcVault, "").Checkin(context.Background(), id, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := fe.renew(held[1], time.Hour)
+	fe.mustFail(r, err, 400, "ended in Password Safe")
+	for _, h := range held {
+		fe.mustRevoke(h)
+	}
+}
