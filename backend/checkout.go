@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -53,6 +54,12 @@ type checkout struct {
 	gen      uint64
 	postedAt time.Time
 	made     made
+	// known is the expiry on record of a request this mount made that
+	// others hold when we joined it (zero otherwise); see reused.
+	known time.Time
+	// mayWait: a shared request about to end may be waited out (see
+	// successorSoon in reuse.go); off on the last attempt.
+	mayWait bool
 	// postWindow bounds how long POST Requests and its retries can take.
 	postWindow time.Duration
 }
@@ -111,9 +118,21 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 	if err != nil {
 		return nil, inputError("cannot compute the lease lifetime: %s", err)
 	}
-	co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg), gen: gen}
-	co.warnings = append(co.warnings, lt.Warnings...)
-	return co.run(ctx)
+	for attempt := 1; ; attempt++ {
+		co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg), gen: gen,
+			mayWait: attempt < maxSuccessorAttempts}
+		co.warnings = append(co.warnings, lt.Warnings...)
+		res, err := co.run(ctx)
+		var soon *successorSoon
+		if !errors.As(err, &soon) {
+			return res, err
+		}
+		b.Logger().Debug("a shared request ends in a few seconds; waiting to check out its successor",
+			"role", role.Name, "ends", soon.at, "attempt", attempt)
+		if err := b.sleep(ctx, max(soon.at.Sub(b.now()), 0)+successorSlack); err != nil {
+			return nil, upstream("wait for the shared request to end", err)
+		}
+	}
 }
 
 // roleClient is what acting for the caller of req through role needs: the
@@ -172,6 +191,12 @@ func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 	if !created {
 		if err := co.reused(ctx); err != nil {
 			return co.fail(ctx, err)
+		}
+		if co.endsSoon(ctx) {
+			// Let go of it (this checkout's hold and WAL entry): the
+			// caller waits for its end and checks out the successor.
+			co.release(ctx)
+			return nil, &successorSoon{at: co.expiresAt}
 		}
 	}
 	data, err := co.credentials(ctx)
@@ -322,12 +347,20 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 				"Password Safe request %d was just replaced by a new one (another lease's hand-over); read the credential again", id))
 		}
 		// Held again: a check-in queued for it must not end it now; the
-		// queue entry remembers whether this mount created it.
+		// queue entry remembers whether this mount created it. A check-in
+		// is queued only once the record is unheld, and the record goes
+		// with it under this lock, so an entry beside a record is a
+		// crash's leftover, which retryQueued drops once it finds the
+		// request held. So the entry is looked up only when there is no
+		// record: an Agent fleet's reads (every one takes this lock in
+		// turn) skip a storage read here.
 		var q *queued
-		if q, err = getQueued(ctx, co.s, id); err != nil {
-			return err
+		if rec == nil {
+			if q, err = getQueued(ctx, co.s, id); err != nil {
+				return err
+			}
 		}
-		if q != nil && rec == nil {
+		if q != nil {
 			rec = co.newRecord(id)
 			rec.Created = q.Created
 		}
@@ -347,6 +380,9 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 		rec = co.newRecord(id)
 	}
 	co.others = rec.Count
+	if !created && rec.Count > 0 && rec.Created && !rec.Ended {
+		co.known = rec.ExpiresAt
+	}
 	if created {
 		rec.Created = true
 		rec.Rotates = co.role.RotateOnCheckin

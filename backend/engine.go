@@ -64,6 +64,14 @@ type Engine struct {
 	// walRollbackMinAge is the mount's: a checkout's approval wait stays
 	// well below it.
 	walRollbackMinAge time.Duration
+	// successorWait: a reuse checkout that is handed a shared request
+	// ending within this long waits for it to end and checks out its
+	// successor (see successorSoon in reuse.go); 0 turns the wait off
+	// (tests that drive a fake clock). sleep is how it waits.
+	successorWait time.Duration
+	sleep         func(ctx context.Context, d time.Duration) error
+	// renewChecks shares the GET Requests of concurrent renews (renewcheck.go).
+	renewChecks renewChecks
 
 	// clientOptions, when set, adjusts every upstream client's config before
 	// it is built (tests: an HTTP client that can fail like a crashed
@@ -106,6 +114,8 @@ func New(host Host, walRollbackMinAge time.Duration) *Engine {
 		pendingClaimWindow: time.Hour,
 		sweepEvery:         time.Hour,
 		walRollbackMinAge:  walRollbackMinAge,
+		successorWait:      defaultSuccessorWait,
+		sleep:              sleepCtx,
 		cache:              newCache(),
 		locks:              requestLocks(),
 		accountLocks:       locksutil.CreateLocks(),

@@ -53,8 +53,12 @@ var (
 func (r *record) Until() time.Time { return r.until() }
 
 // Knobs.
-func (b *Engine) SetClock(now func() time.Time)           { b.now = now }
-func (b *Engine) SetApprovalPoll(d time.Duration)         { b.approvalPoll = d }
+func (b *Engine) SetClock(now func() time.Time)    { b.now = now }
+func (b *Engine) SetApprovalPoll(d time.Duration)  { b.approvalPoll = d }
+func (b *Engine) SetSuccessorWait(d time.Duration) { b.successorWait = d }
+func (b *Engine) SetSleep(f func(context.Context, time.Duration) error) {
+	b.sleep = f
+}
 func (b *Engine) SetPendingClaimWindow(d time.Duration)   { b.pendingClaimWindow = d }
 func (b *Engine) PendingClaimWindow() time.Duration       { return b.pendingClaimWindow }
 func (b *Engine) SetClientOptions(f func(*client.Config)) { b.clientOptions = f }

@@ -116,6 +116,10 @@ func newTestBackend(t testing.TB, opts ...opt) *testEnv {
 	te.b, te.e = b, b.Engine()
 	te.e.SetClock(srv.Now)
 	te.e.SetApprovalPoll(20 * time.Millisecond)
+	// Waiting out a shared request's last seconds sleeps in real time; the
+	// tests that drive it (fleet_test.go) turn it on with the simulator's
+	// clock.
+	te.e.SetSuccessorWait(0)
 
 	t.Cleanup(func() {
 		if !o.noLeakChk {

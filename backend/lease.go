@@ -49,7 +49,8 @@ type Credential struct {
 // A lease whose request has ended cannot be renewed: the engine's record
 // says so when the end went through this mount (revoke, an operator's
 // check-in, a hand-over), and Password Safe says so otherwise (one GET
-// Requests: a check-in by a person in Password Safe). When Password Safe
+// Requests: a check-in by a person in Password Safe; concurrent renews
+// through one session share it, see renewcheck.go). When Password Safe
 // cannot be asked, the record decides.
 //
 // It returns the lease's next TTL; increment is what the caller asked for
@@ -78,7 +79,7 @@ func (b *Engine) Renew(ctx context.Context, s logical.Storage, li *Lease, increm
 	end := li.ExpiresAt
 	gen := b.sessions.generation()
 	if cl, err := b.Client(ctx, s, li.RunAs); err == nil {
-		if r, found, err := findRequest(ctx, cl, li.RequestID); err == nil {
+		if r, found, err := b.renewChecks.findShared(ctx, cl, li.RequestID); err == nil {
 			if !found {
 				b.markEnded(ctx, s, li.RequestID)
 				return 0, ended("has ended in Password Safe (checked in there, or expired)")

@@ -42,6 +42,17 @@ func handoverThreshold(lt Lifetime) time.Duration {
 // the role wants it, and a nearly expired request is replaced (hand-over).
 func (co *checkout) reused(ctx context.Context) error {
 	b := co.b
+	// A request this mount made, joined while others hold it, has its
+	// expiry on record: the one a GET Requests gave, or, for a request just
+	// created, one never later than the real one (see hold). That is all the
+	// lease needs unless a hand-over may be due (near the end, with few
+	// holders), so an Agent fleet's reads cost no GET Requests each. The
+	// record says this mount made it, so its Reason needs no reading.
+	if !co.known.IsZero() && (co.others > maxHandoverHolders || co.known.Sub(b.now()) >= handoverThreshold(co.lt)) {
+		co.expiresAt = co.known
+		co.seen = true
+		return co.ensureRotation(ctx)
+	}
 	r, exp, err := b.activeExpiry(ctx, co.s, co.gen, co.cl, co.id, co.own)
 	if err != nil {
 		return err
@@ -64,6 +75,13 @@ func (co *checkout) reused(ctx context.Context) error {
 			return err
 		}
 	}
+	return co.ensureRotation(ctx)
+}
+
+// ensureRotation turns rotation on check-in on for a reused request when
+// the role wants it and the record does not say it is on.
+func (co *checkout) ensureRotation(ctx context.Context) error {
+	b := co.b
 	if co.role.RotateOnCheckin && !co.rotates {
 		if err := co.cl.RotateOnCheckin(ctx, co.id); err != nil {
 			b.Logger().Warn("could not ensure rotation on check-in of a reused request", "request_id", co.id, "error", err)
@@ -74,6 +92,64 @@ func (co *checkout) reused(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Agent fleets. Many callers (Agents, each with its own token) share one
+// reuse request; none of them may cut it short (a hand-over is for a
+// caller's own leases only), so all their leases end with it, and a read in
+// its last seconds used to be handed a lease of a second or two, or fail
+// once less than a second was left (the lease cannot be zero). Instead such
+// a read lets go of the old request, waits for it to end, and checks out
+// its successor: the first waiter creates it, the others share it, and
+// every caller's next credential comes right after the old one ends. The
+// wait is short (Vault Agent's and the Vault CLI's HTTP timeouts are a
+// minute or more) and bounded: after maxSuccessorAttempts the checkout
+// hands out what Password Safe gives, as before.
+const (
+	defaultSuccessorWait = 10 * time.Second
+	// successorSlack is how long after the old request's expiry the
+	// successor is asked for: Password Safe ends a request at its expiry on
+	// its own clock, which may be a little behind ours (a retry follows).
+	successorSlack       = 250 * time.Millisecond
+	maxSuccessorAttempts = 8
+)
+
+// successorSoon is run's answer when the reused request ends within the
+// successor wait: Checkout waits until at, then checks out again.
+type successorSoon struct{ at time.Time }
+
+func (s *successorSoon) Error() string {
+	return "the shared request ends at " + s.at.UTC().Format(time.RFC3339) + "; waiting for its successor"
+}
+
+// endsSoon reports whether this checkout should wait out the reused
+// request it was handed rather than hand it out (see successorSoon).
+func (co *checkout) endsSoon(ctx context.Context) bool {
+	b := co.b
+	if !co.mayWait || b.successorWait <= 0 || co.role.ConflictOption != ConflictReuse || co.created {
+		return false
+	}
+	left := co.expiresAt.Sub(b.now())
+	if left >= b.successorWait {
+		return false
+	}
+	// Only when the caller would still be answered in time.
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < left+5*time.Second {
+		return false
+	}
+	return true
+}
+
+// sleepCtx sleeps for d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // othersAreCaller reports whether every other holder of the reused request

@@ -188,6 +188,105 @@ step7() {
 	ST_N=$(field "$OUT/storage.txt" STORAGE leases)
 }
 
+step8() {
+# --- 8. agent fleets --------------------------------------------------------------
+# One self-contained block: it runs both measurements and writes the rows
+# and the section it adds to BENCHMARKS.md to $OUT/fleet-summary.md and
+# $OUT/fleet-section.md, which the writer below only includes.
+# A Password Safe request lasts at least a minute, so a quick run (30 s)
+# shows no hand-over.
+if [ -n "$QUICK" ]; then
+	FLEET_N=100 FLEET_S=30 FLEET_HOLDERS_MAX=1000
+else
+	FLEET_N=1000 FLEET_S=100 FLEET_HOLDERS_MAX=10000
+fi
+step "8a. agent fleets: storage per checkout, renew and revoke with 1..$FLEET_HOLDERS_MAX holders of one reuse request"
+run fleet-storage env FLEET_HOLDERS="$FLEET_HOLDERS_MAX" "$GO" test -count=1 -v -run '^TestFleetStorageFlat$' ./backend/
+step "8b. agent fleets: $FLEET_N clients on one reuse role through a real Vault for ${FLEET_S}s"
+# Password Safe calls take 20 ms, as a real server's take tens: concurrent
+# renews share their calls only when calls take time.
+run fleet env FLEET_CLIENTS="$FLEET_N" FLEET_SECONDS="$FLEET_S" FLEET_LATENCY_MS=20 "$GO" test -tags e2e -count=1 -timeout 20m -run '^$' -bench '^BenchmarkAgentFleet$' -benchtime 1x ./e2e/
+fleet_md() {
+	local st="$OUT/fleet-storage.txt" fl="$OUT/fleet.txt"
+	fv() { field "$fl" FLEET "$1" | tail -1; }
+	# fs HOLDERS OP KEY: one figure of a FLEET-STORAGE line.
+	fs() {
+		awk -v h="holders=$1" -v o="op=$2" -v k="$3" '/FLEET-STORAGE / && index($0, " " h " ") && index($0, " " o " ") {
+			for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$st" | tail -1
+	}
+	fsb() { awk -v w="$(fs "$1" "$2" bytes_written)" -v r="$(fs "$1" "$2" bytes_read)" 'BEGIN { printf "%.0f", w + r }'; }
+	local ratio hmin hmax n perread perop sign users left moved fresh gapc gapmax gapp50
+	ratio=$(field "$st" FLEET-STORAGE-SUMMARY ratio | tail -1)
+	hmax=$(field "$st" FLEET-STORAGE-SUMMARY holders_max | tail -1)
+	hmin=$(field "$st" FLEET-STORAGE-SUMMARY holders_min | tail -1)
+	n=$(fv clients) perread=$(fv upstream_per_read) perop=$(fv upstream_per_client_op)
+	sign=$(fv signins) users=$(fv run_as_users) left=$(fv active_after) moved=$(fv clients_handed_over)
+	fresh=$(fv fresh_passwords) gapc=$(fv gap_clients) gapmax=$(fv gap_max_ms) gapp50=$(fv gap_p50_ms)
+	local cgp50 cgmax rerr
+	cgp50=$(fv cred_gap_p50_ms) cgmax=$(fv cred_gap_max_ms) rerr=$(fv read_errors)
+	{
+		echo "| 8 | agent fleet: storage work per checkout, renew and revoke of a \`reuse\` request, $hmax holders / $hmin | **$(fmt "$ratio" 3)** ($(fs "$hmax" checkout ops)/$(fs "$hmax" renew ops)/$(fs "$hmax" revoke ops) operations, as at $hmin) | ≤ 1.10 — $(verdict "$ratio" "<=" 1.10) |"
+		echo "| 8 | agent fleet: upstream calls per client read ($n clients, one \`reuse\` role, real Vault, $(fv upstream_latency_ms) ms per Password Safe call) | **$(fmt "$perread" 2)** ($(fmt "$perop" 2) per read or renew) | report |"
+		echo "| 8 | agent fleet: sign-ins ($n clients, $users run-as user) | **$sign** | 1 per run-as user — $(verdict "$sign" "==" "$users") |"
+		if [ "$moved" -gt 0 ]; then
+			echo "| 8 | agent fleet: hand-over when the shared request ends | $moved of $n clients on the new request, $fresh with its new password, $rerr read errors; new password in hand $(fmt "$cgp50" 0) ms (median; max $(fmt "$cgmax" 0) ms) after the old one rotated; active after: **$left** | 0 left — $(verdict "$left" "==" 0) |"
+		else
+			echo "| 8 | agent fleet: hand-over when the shared request ends | none in a $(fmt "$(fv seconds)" 0) s run (a request lasts at least a minute); $rerr read errors; active after: **$left** | 0 left — $(verdict "$left" "==" 0) |"
+		fi
+	} >"$OUT/fleet-summary.md"
+	{
+		echo "## 8. Agent fleets"
+		echo
+		echo "Vault Agents rendering one template from one \`conflict_option=reuse\` role share one"
+		echo "Password Safe request; each Agent's lease is a holder of it."
+		echo
+		echo "Storage per operation against the number of holders of the shared request (backend,"
+		echo "\`TestFleetStorageFlat\`: storage calls counted, bytes of keys and values read and written,"
+		echo "the mean of 5 operations at each size):"
+		echo
+		echo "| holders | checkout Get/Put/Delete/List | bytes | renew Get/Put/Delete/List | bytes | revoke Get/Put/Delete/List | bytes |"
+		echo "|---|---|---|---|---|---|---|"
+		local h op row
+		for h in $(awk '/FLEET-STORAGE holders=/ { for (i = 1; i <= NF; i++) if ($i ~ /^holders=/) { split($i, kv, "="); print kv[2] } }' "$st" | sort -gu); do
+			row="| $h "
+			for op in checkout renew revoke; do
+				row+="| $(fs "$h" "$op" gets)/$(fs "$h" "$op" puts)/$(fs "$h" "$op" deletes)/$(fs "$h" "$op" lists) | $(fsb "$h" "$op") "
+			done
+			echo "$row|"
+		done
+		echo
+		echo "At $hmax holders against $hmin: **$(fmt "$ratio" 3)** (the worst ratio of operations or bytes over the three;"
+		echo "only the record's holder count grows a digit). Upstream calls per operation do not change with the"
+		echo "fleet either: $(fs "$hmax" checkout upstream_calls) per checkout, $(fs "$hmax" renew upstream_calls) per renew, $(fs "$hmax" revoke upstream_calls) per revoke that is not the last"
+		echo "(one at a time; concurrent renews share their GET Requests, as below)."
+		echo
+		echo "Through a real Vault (\`BenchmarkAgentFleet\`): $n clients, each with its own token, over"
+		echo "$(fv conns) keep-alive connections, starting within 10 s, each Password Safe call delayed $(fv upstream_latency_ms) ms (as a real"
+		echo "server's take tens); role ttl=$(fmt "$(fv ttl_s)" 0)s max_ttl=$(fmt "$(fv max_ttl_s)" 0)s (the shared"
+		echo "request lives max_ttl rounded up to a whole minute). Each client renews at two thirds of the TTL"
+		echo "and, once a renewal falls short, reads again at 85–95 % of what is left, as Agent does; after"
+		echo "$(fmt "$(fv seconds)" 0) s the tokens are revoked."
+		echo
+		echo "| reads | renews | read errors | upstream calls | per read | per read or renew | sign-ins | requests | clients handed over | new password | stale reads | new password after the old one rotated, median / max | lease gap (clients), median / max | active after |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+		echo "| $(fv reads) | $(fv renews) | $rerr | $(fv upstream_calls) | **$(fmt "$perread" 2)** | $(fmt "$perop" 2) | **$sign** | $(fv requests) | $moved | $fresh | $(fv stale_reads) | $(fmt "$cgp50" 0) / $(fmt "$cgmax" 0) ms | ($gapc) $(fmt "$gapp50" 0) / $(fmt "$gapmax" 0) ms | **$left** |"
+		echo
+		echo "The lease gap is the time between the end a client's last lease on the old request promised"
+		echo "and its next credential: Vault TTLs are whole seconds, so a lease ends up to a second before its"
+		echo "request does, and no new credential exists before the old request ends (Password Safe keeps one"
+		echo "open request per user and account). A read in the shared request's last 10 s waits for"
+		echo "it to end and gets the successor, so reads do not fail at the change. Every lease on the shared"
+		echo "request ends with it, so the whole fleet reads at that moment: CPU per read or renew was"
+		echo "$(fv vault_cpu_ms_per_op) ms in Vault and $(fv plugin_cpu_ms_per_op) ms in the plugin, and $n reads at once on $(nproc) shared cores take"
+		echo "about that many times as long, which is what the median and maximum above measure."
+		echo
+		echo "Calls by endpoint: \`$(fv calls)\` ($(awk -v g="$(fv get_requests)" -v r="$(fv renews)" 'BEGIN { if (r > 0) printf "%.2f", g / r; else print "n/a" }') GET Requests per renew:"
+		echo "renews arriving while one is under way share the next)."
+	} >"$OUT/fleet-section.md"
+}
+fleet_md
+}
+
 step "0. building the floor plugin (e2e/floorplugin; the Vault benchmarks build and register their own copy)"
 run floor-build "$GO" build -o /dev/null ./e2e/floorplugin
 
@@ -198,6 +297,7 @@ step4
 step5
 step6
 step7
+step8
 
 step "writing BENCHMARKS.md"
 
@@ -262,6 +362,9 @@ $(storm_rows)
 | 6 | sign-ins for $ECO_N checkouts by $E_USERS run-as users | **$E_SIGN** ($(fmt "$E_SIGN1K" 2) per 1,000) | 1 per run-as user — $(verdict "$E_SIGN" "==" "$E_USERS") |
 | 7 | plugin RSS at $STORM_N live leases (real Vault) | **$(fmt "$(awk -v k="$RSS_LEASES" 'BEGIN { print k / 1024 }')" 1) MiB** (idle $(fmt "$(awk -v k="$RSS_IDLE" 'BEGIN { print k / 1024 }')" 1) MiB) | — |
 | 7 | engine storage per live lease at $ST_N leases | **$(fmt "$ST_BYTES" 0) bytes** | — |
+EOF
+	cat "$OUT/fleet-summary.md" # 8. agent fleets
+	cat <<EOF
 
 ## 1. Engine overhead (in process)
 
@@ -396,6 +499,8 @@ Vault's own lease entry (in \`sys/expire/\`) comes on top; the dev server keeps
 it in memory, out of reach of this measurement.
 
 EOF
+	cat "$OUT/fleet-section.md" # 8. agent fleets
+	echo
 	L1P50=$(lat "$L1" ratio_p50) L1V=$(lat "$L1" vault_p50_us) L1F=$(lat "$L1" floor_p50_us) L1B=$(lat "$L1" book_p50_us) L1U=$(lat "$L1" plugin_upstream_mean_us)
 	cat <<EOF
 ## Where the time goes
