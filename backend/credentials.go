@@ -144,10 +144,11 @@ func (co *checkout) pending(ctx context.Context, submitted bool) (*CheckoutResul
 type known func(r client.Request) (made, time.Time)
 
 // activeExpiry looks active request id up (GET Requests) and gives its
-// real expiry by the engine's clock: a date without a zone is read with the
-// server's offset as learned (own's window teaches it), or, while the
-// offset is unknown, as the earliest it may stand for, and no earlier than
-// own's bound.
+// real expiry by the engine's clock: a date without a zone is read at the
+// earliest it may stand for (see zoneGuess.earliest), and no earlier than
+// what the engine knows for sure: own's bound, or the record of a request
+// this mount made. When the request was found, it is returned even with an
+// error (the caller may need its Reason).
 func (b *Engine) activeExpiry(ctx context.Context, s logical.Storage, gen uint64, cl *client.Client, id int, own known) (client.Request, time.Time, error) {
 	reqs, err := cl.ListRequests(ctx, "active", "")
 	if err != nil {
@@ -158,7 +159,7 @@ func (b *Engine) activeExpiry(ctx context.Context, s logical.Storage, gen uint64
 			continue
 		}
 		if r.ExpiresDate == nil {
-			return client.Request{}, time.Time{}, fmt.Errorf("request %d: Password Safe gives no expiry date", id)
+			return r, time.Time{}, fmt.Errorf("request %d: Password Safe gives no expiry date", id)
 		}
 		var m made
 		var floor time.Time
@@ -170,23 +171,54 @@ func (b *Engine) activeExpiry(ctx context.Context, s logical.Storage, gen uint64
 		// may be rollbackSlack off the engine's.
 		now := b.now()
 		exp := g.earliest(r, *r.ExpiresDate, now.Add(-rollbackSlack))
-		switch {
-		case !r.Zoneless || g.known:
-		case floor.After(exp):
-			exp = floor
-		default:
+		if !r.Zoneless {
+			return r, exp, nil
+		}
+		// Read from a date, it may be an hour early; what the engine knows
+		// from its own clock may be later.
+		if f := b.madeEnd(ctx, s, id); f.After(floor) {
+			floor = f
+		}
+		if !floor.Before(exp) {
+			return r, floor, nil
+		}
+		why := "the hour a daylight saving change may have moved the server's offset by since this mount learned it"
+		if !g.known {
+			why = "the server's offset from UTC, which this mount has not learned yet (it learns it from a request it makes)"
 			b.Logger().Warn("Password Safe writes dates without a zone, and its offset from UTC is not known yet: "+
 				"a lease ends at the earliest the request's expiry may stand for", "request_id", id, "expires_at", exp)
-			if !exp.After(now) {
-				return client.Request{}, time.Time{}, fmt.Errorf("request %d may end at any moment: Password Safe writes its dates "+
-					"without a time zone, and this mount has not learned the server's offset from UTC yet (it does from a request "+
-					"it makes)", id)
-			}
+		}
+		if !exp.After(now) {
+			// Not an internal error: the request is live, only its end
+			// cannot be told yet. A retry succeeds once it has ended (or,
+			// while the offset is unknown, once the mount has learned it).
+			return r, time.Time{}, logical.CodedError(http.StatusServiceUnavailable, fmt.Sprintf(
+				"Password Safe request %d may end at any moment: Password Safe writes its dates without a time zone, "+
+					"and read at the earliest it may stand for (allowing for %s) its expiry has passed; "+
+					"try again later, once the request has ended", id, why))
 		}
 		return r, exp, nil
 	}
 	return client.Request{}, time.Time{}, logical.CodedError(http.StatusBadGateway,
 		fmt.Sprintf("Password Safe request %d is not among the run-as user's active requests", id))
+}
+
+// madeEnd is the earliest request id can end by its record, when this
+// mount made it (zero otherwise): its checkout wrote DurationMinutes after
+// its POST, by the engine's clock, and every later expiry it was given is
+// an earliest reading too.
+func (b *Engine) madeEnd(ctx context.Context, s logical.Storage, id int) time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	lock := b.lockRequest(id)
+	lock.Lock()
+	rec, err := getRecord(ctx, s, id)
+	lock.Unlock()
+	if err != nil || rec == nil || !rec.Created || rec.Ended || rec.MadeFrom.IsZero() {
+		return time.Time{}
+	}
+	return rec.ExpiresAt
 }
 
 // isPendingStatus: see client.IsPendingStatus (every documented spelling).

@@ -84,15 +84,16 @@ func (b *Engine) Renew(ctx context.Context, s logical.Storage, li *Lease, increm
 				b.markEnded(ctx, s, li.RequestID)
 				return 0, ended("has ended in Password Safe (checked in there, or expired)")
 			}
-			// A date without a zone is read with the server's offset, as
-			// learned (this lease's own request teaches it, when this
-			// mount made it). While it is unknown the date is not used:
-			// the lease's own expiry, taken when it was handed out, never
-			// passes the request's, and taking the date at its earliest
-			// would refuse live leases.
+			// The lease's own expiry, taken at its earliest when it was
+			// handed out, never passes the request's: the date can only
+			// cut it. So a date without a zone is read at the latest it
+			// may stand for (with the server's offset as learned, this
+			// lease's own request teaching it when this mount made it; not
+			// at all while the offset is unknown): read at its earliest, up
+			// to an hour early, it would refuse live leases.
 			g := b.observeOne(gen, r, rec.made())
-			if r.ExpiresDate != nil && (!r.Zoneless || g.known) {
-				if exp := g.earliest(r, *r.ExpiresDate, time.Time{}); exp.Before(end) {
+			if r.ExpiresDate != nil {
+				if exp := g.latest(r, *r.ExpiresDate, end); exp.Before(end) {
 					end = exp
 				}
 			}

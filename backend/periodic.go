@@ -148,11 +148,13 @@ func (b *Engine) reconcileOne(ctx context.Context, s logical.Storage, id int, r 
 		default:
 			since := h.Since
 			if r.ApprovedDate != nil {
-				// While the server's offset is unknown, a date without a
-				// zone is taken as the latest it may stand for (no later
-				// than now: it is approved), so the window never closes
-				// early on the claimant; it closes once the offset is
-				// learned, and the request ends at its expiry anyway.
+				// A date without a zone is taken as the latest it may
+				// stand for (no later than now: it is approved), so the
+				// window never closes early on the claimant: an hour
+				// late at most with a learned offset (a daylight saving
+				// change since may have moved it), not before the offset
+				// is learned while it is unknown; the request ends at
+				// its expiry anyway.
 				since = zone.latest(r, *r.ApprovedDate, now)
 			}
 			if h.Orphan || now.Sub(since) >= b.pendingClaimWindow {

@@ -54,14 +54,18 @@ func (co *checkout) reused(ctx context.Context) error {
 		return co.ensureRotation(ctx)
 	}
 	r, exp, err := b.activeExpiry(ctx, co.s, co.gen, co.cl, co.id, co.own)
+	// A POST retried after an attempt whose answer was lost is handed back
+	// the request that attempt made (200): its Reason carries our tag. Once
+	// the request was found its Reason was read, even if its expiry then
+	// could not be told: a failed checkout need not keep its WAL entry.
+	if r.RequestID == co.id {
+		co.seen, co.ours = true, !co.created && strings.Contains(r.Reason, co.w.Tag)
+	}
 	if err != nil {
 		return err
 	}
 	co.expiresAt = exp
-	// A POST retried after an attempt whose answer was lost is handed back
-	// the request that attempt made (200): its Reason carries our tag.
-	ours := !co.created && strings.Contains(r.Reason, co.w.Tag)
-	co.seen, co.ours = true, ours
+	ours := co.ours
 	if exp.After(co.latest) || ours {
 		co.setRecord(ctx, co.id, func(rec *record) {
 			rec.extend(exp)
@@ -262,11 +266,13 @@ func (co *checkout) handover(ctx context.Context) (bool, error) {
 	if !created {
 		// Password Safe reused something else after all: cap by its expiry.
 		r, exp, err := b.activeExpiry(ctx, co.s, co.gen, co.cl, id, co.own)
+		if r.RequestID == id {
+			co.seen, co.ours = true, strings.Contains(r.Reason, co.w.Tag)
+		}
 		if err != nil {
 			return false, err
 		}
 		co.expiresAt = exp
-		co.seen, co.ours = true, strings.Contains(r.Reason, co.w.Tag)
 	}
 	return true, nil
 }

@@ -195,6 +195,10 @@ type sim struct {
 	lookupRng   *rand.Rand
 	lookupFails int
 
+	// zoneless: the server writes dates without a zone (and changes its
+	// offset once, as daylight saving does).
+	zoneless bool
+
 	approver, foreign *client.Client
 
 	callers  []*simCaller
@@ -312,7 +316,20 @@ func (s *sim) setup() {
 	if zr := rand.New(rand.NewPCG(uint64(s.seed), 0x20e)); zr.IntN(2) == 0 {
 		zone := time.Duration(zr.IntN(113)-56) * 15 * time.Minute
 		s.srv.Edit().SetZonelessDates(true, zone)
-		s.logf("dates without a zone, local time at UTC%+.2fh", zone.Hours())
+		s.zoneless = true
+		// A daylight saving change within the first hours, either way:
+		// the offset the engine learned goes stale, and requests made
+		// before it and ending after carry both offsets.
+		shift := time.Hour
+		if zr.IntN(2) == 0 {
+			shift = -shift
+		}
+		if after := zone + shift; after < -14*time.Hour || after > 14*time.Hour {
+			shift = -shift
+		}
+		at := s.srv.Now().Add(time.Duration(zr.IntN(240)) * time.Minute)
+		s.srv.Edit().SetZoneChange(at, zone+shift)
+		s.logf("dates without a zone, local time at UTC%+.2fh, UTC%+.2fh from %s", zone.Hours(), (zone + shift).Hours(), at.Format(time.RFC3339))
 	}
 	s.srv.Faults().SetFunc(s.fault)
 	s.store = &logical.InmemStorage{}

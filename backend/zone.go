@@ -22,20 +22,48 @@ import (
 // clock carries, in RequestReleaseDate, the server's local time of that
 // moment. The offset is that date minus the engine's time, rounded to a
 // whole quarter hour (every zone in use is; the rounding also absorbs the
-// POST's latency and a few minutes of clock skew).
+// POST's latency). An observation far from a quarter hour is clock skew
+// between Vault and Password Safe, not a zone: it teaches nothing (rounded,
+// it could land on the wrong quarter hour).
+//
+// A learned offset is only known up to a daylight saving change: one may
+// have happened since it was learned, and a date written for a moment past
+// a change (a request's expiry) carries the offset of that moment, not the
+// one its release date showed. A change moves the offset by an hour (half
+// an hour in a few zones), so a date is read over {off-1h, ..., off+1h}:
+// an expiry at its earliest (off+1h, less zoneSkewSlack: a lease must never
+// outlive its request), an approval that keeps a claim window open at its
+// latest (off-1h: the window never closes early on a claimant). The price,
+// on a server writing dates without a zone, is up to an hour of lease where
+// a date decides it (a request the engine did not make, an approval), and
+// up to an hour more of claim window.
 //
 // It costs no extra call. A checkout that made its request needs no date
 // from Password Safe (the request ends DurationMinutes after its POST, by
-// the engine's clock). Where a date is needed (a reused request's expiry,
-// the expiry after an approval, a claim, a renew, the claim window), the
-// engine reads GET Requests anyway, and learns from the requests of this
-// mount the answer lists (their records keep when they were made). What
-// teaches nothing (a person's request reused after a restart, with none of
-// the mount's own listed) is taken at its safe side: see zoneGuess.
+// the engine's clock), and a request the mount made ends no earlier than
+// its record says. Where a date is needed (a reused request's expiry, the
+// expiry after an approval, a claim, a renew, the claim window), the engine
+// reads GET Requests anyway, and learns from the requests of this mount the
+// answer lists (their records keep when they were made). What teaches
+// nothing (a person's request reused after a restart, with none of the
+// mount's own listed) is taken at its safe side: see zoneGuess.
 
 // maxObservation: a making window wider than this (a POST that took long,
 // with retries) could round to the wrong quarter hour; it teaches nothing.
 const maxObservation = 5 * time.Minute
+
+// maxZoneResidual: an observation further than this from a whole quarter
+// hour is taken for clock skew (and teaches nothing). Skew of 7.5 minutes
+// or more would round to the wrong quarter hour; a bound well below that
+// refuses it, and still leaves room for the making window's latency.
+const maxZoneResidual = 4 * time.Minute
+
+// zoneSkewSlack is taken off every expiry read with a learned offset: the
+// clock skew an accepted observation may hide (its residual).
+const zoneSkewSlack = maxZoneResidual
+
+// maxZoneShift is the most a daylight saving change moves a zone's offset.
+const maxZoneShift = time.Hour
 
 // zoneScanMax bounds the records read to learn the offset when nothing the
 // caller already read teaches it (after a restart): storage reads, no
@@ -73,8 +101,9 @@ func (m made) offset(r client.Request) (time.Duration, bool) {
 		return 0, false
 	}
 	mid := m.From.Add(m.By.Sub(m.From) / 2)
-	off := r.RequestReleaseDate.Sub(mid).Round(zoneStep)
-	if off < -maxZoneOffset || off > maxZoneOffset {
+	raw := r.RequestReleaseDate.Sub(mid)
+	off := raw.Round(zoneStep)
+	if off < -maxZoneOffset || off > maxZoneOffset || (raw-off).Abs() > maxZoneResidual {
 		return 0, false
 	}
 	return off, true
@@ -156,16 +185,18 @@ func (b *Engine) serverZone(ctx context.Context, s logical.Storage, gen uint64, 
 }
 
 // earliest is the earliest true time date t of r may stand for: t itself
-// when r's dates have a zone, t less the learned offset, or, when the
-// offset is unknown, the earliest of every quarter-hour offset within
-// ±14h that is still after floor (r is known not to have ended by then).
-// For expiries: a lease must never outlive its request.
+// when r's dates have a zone; with a learned offset, t read with the
+// largest offset a daylight saving change since may have brought, less
+// zoneSkewSlack; when the offset is unknown, the earliest of every
+// quarter-hour offset within ±14h that is still after floor (r is known not
+// to have ended by then). For expiries: a lease must never outlive its
+// request.
 func (g zoneGuess) earliest(r client.Request, t, floor time.Time) time.Time {
 	switch {
 	case !r.Zoneless:
 		return t
 	case g.known:
-		return t.Add(-g.off)
+		return t.Add(-(g.off + maxZoneShift + zoneSkewSlack))
 	}
 	for o := maxZoneOffset; o >= -maxZoneOffset; o -= zoneStep {
 		if at := t.Add(-o); at.After(floor) {
@@ -175,16 +206,18 @@ func (g zoneGuess) earliest(r client.Request, t, floor time.Time) time.Time {
 	return t.Add(maxZoneOffset)
 }
 
-// latest is the latest true time date t of r may stand for, no later than
-// ceil (r is known to have passed it by then).
+// latest is the latest true time date t of r may stand for (with a learned
+// offset, read with the smallest a daylight saving change since may have
+// brought), no later than ceil (r is known to have passed it by then).
 func (g zoneGuess) latest(r client.Request, t, ceil time.Time) time.Time {
+	at := t.Add(maxZoneOffset)
 	switch {
 	case !r.Zoneless:
 		return t
 	case g.known:
-		return t.Add(-g.off)
+		at = t.Add(-(g.off - maxZoneShift))
 	}
-	if at := t.Add(maxZoneOffset); at.Before(ceil) {
+	if at.Before(ceil) {
 		return at
 	}
 	return ceil

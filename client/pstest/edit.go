@@ -218,7 +218,20 @@ func (e Editor) SetZonelessDates(on bool, offset time.Duration) {
 	e.s.mu.Lock()
 	defer e.s.mu.Unlock()
 	e.s.st.zoneless, e.s.st.zoneOffset = on, offset
+	e.s.st.zoneChangeAt, e.s.st.zoneOffsetAfter = time.Time{}, 0
 	if !on {
 		e.s.st.zoneOffset = 0
 	}
+}
+
+// SetZoneChange models a daylight saving change at instant at, for a
+// server writing dates without a zone (SetZonelessDates): the date of a
+// moment from at on is written with offset after, an earlier one keeps the
+// offset SetZonelessDates gave. So a request made before the change and
+// expiring after it carries one offset in its release date and another in
+// its expiry, as a server converting each moment to its local time does.
+func (e Editor) SetZoneChange(at time.Time, after time.Duration) {
+	e.s.mu.Lock()
+	defer e.s.mu.Unlock()
+	e.s.st.zoneChangeAt, e.s.st.zoneOffsetAfter = at, after
 }

@@ -476,7 +476,11 @@ func (st *state) isoTime(t time.Time) *string {
 	}
 	var s string
 	if st.zoneless {
-		s = t.UTC().Add(st.zoneOffset).Format(zonelessLayout)
+		off := st.zoneOffset
+		if !st.zoneChangeAt.IsZero() && !t.Before(st.zoneChangeAt) {
+			off = st.zoneOffsetAfter
+		}
+		s = t.UTC().Add(off).Format(zonelessLayout)
 	} else {
 		s = t.UTC().Format(time.RFC3339Nano)
 	}

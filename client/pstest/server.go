@@ -166,6 +166,10 @@ type state struct {
 	errorBodies ErrorBodies
 	zoneless    bool          // dates in local time without a zone (Editor.SetZonelessDates)
 	zoneOffset  time.Duration // that local time's offset from UTC
+	// A daylight saving change (Editor.SetZoneChange): moments from
+	// zoneChangeAt on are written with zoneOffsetAfter.
+	zoneChangeAt    time.Time
+	zoneOffsetAfter time.Duration
 
 	idle           time.Duration
 	licenseInvalid bool
