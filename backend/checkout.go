@@ -154,6 +154,13 @@ func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 		lock.RLock()
 		defer lock.RUnlock()
 	}
+	if role.AliasID != 0 {
+		// The alias may map elsewhere than role.AccountID now: a rotation
+		// of whichever account it maps to must hold this checkout back too.
+		lock := b.lockAliases(co.runAs)
+		lock.RLock()
+		defer lock.RUnlock()
+	}
 	co.w = co.newWAL(role.ConflictOption)
 	if err := putWAL(ctx, co.s, &co.w); err != nil {
 		return nil, err
@@ -321,15 +328,20 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 			return logical.CodedError(http.StatusConflict, fmt.Sprintf(
 				"Password Safe request %d was just replaced by a new one (another lease's hand-over); read the credential again", id))
 		}
-		// Held again: a check-in queued for it must not end it now; the
-		// queue entry remembers whether this mount created it.
+		// Held again: a check-in queued for it must not end it now. But
+		// the revoke that queued it had committed this mount to ending it,
+		// whoever made it: the record takes that over as Created, so that if
+		// this checkout fails (or is rolled back) the request is ended, not
+		// forgotten as a request only joined, with nothing left to end it.
 		var q *queued
 		if q, err = getQueued(ctx, co.s, id); err != nil {
 			return err
 		}
-		if q != nil && rec == nil {
-			rec = co.newRecord(id)
-			rec.Created = q.Created
+		if q != nil {
+			if rec == nil {
+				rec = co.newRecord(id)
+			}
+			rec.Created = true
 		}
 		if rec != nil {
 			co.made = rec.made()
