@@ -173,6 +173,13 @@ func (co *checkout) run(ctx context.Context) (*CheckoutResult, error) {
 		lock.RLock()
 		defer lock.RUnlock()
 	}
+	if role.AliasID != 0 {
+		// The alias may map elsewhere than role.AccountID now: a rotation
+		// of whichever account it maps to must hold this checkout back too.
+		lock := b.lockAliases(co.runAs)
+		lock.RLock()
+		defer lock.RUnlock()
+	}
 	co.w = co.newWAL(role.ConflictOption)
 	if err := putWAL(ctx, co.s, &co.w); err != nil {
 		return nil, err
@@ -346,11 +353,14 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 			return logical.CodedError(http.StatusConflict, fmt.Sprintf(
 				"Password Safe request %d was just replaced by a new one (another lease's hand-over); read the credential again", id))
 		}
-		// Held again: a check-in queued for it must not end it now; the
-		// queue entry remembers whether this mount created it. A check-in
-		// is queued only once the record is unheld, and the record goes
-		// with it under this lock, so an entry beside a record is a
-		// crash's leftover, which retryQueued drops once it finds the
+		// Held again: a check-in queued for it must not end it now. But
+		// the revoke that queued it had committed this mount to ending it,
+		// whoever made it: the record takes that over as Created, so that if
+		// this checkout fails (or is rolled back) the request is ended, not
+		// forgotten as a request only joined, with nothing left to end it.
+		// A check-in is queued only once the record is unheld, and the
+		// record goes with it under this lock, so an entry beside a record
+		// is a crash's leftover, which retryQueued drops once it finds the
 		// request held. So the entry is looked up only when there is no
 		// record: an Agent fleet's reads (every one takes this lock in
 		// turn) skip a storage read here.
@@ -362,7 +372,7 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 		}
 		if q != nil {
 			rec = co.newRecord(id)
-			rec.Created = q.Created
+			rec.Created = true
 		}
 		if rec != nil {
 			co.made = rec.made()

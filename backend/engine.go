@@ -89,9 +89,12 @@ type Engine struct {
 	metrics *client.Metrics
 	// locks guard each request's record and holders (lockRequest);
 	// accountLocks keep a renew checkout from racing other checkouts of the
-	// same account.
+	// same account, and a rotation from handing out the old credential;
+	// aliasLocks do the latter for checkouts through an alias (see
+	// lockAliases). An account lock is always taken before an alias lock.
 	locks        []*locksutil.LockEntry
 	accountLocks []*locksutil.LockEntry
+	aliasLocks   []*locksutil.LockEntry
 
 	// zone is the offset of Password Safe's dates without a zone, as
 	// learned for the current config (see zone.go).
@@ -119,6 +122,7 @@ func New(host Host, walRollbackMinAge time.Duration) *Engine {
 		cache:              newCache(),
 		locks:              requestLocks(),
 		accountLocks:       locksutil.CreateLocks(),
+		aliasLocks:         locksutil.CreateLocks(),
 		metrics:            client.NewMetrics(),
 	}
 	b.resolveRunAs = b.defaultResolveRunAs
@@ -138,6 +142,17 @@ func (b *Engine) Now() time.Time { return b.now() }
 // lockAccount is the lock of one run-as user's checkouts of one account.
 func (b *Engine) lockAccount(runAs string, accountID int) *locksutil.LockEntry {
 	return locksutil.LockForKey(b.accountLocks, strings.ToLower(runAs)+"/"+strconv.Itoa(accountID))
+}
+
+// lockAliases is the lock of one run-as user's checkouts through any
+// alias. Such a checkout holds it shared, and a rotation of any account by
+// that user exclusively: an alias may have been re-pointed since its role
+// was written, so neither side knows, without asking Password Safe, which
+// account the checkout's request will be of. Rotations are rare and short,
+// so holding back every alias checkout of the user costs little; the
+// account lock alone would let one through with the old credential.
+func (b *Engine) lockAliases(runAs string) *locksutil.LockEntry {
+	return locksutil.LockForKey(b.aliasLocks, strings.ToLower(runAs))
 }
 
 // Invalidate drops what the engine caches of a storage key another node

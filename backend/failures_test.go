@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/consts"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client"
 	"github.com/vault-passwordsafe/vault-plugin-secrets-passwordsafe/client/pstest"
 )
 
@@ -167,6 +168,44 @@ func TestCleanupCheckinFailsThenQueue(t *testing.T) {
 	te.drain()
 	if te.status(id) != pstest.StatusCheckedIn || te.queued(id) != nil || te.record(id) != nil {
 		t.Fatalf("after the queue: %s", te.status(id))
+	}
+}
+
+// A request the mount joined (reuse: a person's own) whose last lease was
+// revoked, its check-in queued: a reuse checkout that gets it back cancels
+// the queued check-in, and if that checkout then fails, the request must
+// still be ended as the revoke had committed to, not forgotten as a request
+// only joined (nothing would end it).
+func TestReuseOfQueuedCheckinFailsThenEnds(t *testing.T) {
+	te := newTestBackend(t, withConfig(map[string]interface{}{"max_retries": 0}))
+	te.writeRole("pg", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres",
+		"ttl": "1h", "max_ttl": "1h", "conflict_option": "reuse"})
+	person := te.userClient(pstest.DemoUserSvcVault, "")
+	id, _, err := person.CreateRequest(context.Background(), client.RequestInput{
+		SystemID: 1, AccountID: pgAccount, AccessType: client.AccessView, DurationMinutes: 120, Reason: "by hand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := te.mustOK(te.credsAs("pg", "entity-1"))
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointCheckin, Status: http.StatusServiceUnavailable, Count: 1})
+	te.mustRevoke(lease)
+	if te.queued(id) == nil {
+		t.Fatal("check-in not queued")
+	}
+	// The reuse checkout gets the request back, then cannot look it up.
+	te.srv.Faults().Inject(pstest.Fault{Endpoint: pstest.EndpointListRequests, Status: http.StatusServiceUnavailable, Count: 5})
+	resp, err := te.credsAs("pg", "entity-2")
+	te.mustFail(resp, err, http.StatusBadGateway)
+	te.srv.Faults().Clear()
+	for _, immediate := range []bool{true, false} {
+		if err := te.rollback(immediate); err != nil {
+			t.Fatal(err)
+		}
+	}
+	te.drain()
+	if te.status(id) != pstest.StatusCheckedIn || te.queued(id) != nil || te.record(id) != nil || te.walCount() != 0 {
+		t.Fatalf("request %d: %s, queued %v, record %v, WAL %d; want checked in and nothing left",
+			id, te.status(id), te.queued(id), te.record(id), te.walCount())
 	}
 }
 

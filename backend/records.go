@@ -56,7 +56,7 @@ type record struct {
 	SystemName   string    `json:"system_name,omitempty"`
 	AccountName  string    `json:"account_name,omitempty"`
 	DomainName   string    `json:"domain_name,omitempty"`
-	Created      bool      `json:"created"`    // this engine created it (201), not reused (200)
+	Created      bool      `json:"created"`    // this engine created it (201), not reused (200), or a revoke here committed to ending it (see hold)
 	ExpiresAt    time.Time `json:"expires_at"` // when the lease's request ends, as far as known
 	// Latest bounds when the request could still be active: a request made
 	// now may wait for approval up to its duration, then run for its

@@ -149,11 +149,15 @@ func (b *Engine) Rotate(ctx context.Context, req *logical.Request, in RotateInpu
 		res.SystemName, res.AccountName = al.SystemName, al.AccountName
 	}
 	// Checkouts of the account by the same run-as user wait until the
-	// change is done (they hold this lock shared): none is handed the old
-	// credential while it changes.
+	// change is done (they hold these locks shared): none is handed the old
+	// credential while it changes. Checkouts through an alias lock by
+	// alias, not by account: any of them may land on this account.
 	lock := b.lockAccount(runAs, res.AccountID)
 	lock.Lock()
 	defer lock.Unlock()
+	aliases := b.lockAliases(runAs)
+	aliases.Lock()
+	defer aliases.Unlock()
 	// A queued check-in's request is still open upstream, and its check-in
 	// (rotating on check-in, if it was made so) would land after this
 	// change and replace the credential again: the password asked for here

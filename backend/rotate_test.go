@@ -241,6 +241,105 @@ func TestRotateHoldsCheckoutsOfTheAccount(t *testing.T) {
 	te.mustRevoke(lease)
 }
 
+// After an alias is re-pointed, the alias role still names the account it
+// was written for, and a rotation of the account the alias maps to now must
+// hold its checkouts back as it holds the account's own: a checkout through
+// the alias that starts while the change is in flight gets the new
+// credential, and the rotation (not forced) changes nothing under a lease.
+func TestRotateHoldsAliasCheckoutsAfterRemap(t *testing.T) {
+	const appAccount = 12
+	te := newTestBackend(t)
+	te.writeRole("alias", map[string]interface{}{"alias_name": "prod-db-admin"}) // postgres (11) now
+	te.writeRole("app", map[string]interface{}{"system_name": "db-prod-01", "account_name": "app_user"})
+	te.srv.Edit().SetAliasAccount(1, appAccount)
+	arrived := make(chan struct{})
+	var once sync.Once
+	te.srv.Faults().SetFunc(func(endpoint string, _ *http.Request) *pstest.Fault {
+		if endpoint != pstest.EndpointChangeCredentials {
+			return nil
+		}
+		once.Do(func() { close(arrived) })
+		return &pstest.Fault{Latency: 300 * time.Millisecond}
+	})
+	done := make(chan struct{})
+	var rresp *logical.Response
+	var rerr error
+	go func() {
+		defer close(done)
+		rresp, rerr = te.write("roles/app/rotate", nil)
+	}()
+	<-arrived // the change is on its way to Password Safe
+	lease := te.mustCreds("alias", nil)
+	<-done
+	te.srv.Faults().SetFunc(nil)
+	te.mustOK(rresp, rerr)
+	now := te.srv.Inspect().Password(appAccount)
+	te.secret(now)
+	if lease.Data["password"] != now {
+		t.Fatal("a checkout through the alias during the rotation was handed a credential Password Safe no longer has")
+	}
+	if aff := rresp.Data["affected"].([]map[string]interface{}); len(aff) != 0 || len(rresp.Warnings) != 0 {
+		t.Fatalf("a rotation without force changed the credential under %v; warnings %q", aff, rresp.Warnings)
+	}
+	te.mustRevoke(lease)
+}
+
+// A rotation holds back only its own run-as user's checkouts: another
+// user's that begins while the credential changes is affected, and the
+// answer says so without claiming a force=true nobody gave.
+func TestRotateNamesCheckoutsBegunDuringIt(t *testing.T) {
+	// The simulator answers the change after a delay; alice's checkout must
+	// be done by then (a slow machine gets a longer delay).
+	for _, delay := range []time.Duration{300 * time.Millisecond, time.Second, 3 * time.Second} {
+		te := newTestBackend(t)
+		te.writeRole("pg", pgRole)
+		te.writeRole("alice", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "run_as": pstest.DemoUserAlice})
+		arrived := make(chan struct{})
+		var once sync.Once
+		te.srv.Faults().SetFunc(func(endpoint string, _ *http.Request) *pstest.Fault {
+			if endpoint != pstest.EndpointChangeCredentials {
+				return nil
+			}
+			once.Do(func() { close(arrived) })
+			return &pstest.Fault{Latency: delay}
+		})
+		done := make(chan struct{})
+		var rresp *logical.Response
+		var rerr error
+		go func() {
+			defer close(done)
+			rresp, rerr = te.write("roles/pg/rotate", nil)
+		}()
+		<-arrived
+		lease := te.mustCreds("alice", nil)
+		inTime := true
+		select {
+		case <-done:
+			inTime = false
+		default:
+		}
+		<-done
+		te.srv.Faults().SetFunc(nil)
+		te.mustOK(rresp, rerr)
+		te.secret(te.srv.Inspect().Password(pgAccount))
+		te.mustRevoke(lease)
+		if !inTime {
+			continue
+		}
+		aff := rresp.Data["affected"].([]map[string]interface{})
+		if len(aff) != 1 || aff[0]["request_id"] != requestIDOf(lease) || aff[0]["run_as"] != pstest.DemoUserAlice {
+			t.Fatalf("affected %v", aff)
+		}
+		w := strings.Join(rresp.Warnings, " ")
+		if strings.Contains(w, "force=true") || !strings.Contains(w, "began while the credential changed") ||
+			!strings.Contains(w, "creds/alice") {
+			t.Fatalf("warnings %q", w)
+		}
+		return
+	}
+	t.Fatal("alice's checkout never finished while the change was in flight")
+}
+
 // A revoked lease whose check-in Password Safe has not taken yet is queued,
 // and its request is still active upstream: a rotation must not slip in
 // before it, or the check-in that lands later rotates the credential again

@@ -115,6 +115,14 @@ func TestSecretsSafeErrors(t *testing.T) {
 		{"dot-dot in a list", "", "list", "secrets-safe/secrets/Team/DB/../../Finance/", http.StatusBadRequest, `folder: folder path "Team/DB/../../Finance" must not have "." or ".."`},
 		{"dot in a list", "", "list", "secrets-safe/secrets/./Finance", http.StatusBadRequest, `folder: folder path "./Finance" must not have`},
 		{"empty folder name in a list", "", "list", "secrets-safe/secrets/Team//DB/", http.StatusBadRequest, `folder: folder path "Team//DB" has an empty folder name`},
+		// A leading or trailing "/" is an empty name too: secret//Finance/x
+		// does not match a policy on secret/Finance/*.
+		{"leading slash", "", "read", "secrets-safe/secret//Finance/payroll-api", http.StatusBadRequest, `path: folder path "/Finance" has an empty folder name`},
+		{"slash before the title", "", "read", "secrets-safe/secret/Finance//payroll-api", http.StatusBadRequest, `path: folder path "Finance/" has an empty folder name`},
+		{"leading slash in a list", "", "list", "secrets-safe/secrets//Finance", http.StatusBadRequest, `folder: folder path "/Finance" has an empty folder name`},
+		{"leading slash in a paged list", "", "read", "secrets-safe/secrets//Finance/", http.StatusBadRequest, `folder: folder path "/Finance" has an empty folder name`},
+		{"only a slash in a list", "", "list", "secrets-safe/secrets//", http.StatusBadRequest, `folder: folder path "/" has an empty folder name`},
+		{"two trailing slashes in a list", "", "list", "secrets-safe/secrets/Finance//", http.StatusBadRequest, `folder: folder path "Finance/" has an empty folder name`},
 		{"title too long", "", "read", "secrets-safe/secret/Team/" + strings.Repeat("t", 257), http.StatusBadRequest, "title is longer than 256"},
 		{"limit too large", "", "list", "secrets-safe/secrets/Team/DB/", http.StatusBadRequest, "limit must be between"},
 		{"no Secrets Safe permission", pstest.DemoUserBob, "read", "secrets-safe/secret/Team/DB/postgres-admin", http.StatusForbidden, "denied"},

@@ -3,6 +3,7 @@ package paths
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -106,13 +107,24 @@ func newKeyedList(n int) *keyedList {
 
 // add lists an item under key; a key that is empty or already listed gets
 // "#" and the item's ID, so that two items Password Safe names alike are
-// both shown.
+// both shown. That key may be taken too (an item named "x#5", or the same
+// item listed twice), and a taken key would lose an item's key_info: then
+// a count follows, until the key is free.
 func (l *keyedList) add(key, id string, data map[string]interface{}) {
 	if _, dup := l.info[key]; dup || key == "" {
 		key += "#" + id
+		base := key
+		for n := 2; l.taken(key); n++ {
+			key = base + "#" + strconv.Itoa(n)
+		}
 	}
 	l.keys = append(l.keys, key)
 	l.info[key] = data
+}
+
+func (l *keyedList) taken(key string) bool {
+	_, ok := l.info[key]
+	return ok
 }
 
 // response is the list, with total_count when it is known (>= 0) and the

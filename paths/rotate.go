@@ -40,6 +40,11 @@ Queued check-ins of the account (revoked leases whose check-in Password Safe
 did not take) are tried first: landing later, one would rotate the
 credential again and replace the one set now.
 
+Checkouts by the same run-as user of the account, and through any alias
+role (an alias may map to another account than when its role was written),
+wait until the change is done and get the new credential. Another run-as
+user's checkout that begins meanwhile is named in the answer.
+
 An answer of unknown outcome (no answer, a timeout, a 5xx) says so: the
 credential may or may not have changed. Check out the role to see which
 password Password Safe holds before trying again.
@@ -182,9 +187,16 @@ func (h *rotateHandler) rotate(ctx context.Context, req *logical.Request, d *fra
 			"already have it")
 	}
 	if len(res.Affected) > 0 {
-		resp.AddWarning(fmt.Sprintf("force=true: the credential changed under this mount's holdings, whose holders now "+
-			"have a password that no longer works: %s. Revoke those leases (%s) and check out again",
-			backend.DescribeHoldings(res.Affected), revokeHint(req, res.Affected)))
+		// Without force, holdings here began while the credential changed
+		// (another run-as user's checkout, which the rotation does not hold
+		// back): the warning must not claim a force the caller never gave.
+		why := "force=true: the credential changed under this mount's holdings"
+		if !in.Force {
+			why = "this mount's holdings of the account began while the credential changed (a rotation holds back " +
+				"only its own run-as user's checkouts)"
+		}
+		resp.AddWarning(fmt.Sprintf("%s, whose holders now have a password that no longer works: %s. Revoke those "+
+			"leases (%s) and check out again", why, backend.DescribeHoldings(res.Affected), revokeHint(req, res.Affected)))
 		if queuedHoldings(res.Affected) {
 			resp.AddWarning("a queued check-in lands when Password Safe takes it; a request made with rotation on " +
 				"check-in then changes the credential again, replacing the one set now")

@@ -125,14 +125,14 @@ func (h *secretsSafeHandler) folders(ctx context.Context, req *logical.Request, 
 	return l.response(-1, nil), nil
 }
 
-// folderArg cleans a folder path from the Vault path (field names it in
-// messages): no leading or trailing /, and every folder name in it a name.
-// An empty or blank name, "." or ".." is refused. Vault's HTTP API cleans
-// such paths before policies apply, but a request that reaches the plugin
-// otherwise was judged by a policy on the path as written:
-// Team/DB/../../Finance must not pass for a folder under Team/DB.
+// folderArg checks a folder path from the Vault path (field names it in
+// messages): every folder name in it a name. An empty or blank name
+// (Team//DB, and a leading or trailing "/", which is one too), "." or ".."
+// is refused. Vault's HTTP API cleans such paths before policies apply, but
+// a request that reaches the plugin otherwise was judged by a policy on
+// the path as written: Team/DB/../../Finance must not pass for a folder
+// under Team/DB, nor secret//Finance/x escape a policy on secret/Finance/*.
 func folderArg(field, s string) (string, error) {
-	s = strings.Trim(s, "/")
 	if s == "" {
 		return "", nil
 	}
@@ -151,7 +151,13 @@ func (h *secretsSafeHandler) secrets(ctx context.Context, req *logical.Request, 
 	if resp := refuseRunAsOverride(req); resp != nil {
 		return resp, nil
 	}
-	folder, err := folderArg("folder", d.Get("folder").(string))
+	// A list's path ends in "/" (secrets/Team/DB/): that one is no empty
+	// folder name.
+	folder := d.Get("folder").(string)
+	if folder != "/" {
+		folder = strings.TrimSuffix(folder, "/")
+	}
+	folder, err := folderArg("folder", folder)
 	if err != nil {
 		return logical.ErrorResponse(err.Error()), nil
 	}
