@@ -131,12 +131,18 @@ func findRequest(ctx context.Context, cl *client.Client, id int) (client.Request
 	if err != nil {
 		return client.Request{}, false, err
 	}
+	r, found := requestIn(reqs, id)
+	return r, found, nil
+}
+
+// requestIn finds request id in reqs.
+func requestIn(reqs []client.Request, id int) (client.Request, bool) {
 	for _, r := range reqs {
 		if r.RequestID == id {
-			return r, true, nil
+			return r, true
 		}
 	}
-	return client.Request{}, false, nil
+	return client.Request{}, false
 }
 
 // markEnded notes that request id has ended upstream by other means than

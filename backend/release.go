@@ -245,17 +245,10 @@ func getQueued(ctx context.Context, s logical.Storage, id int) (*queued, error) 
 // Safe fails one whose outcome is unknown (it is down or unreachable), the
 // pass stops: the rest wait for the next tick rather than pile up timeouts.
 func (b *Engine) drainQueue(ctx context.Context, s logical.Storage) error {
-	keys, err := s.List(ctx, queuePrefix)
+	ids, err := queuedIDs(ctx, s)
 	if err != nil {
-		return fmt.Errorf("listing queued check-ins: %w", err)
+		return err
 	}
-	ids := make([]int, 0, len(keys))
-	for _, k := range keys {
-		if id, err := strconv.Atoi(k); err == nil {
-			ids = append(ids, id)
-		}
-	}
-	sort.Ints(ids)
 	var errs []error
 	for _, id := range ids {
 		down, err := b.retryQueued(ctx, s, id, false)
@@ -267,6 +260,41 @@ func (b *Engine) drainQueue(ctx context.Context, s logical.Storage) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// queuedIDs lists the request IDs of the check-in queue, lowest first.
+func queuedIDs(ctx context.Context, s logical.Storage) ([]int, error) {
+	keys, err := s.List(ctx, queuePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("listing queued check-ins: %w", err)
+	}
+	ids := make([]int, 0, len(keys))
+	for _, k := range keys {
+		if id, err := strconv.Atoi(k); err == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Ints(ids)
+	return ids, nil
+}
+
+// allQueued reads every entry of the check-in queue, lowest request first.
+func allQueued(ctx context.Context, s logical.Storage) ([]*queued, error) {
+	ids, err := queuedIDs(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*queued, 0, len(ids))
+	for _, id := range ids {
+		q, err := getQueued(ctx, s, id)
+		if err != nil {
+			return nil, err
+		}
+		if q != nil {
+			out = append(out, q)
+		}
+	}
+	return out, nil
 }
 
 // retryQueued tries one queued check-in when it is due (or, anyTime, at

@@ -102,10 +102,6 @@ func (g *renewChecks) findShared(ctx context.Context, cl *client.Client, id int)
 	if err != nil {
 		return client.Request{}, false, err
 	}
-	for _, r := range reqs {
-		if r.RequestID == id {
-			return r, true, nil
-		}
-	}
-	return client.Request{}, false, nil
+	r, found := requestIn(reqs, id)
+	return r, found, nil
 }

@@ -243,25 +243,16 @@ func (b *Engine) checkinQueuedOn(ctx context.Context, s logical.Storage, account
 
 // queuedOn lists the queued check-ins that may be of the account.
 func (b *Engine) queuedOn(ctx context.Context, s logical.Storage, accountID int) ([]*queued, error) {
-	keys, err := s.List(ctx, queuePrefix)
+	all, err := allQueued(ctx, s)
 	if err != nil {
-		return nil, fmt.Errorf("listing queued check-ins: %w", err)
+		return nil, err
 	}
 	var out []*queued
-	for _, k := range keys {
-		id, err := strconv.Atoi(k)
-		if err != nil {
-			continue
-		}
-		q, err := getQueued(ctx, s, id)
-		if err != nil {
-			return nil, err
-		}
-		if q != nil && q.onAccount(accountID) {
+	for _, q := range all {
+		if q.onAccount(accountID) {
 			out = append(out, q)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].RequestID < out[j].RequestID })
 	return out, nil
 }
 

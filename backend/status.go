@@ -177,23 +177,12 @@ func (b *Engine) requestsStatus(ctx context.Context, s logical.Storage, rs *Requ
 }
 
 func queueStatus(ctx context.Context, s logical.Storage, qs *QueueStatus) error {
-	keys, err := s.List(ctx, queuePrefix)
+	all, err := allQueued(ctx, s)
 	if err != nil {
-		return fmt.Errorf("listing queued check-ins: %w", err)
+		return err
 	}
 	var newestErr time.Time
-	for _, k := range keys {
-		id, err := strconv.Atoi(k)
-		if err != nil {
-			continue
-		}
-		q, err := getQueued(ctx, s, id)
-		if err != nil {
-			return err
-		}
-		if q == nil {
-			continue
-		}
+	for _, q := range all {
 		qs.Count++
 		if qs.OldestQueuedAt.IsZero() || q.QueuedAt.Before(qs.OldestQueuedAt) {
 			qs.OldestQueuedAt, qs.OldestRequestID = q.QueuedAt, q.RequestID

@@ -117,6 +117,15 @@ type vaultAnswer struct {
 }
 
 func (h *vaultHTTP) call(method, path string, body any, out *vaultAnswer) error {
+	if out == nil {
+		return callVault(h.hc, h.addr, h.token, method, path, body, nil)
+	}
+	return callVault(h.hc, h.addr, h.token, method, path, body, out)
+}
+
+// callVault makes one Vault API call as token and decodes the answer into
+// out (nil: ignored); a status of 300 or more is an error with the body.
+func callVault(hc *http.Client, addr, token, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -125,12 +134,12 @@ func (h *vaultHTTP) call(method, path string, body any, out *vaultAnswer) error 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, h.addr+"/v1/"+path, rd)
+	req, err := http.NewRequest(method, addr+"/v1/"+path, rd)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Vault-Token", h.token)
-	resp, err := h.hc.Do(req)
+	req.Header.Set("X-Vault-Token", token)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}

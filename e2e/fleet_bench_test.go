@@ -3,10 +3,7 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -318,35 +315,10 @@ type fleetAnswer struct {
 }
 
 func (f *fleetHTTP) call(token, method, path string, body any, out *fleetAnswer) error {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(raw)
+	if out == nil {
+		return callVault(f.hc, f.addr, token, method, path, body, nil)
 	}
-	req, err := http.NewRequest(method, f.addr+"/v1/"+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("X-Vault-Token", token)
-	resp, err := f.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, truncate(string(raw), 300))
-	}
-	if out != nil && len(raw) > 0 {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+	return callVault(f.hc, f.addr, token, method, path, body, out)
 }
 
 // fleetAgent is one client of the fleet.
