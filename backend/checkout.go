@@ -109,16 +109,21 @@ func (b *Engine) Checkout(ctx context.Context, req *logical.Request, in Checkout
 	if err := boundCaller(req); err != nil {
 		return nil, err
 	}
-	gen := b.sessions.generation()
-	cfg, runAs, cl, err := b.roleClient(ctx, req, role)
-	if err != nil {
-		return nil, err
-	}
-	lt, err := ComputeLifetime(b.System(), in.TTL, role.TTL, role.MaxTTL, role.AccountMaxMinutes)
-	if err != nil {
-		return nil, inputError("cannot compute the lease lifetime: %s", err)
-	}
+	var lt Lifetime
 	for attempt := 1; ; attempt++ {
+		// Config, run-as and client are taken again after a successor wait:
+		// the config may have changed meanwhile, and this checkout held
+		// nothing (no WAL entry) that would have refused the change.
+		gen := b.sessions.generation()
+		cfg, runAs, cl, err := b.roleClient(ctx, req, role)
+		if err != nil {
+			return nil, err
+		}
+		if attempt == 1 {
+			if lt, err = ComputeLifetime(b.System(), in.TTL, role.TTL, role.MaxTTL, role.AccountMaxMinutes); err != nil {
+				return nil, inputError("cannot compute the lease lifetime: %s", err)
+			}
+		}
 		co := &checkout{b: b, req: req, s: req.Storage, in: in, role: role, runAs: runAs, cl: cl, lt: lt, postWindow: postWindow(cfg), gen: gen,
 			mayWait: attempt < maxSuccessorAttempts}
 		co.warnings = append(co.warnings, lt.Warnings...)
@@ -343,8 +348,16 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 	lock := b.lockRequest(id)
 	lock.Lock()
 	defer lock.Unlock()
-	// A request Password Safe has just created has no record yet: skip the read.
+	// A request Password Safe has just created has no record yet, unless a
+	// reuse checkout handed it (200) took its hold first (a fleet's waiters
+	// all ask for the successor at once): only then is it read, so that
+	// hold's count is kept.
 	var rec *record
+	if created && co.role.ConflictOption == ConflictReuse {
+		if rec, err = getRecord(ctx, co.s, id); err != nil {
+			return err
+		}
+	}
 	if !created {
 		if rec, err = getRecord(ctx, co.s, id); err != nil {
 			return err
@@ -401,8 +414,12 @@ func (co *checkout) hold(ctx context.Context, id int, created bool) (err error) 
 		// StartedAt, so this expiry is never later than the real one and costs
 		// no GET Requests.
 		d := time.Duration(co.lt.DurationMinutes) * time.Minute
-		rec.ExpiresAt = co.w.StartedAt.Add(d)
-		rec.Latest = rec.ExpiresAt.Add(d)
+		if exp := co.w.StartedAt.Add(d); exp.After(rec.ExpiresAt) {
+			rec.ExpiresAt = exp
+		}
+		if latest := rec.ExpiresAt.Add(d); latest.After(rec.Latest) {
+			rec.Latest = latest
+		}
 		co.expiresAt = rec.ExpiresAt
 	}
 	co.rotates = rec.Rotates

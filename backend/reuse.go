@@ -48,7 +48,7 @@ func (co *checkout) reused(ctx context.Context) error {
 	// lease needs unless a hand-over may be due (near the end, with few
 	// holders), so an Agent fleet's reads cost no GET Requests each. The
 	// record says this mount made it, so its Reason needs no reading.
-	if !co.known.IsZero() && (co.others > maxHandoverHolders || co.known.Sub(b.now()) >= handoverThreshold(co.lt)) {
+	if left := co.known.Sub(b.now()); !co.known.IsZero() && left >= max(b.successorWait, time.Second) && (co.others > maxHandoverHolders || left >= handoverThreshold(co.lt)) {
 		co.expiresAt = co.known
 		co.seen = true
 		return co.ensureRotation(ctx)
