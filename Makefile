@@ -19,7 +19,7 @@ build: ## the plugin and the simulator into bin/
 vault: ## bin/vault: a supported Vault on PATH (or VAULT_BIN) if there is one, else built from the Go module proxy (slow the first time; VAULT_VERSION=v1.x.y for another, VAULT_BUILD=1 to always build)
 	bash scripts/build-vault.sh
 
-test: lint scripts-test unit compat e2e ## everything CI runs
+test: lint unit compat e2e scripts-test ## everything CI runs (scripts-test last: its real-Vault cases use the bin/vault that e2e builds)
 
 scripts-test: ## tests of the shell scripts' decisions (never builds Vault)
 	bash scripts/test-build-vault.sh
