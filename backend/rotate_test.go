@@ -212,26 +212,8 @@ func TestRotate(t *testing.T) {
 func TestRotateHoldsCheckoutsOfTheAccount(t *testing.T) {
 	te := newTestBackend(t)
 	te.writeRole("pg", pgRole)
-	arrived := make(chan struct{})
-	var once sync.Once
-	te.srv.Faults().SetFunc(func(endpoint string, _ *http.Request) *pstest.Fault {
-		if endpoint != pstest.EndpointChangeCredentials {
-			return nil
-		}
-		once.Do(func() { close(arrived) })
-		return &pstest.Fault{Latency: 300 * time.Millisecond}
-	})
-	done := make(chan struct{})
-	var rresp *logical.Response
-	var rerr error
-	go func() {
-		defer close(done)
-		rresp, rerr = te.write("roles/pg/rotate", nil)
-	}()
-	<-arrived // the change is on its way to Password Safe
-	lease := te.mustCreds("pg", nil)
-	<-done
-	te.srv.Faults().SetFunc(nil)
+	var lease *logical.Response
+	rresp, rerr := rotateDuring(te, "pg", 300*time.Millisecond, func() { lease = te.mustCreds("pg", nil) }, nil)
 	te.mustOK(rresp, rerr)
 	now := te.srv.Inspect().Password(pgAccount)
 	te.secret(now)
@@ -252,26 +234,8 @@ func TestRotateHoldsAliasCheckoutsAfterRemap(t *testing.T) {
 	te.writeRole("alias", map[string]interface{}{"alias_name": "prod-db-admin"}) // postgres (11) now
 	te.writeRole("app", map[string]interface{}{"system_name": "db-prod-01", "account_name": "app_user"})
 	te.srv.Edit().SetAliasAccount(1, appAccount)
-	arrived := make(chan struct{})
-	var once sync.Once
-	te.srv.Faults().SetFunc(func(endpoint string, _ *http.Request) *pstest.Fault {
-		if endpoint != pstest.EndpointChangeCredentials {
-			return nil
-		}
-		once.Do(func() { close(arrived) })
-		return &pstest.Fault{Latency: 300 * time.Millisecond}
-	})
-	done := make(chan struct{})
-	var rresp *logical.Response
-	var rerr error
-	go func() {
-		defer close(done)
-		rresp, rerr = te.write("roles/app/rotate", nil)
-	}()
-	<-arrived // the change is on its way to Password Safe
-	lease := te.mustCreds("alias", nil)
-	<-done
-	te.srv.Faults().SetFunc(nil)
+	var lease *logical.Response
+	rresp, rerr := rotateDuring(te, "app", 300*time.Millisecond, func() { lease = te.mustCreds("alias", nil) }, nil)
 	te.mustOK(rresp, rerr)
 	now := te.srv.Inspect().Password(appAccount)
 	te.secret(now)
@@ -294,32 +258,9 @@ func TestRotateNamesCheckoutsBegunDuringIt(t *testing.T) {
 		te := newTestBackend(t)
 		te.writeRole("pg", pgRole)
 		te.writeRole("alice", map[string]interface{}{"system_name": "db-prod-01", "account_name": "postgres", "run_as": pstest.DemoUserAlice})
-		arrived := make(chan struct{})
-		var once sync.Once
-		te.srv.Faults().SetFunc(func(endpoint string, _ *http.Request) *pstest.Fault {
-			if endpoint != pstest.EndpointChangeCredentials {
-				return nil
-			}
-			once.Do(func() { close(arrived) })
-			return &pstest.Fault{Latency: delay}
-		})
-		done := make(chan struct{})
-		var rresp *logical.Response
-		var rerr error
-		go func() {
-			defer close(done)
-			rresp, rerr = te.write("roles/pg/rotate", nil)
-		}()
-		<-arrived
-		lease := te.mustCreds("alice", nil)
+		var lease *logical.Response
 		inTime := true
-		select {
-		case <-done:
-			inTime = false
-		default:
-		}
-		<-done
-		te.srv.Faults().SetFunc(nil)
+		rresp, rerr := rotateDuring(te, "pg", delay, func() { lease = te.mustCreds("alice", nil) }, &inTime)
 		te.mustOK(rresp, rerr)
 		te.secret(te.srv.Inspect().Password(pgAccount))
 		te.mustRevoke(lease)
@@ -449,4 +390,39 @@ func TestRotateSeesAliasLeasesAfterRemap(t *testing.T) {
 	}
 	te.mustOK(te.write("roles/app/rotate", nil))
 	te.secret(te.srv.Inspect().Password(appAccount))
+}
+
+// rotateDuring writes roles/<role>/rotate with the simulator answering the
+// credential change after delay, and runs during once the change is on its
+// way to Password Safe. inTime, when given, is left true only if during
+// finished before the rotation answered.
+func rotateDuring(te *testEnv, role string, delay time.Duration, during func(), inTime *bool) (*logical.Response, error) {
+	arrived := make(chan struct{})
+	var once sync.Once
+	te.srv.Faults().SetFunc(func(endpoint string, _ *http.Request) *pstest.Fault {
+		if endpoint != pstest.EndpointChangeCredentials {
+			return nil
+		}
+		once.Do(func() { close(arrived) })
+		return &pstest.Fault{Latency: delay}
+	})
+	defer te.srv.Faults().SetFunc(nil)
+	done := make(chan struct{})
+	var rresp *logical.Response
+	var rerr error
+	go func() {
+		defer close(done)
+		rresp, rerr = te.write("roles/"+role+"/rotate", nil)
+	}()
+	<-arrived
+	during()
+	if inTime != nil {
+		select {
+		case <-done:
+			*inTime = false
+		default:
+		}
+	}
+	<-done
+	return rresp, rerr
 }
